@@ -1,0 +1,9 @@
+"""gradlab's exception types."""
+
+
+class GradlabError(ValueError):
+    """Bad input to a gradlab function.
+
+    The message names the argument, the value received and what would be accepted,
+    e.g. ``sizes must be at least two positive integers; got sizes=(3, 0, 3)``.
+    """

@@ -1,0 +1,52 @@
+"""The common face of gradlab's reports: ``.ok``, ``.to_dict()``, ``str()``, ``to_json()``."""
+
+from __future__ import annotations
+
+import json
+import math
+
+
+def _jsonable(value):
+    """Replace what JSON cannot hold (inf, nan, numpy scalars) with plain values."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+class Report:
+    """Base class: subclasses implement ``to_dict`` and ``_text``; ``ok`` where a verdict applies."""
+
+    ok: bool | None = None
+
+    def to_dict(self) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(_jsonable(self.to_dict()), indent=indent, allow_nan=False)
+
+    def _text(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return self._text()
+
+
+def fmt(x: float) -> str:
+    """Compact scientific notation for a table cell."""
+    if x is None:
+        return "-"
+    if x == 0:
+        return "0"
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.3e}"

@@ -1,0 +1,294 @@
+"""Side-by-side comparison of gradient sources, per layer and overall, with verdicts."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from gradlab import _validate as v
+from gradlab._errors import GradlabError
+from gradlab._report import Report, fmt
+from gradlab.network import Problem, _check_problem, cost
+from gradlab.sources import Source, _checked_output, get_source
+
+__all__ = ["compare", "CompareReport", "PairResult", "LayerStats", "EXACT_NORM_RATIO", "NUMERIC_SAFETY"]
+
+#: Tolerance on ||a-b|| / ||a+b|| for two *exact* sources (backprop, jax, a user's
+#: function). Both evaluate the same sums in float64, so they differ by round-off: a few
+#: eps (2.2e-16) per operation, amplified by cancellation in the sums over examples.
+#: 1e-10 (about 5e5 eps) leaves ample room for that, yet a real bug -- a wrong factor,
+#: a missing term -- moves the ratio to 1e-3 or more.
+EXACT_NORM_RATIO = 1e-10
+
+#: A numeric gradient entry fails when it differs from the other source by more than
+#: this multiple of its own error estimate (truncation + round-off, see
+#: :mod:`gradlab.sources.numeric`). The estimate is first-order; the factor covers the
+#: higher-order terms it neglects.
+NUMERIC_SAFETY = 10.0
+
+_TINY = np.finfo(np.float64).tiny
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerStats:
+    """Differences between two gradients over one weight matrix (layer 0 = all of them)."""
+
+    layer: int
+    shape: tuple[int, ...]
+    max_abs: float
+    max_rel: float
+    norm_ratio: float
+    worst: tuple[int, int, int]  # (layer, row, column) of the worst entry
+    ok: bool
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairResult:
+    """Verdict for one pair of sources."""
+
+    a: str
+    b: str
+    criterion: str
+    overall: LayerStats
+    layers: tuple[LayerStats, ...]
+    worst: dict
+    ok: bool
+
+    def to_dict(self) -> dict:
+        return {
+            "a": self.a,
+            "b": self.b,
+            "criterion": self.criterion,
+            "ok": self.ok,
+            "overall": self.overall.to_dict(),
+            "layers": [s.to_dict() for s in self.layers],
+            "worst": self.worst,
+        }
+
+
+def _norm_ratio(a: np.ndarray, b: np.ndarray) -> float:
+    """Ng's criterion ||a - b|| / ||a + b|| (0 when both are zero)."""
+    num = float(np.linalg.norm(a - b))
+    den = float(np.linalg.norm(a + b))
+    if num == 0.0:
+        return 0.0
+    return num / den if den > 0 else float("inf")
+
+
+def _stats(network, layer, idx, a, b, bound, exact_scale):
+    """Statistics over the entries ``idx`` (a slice of the flat vector)."""
+    da, db = a[idx], b[idx]
+    diff = np.abs(da - db)
+    rel = diff / np.maximum(np.maximum(np.abs(da), np.abs(db)), _TINY)
+    if bound is None:
+        k = int(np.argmax(diff)) if diff.size else 0
+        # Per layer: would this layer's difference alone fail the overall criterion?
+        ok = float(np.linalg.norm(da - db)) <= EXACT_NORM_RATIO * exact_scale or float(
+            np.linalg.norm(da - db)
+        ) == 0.0
+    else:
+        excess = diff / np.maximum(bound[idx], _TINY)
+        k = int(np.argmax(excess)) if diff.size else 0
+        ok = bool(np.all(diff <= bound[idx]))
+    start = idx.start or 0
+    return LayerStats(
+        layer=layer,
+        shape=network.shapes[layer - 1] if layer else (network.n_params,),
+        max_abs=float(diff.max()) if diff.size else 0.0,
+        max_rel=float(rel.max()) if rel.size else 0.0,
+        norm_ratio=_norm_ratio(da, db),
+        worst=network.locate(start + k),
+        ok=ok,
+    )
+
+
+def _pair(network, a_name, b_name, a, b, err_a, err_b) -> PairResult:
+    offsets = network.offsets
+    bound = None
+    if err_a is not None or err_b is not None:
+        bound = NUMERIC_SAFETY * ((err_a if err_a is not None else 0.0) + (err_b if err_b is not None else 0.0))
+        criterion = f"every entry within {NUMERIC_SAFETY:g}x the numeric error estimate"
+    else:
+        criterion = f"||a-b||/||a+b|| <= {EXACT_NORM_RATIO:g}"
+    scale = float(np.linalg.norm(a + b))
+    layers = tuple(
+        _stats(network, i + 1, slice(offsets[i], offsets[i + 1]), a, b, bound, scale)
+        for i in range(len(network.shapes))
+    )
+    overall = _stats(network, 0, slice(0, network.n_params), a, b, bound, scale)
+    if bound is None:
+        ok = overall.norm_ratio <= EXACT_NORM_RATIO
+        overall = dataclasses.replace(overall, ok=ok)
+    else:
+        ok = overall.ok
+    index = network.offsets[overall.worst[0] - 1] + overall.worst[1] * network.shapes[overall.worst[0] - 1][1] + overall.worst[2]
+    worst = {
+        "layer": overall.worst[0],
+        "row": overall.worst[1],
+        "column": overall.worst[2],
+        "index": index,
+        a_name: float(a[index]),
+        b_name: float(b[index]),
+        "abs_error": float(abs(a[index] - b[index])),
+        "rel_error": float(abs(a[index] - b[index]) / max(abs(a[index]), abs(b[index]), _TINY)),
+    }
+    if bound is not None:
+        worst["bound"] = float(bound[index])
+    return PairResult(a_name, b_name, criterion, overall, layers, worst, bool(ok))
+
+
+class CompareReport(Report):
+    """Gradients from several sources side by side, with a verdict per pair.
+
+    Attributes
+    ----------
+    ok : bool
+        True when every pair agrees.
+    gradients : dict[str, numpy.ndarray]
+        Each source's gradient.
+    errors : dict[str, numpy.ndarray]
+        Per-entry error estimates, for the sources that provide them.
+    pairs : list[PairResult]
+    cost : float
+        J at the parameters.
+    """
+
+    def __init__(self, problem, params, cost_value, sources, gradients, errors, pairs, show=0, info=None):
+        self.problem = problem
+        self.params = params
+        self.cost = cost_value
+        self.sources = sources
+        self.gradients = gradients
+        self.errors = errors
+        self.pairs = pairs
+        self.show = show
+        self.info = dict(info or {})
+        self.ok = all(p.ok for p in pairs)
+
+    def pair(self, a: str, b: str) -> PairResult:
+        """The result for sources ``a`` and ``b`` (either order)."""
+        for p in self.pairs:
+            if {p.a, p.b} == {a, b}:
+                return p
+        raise GradlabError(f"no pair ({a!r}, {b!r}) in this report; pairs are "
+                           + ", ".join(f"({p.a!r}, {p.b!r})" for p in self.pairs))
+
+    def to_dict(self) -> dict:
+        net = self.problem.network
+        return {
+            "ok": self.ok,
+            "sizes": list(net.sizes),
+            "examples": self.problem.m,
+            "lam": self.problem.lam,
+            **self.info,
+            "cost": self.cost,
+            "sources": {s.name: s.description for s in self.sources},
+            "tolerances": {"exact_norm_ratio": EXACT_NORM_RATIO, "numeric_safety": NUMERIC_SAFETY},
+            "pairs": [p.to_dict() for p in self.pairs],
+            "gradients": {k: g.tolist() for k, g in self.gradients.items()},
+            "error_estimates": {k: e.tolist() for k, e in self.errors.items()},
+        }
+
+    def _text(self) -> str:
+        net = self.problem.network
+        extra = "".join(f", {k}={v}" for k, v in self.info.items())
+        lines = [
+            f"gradlab compare: sizes {','.join(map(str, net.sizes))}, {net.n_params} parameters, "
+            f"m={self.problem.m}, lambda={self.problem.lam:g}{extra}",
+            f"cost J = {self.cost:.10g}",
+        ]
+        for s in self.sources:
+            lines.append(f"  {s.name:<9} {s.description}")
+        for p in self.pairs:
+            verdict = "AGREE" if p.ok else "DISAGREE"
+            lines.append("")
+            lines.append(f"{p.a} vs {p.b}: {verdict}   (criterion: {p.criterion})")
+            lines.append(f"  {'layer':<8}{'shape':>9}  {'max |a-b|':>11}  {'max rel err':>11}  {'norm ratio':>11}")
+            for s in (*p.layers, p.overall):
+                name = f"Theta{s.layer}" if s.layer else "all"
+                shape = "x".join(map(str, s.shape))
+                flag = "" if s.ok else "  <-- differs"
+                lines.append(
+                    f"  {name:<8}{shape:>9}  {fmt(s.max_abs):>11}  {fmt(s.max_rel):>11}  {fmt(s.norm_ratio):>11}{flag}"
+                )
+            if not p.ok:
+                w = p.worst
+                lines.append(
+                    f"  worst entry: Theta{w['layer']}[{w['row']}, {w['column']}] "
+                    f"({'bias' if w['column'] == 0 else 'weight'}): {p.a}={w[p.a]:.10g}, "
+                    f"{p.b}={w[p.b]:.10g}, |a-b|={w['abs_error']:.3e}, rel={w['rel_error']:.3e}"
+                )
+        if self.show:
+            lines.append("")
+            names = [s.name for s in self.sources]
+            lines.append(f"first {min(self.show, net.n_params)} entries (row = unit, column = input, 0 = bias):")
+            lines.append("  " + f"{'layer':>5} {'row':>4} {'col':>4}" + "".join(f"  {n:>16}" for n in names))
+            for i in range(min(self.show, net.n_params)):
+                layer, row, col = net.locate(i)
+                cells = "".join(f"  {self.gradients[n][i]:>16.9e}" for n in names)
+                lines.append(f"  {layer:>5} {row:>4} {col:>4}{cells}")
+        lines.append("")
+        n_bad = sum(not p.ok for p in self.pairs)
+        if n_bad == 0:
+            lines.append(f"verdict: all {len(self.pairs)} pair(s) agree")
+        else:
+            lines.append(f"verdict: {n_bad} of {len(self.pairs)} pair(s) DISAGREE")
+        return "\n".join(lines)
+
+
+def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *, show: int = 0, info=None) -> CompareReport:
+    """Compute the gradient from each source and compare every pair.
+
+    Parameters
+    ----------
+    problem : Problem
+    params : array_like, shape (n_params,)
+    sources : sequence of str or callable, default ("backprop", "jax", "numeric")
+        At least two; names from :data:`gradlab.SOURCES` or callables ``(problem, params)``.
+    show : int, default 0
+        Number of leading entries to list in the text rendering.
+
+    Returns
+    -------
+    CompareReport
+        Per pair, per layer and overall: max absolute difference, max elementwise
+        relative error ``|a-b| / max(|a|, |b|)``, the norm ratio ``||a-b|| / ||a+b||``
+        and a verdict. Exact pairs are judged by the norm ratio against
+        :data:`EXACT_NORM_RATIO`; pairs with a numeric source entry by entry against
+        :data:`NUMERIC_SAFETY` times the numeric error estimate.
+
+    Examples
+    --------
+    >>> import gradlab
+    >>> p = gradlab.debug_problem()
+    >>> gradlab.compare(p, gradlab.debug_init(p.network)).ok
+    True
+    """
+    problem = _check_problem(problem)
+    theta = problem.network.check_params(params)
+    if isinstance(sources, (str, bytes)) or not hasattr(sources, "__iter__"):
+        raise v.fail("sources", sources, "a sequence of at least two source names or callables")
+    resolved: list[Source] = [get_source(s, "sources") for s in sources]
+    names = [s.name for s in resolved]
+    if len(resolved) < 2 or len(set(names)) != len(names):
+        raise v.fail("sources", tuple(names), "at least two distinct sources")
+    show = v.integer("show", show, minimum=0)
+    n = problem.network.n_params
+    gradients, errors = {}, {}
+    for src in resolved:
+        if src.estimate is not None:
+            g, e = src.estimate(problem, theta.copy())
+            errors[src.name] = np.asarray(e, dtype=np.float64)
+        else:
+            g = src.gradient(problem, theta.copy())
+        gradients[src.name] = _checked_output(src, g, n)
+    pairs = [
+        _pair(problem.network, a.name, b.name, gradients[a.name], gradients[b.name], errors.get(a.name), errors.get(b.name))
+        for i, a in enumerate(resolved)
+        for b in resolved[i + 1 :]
+    ]
+    return CompareReport(problem, theta, cost(problem, theta), resolved, gradients, errors, pairs, show=show, info=info)

@@ -1,0 +1,545 @@
+"""Network, Problem, parameter layout, initialisers, the forward pass, the cost, predict.
+
+The cost and the forward pass are written **once**, here, against an array namespace
+``xp`` (``numpy`` or ``jax.numpy``). numpy evaluates them for back-propagation and
+finite differences; jax traces the very same functions for autodiff. No other copy of
+this maths exists in gradlab, so agreement between the gradient sources means something.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from functools import cached_property
+
+import numpy as np
+
+from gradlab import _validate as v
+from gradlab._errors import GradlabError
+
+__all__ = [
+    "Network",
+    "Problem",
+    "random_init",
+    "debug_init",
+    "debug_problem",
+    "cost",
+    "predict",
+    "accuracy",
+]
+
+
+# --------------------------------------------------------------------------------------
+# Network: layer sizes and the flat parameter layout
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """A fully connected sigmoid network, described by its layer sizes.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Units per layer, inputs first and outputs last, e.g. ``(400, 25, 10)``. At least
+        two layers; every size a positive integer.
+
+    Notes
+    -----
+    ``Theta_l`` maps layer ``l`` to layer ``l + 1`` and has shape ``(s_{l+1}, s_l + 1)``;
+    column 0 multiplies the bias unit. All matrices travel as one flat float64 vector,
+    ``Theta_1`` then ``Theta_2`` ..., each flattened row by row, exactly as the seed
+    program lays them out.
+
+    Raises
+    ------
+    GradlabError
+        If ``sizes`` has fewer than two entries or any entry is not a positive integer.
+
+    Examples
+    --------
+    >>> net = Network((3, 5, 3))
+    >>> net.shapes, net.n_params
+    (((5, 4), (3, 6)), 38)
+    """
+
+    sizes: tuple[int, ...]
+
+    def __post_init__(self):
+        sizes = self.sizes
+        accepted = "at least two positive integers"
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+            raise v.fail("sizes", sizes, accepted)
+        sizes = tuple(sizes)
+        if len(sizes) < 2 or any(
+            isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral) or s < 1
+            for s in sizes
+        ):
+            raise v.fail("sizes", sizes, accepted)
+        object.__setattr__(self, "sizes", tuple(int(s) for s in sizes))
+
+    @property
+    def n_layers(self) -> int:
+        """Number of layers, inputs and outputs included."""
+        return len(self.sizes)
+
+    @property
+    def n_inputs(self) -> int:
+        return self.sizes[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.sizes[-1]
+
+    @property
+    def shapes(self) -> tuple[tuple[int, int], ...]:
+        """Shape of each weight matrix ``Theta_l``: ``(s_{l+1}, s_l + 1)``."""
+        return tuple((b, a + 1) for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        """Start of each ``Theta_l`` in the flat vector, plus the total length at the end."""
+        out = [0]
+        for r, c in self.shapes:
+            out.append(out[-1] + r * c)
+        return tuple(out)
+
+    @property
+    def n_params(self) -> int:
+        """Length of the flat parameter vector."""
+        return self.offsets[-1]
+
+    def check_params(self, params, name: str = "params") -> np.ndarray:
+        """Validate a flat parameter vector for this network; return a float64 copy."""
+        arr = v.float_array(name, params, ndim=1)
+        if arr.shape[0] != self.n_params:
+            raise GradlabError(
+                f"{name} must be a 1-D array of length {self.n_params} for sizes={self.sizes}; "
+                f"got {name} with length {arr.shape[0]}"
+            )
+        return arr
+
+    def unpack(self, params) -> list[np.ndarray]:
+        """The weight matrices as views into ``params`` (no copy when it is float64 1-D).
+
+        The views share memory with ``params``: writing into them writes into the vector.
+        """
+        arr = np.asarray(params)
+        if arr.ndim != 1 or arr.shape[0] != self.n_params:
+            raise GradlabError(
+                f"params must be a 1-D array of length {self.n_params} for sizes={self.sizes}; "
+                f"got params with shape {arr.shape}"
+            )
+        return _unpack(self, arr)
+
+    def pack(self, matrices) -> np.ndarray:
+        """Flatten a list of weight matrices (row by row) into a new flat vector."""
+        matrices = list(matrices)
+        if len(matrices) != len(self.shapes):
+            raise GradlabError(
+                f"matrices must hold {len(self.shapes)} arrays for sizes={self.sizes}; "
+                f"got {len(matrices)}"
+            )
+        parts = []
+        for i, (m, shape) in enumerate(zip(matrices, self.shapes), start=1):
+            arr = v.float_array(f"matrices[{i - 1}]", m, ndim=2)
+            if arr.shape != shape:
+                raise GradlabError(
+                    f"matrices[{i - 1}] (Theta{i}) must have shape {shape}; got shape {arr.shape}"
+                )
+            parts.append(arr.ravel())
+        return np.concatenate(parts)
+
+    def locate(self, index: int) -> tuple[int, int, int]:
+        """Map a flat index to ``(layer, row, column)``: layer 1 is Theta1, column 0 the bias."""
+        index = v.integer("index", index, minimum=0)
+        if index >= self.n_params:
+            raise v.fail("index", index, f"an integer in [0, {self.n_params - 1}]")
+        offsets = self.offsets
+        for layer, (start, (_, cols)) in enumerate(zip(offsets, self.shapes), start=1):
+            if index < offsets[layer]:
+                row, col = divmod(index - start, cols)
+                return layer, row, col
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _unpack(network: Network, params):
+    """Per-layer matrices of a flat vector; works for numpy and jax arrays alike."""
+    offsets = network.offsets
+    return [
+        params[offsets[i] : offsets[i + 1]].reshape(shape)
+        for i, shape in enumerate(network.shapes)
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# Initialisers
+# --------------------------------------------------------------------------------------
+
+
+def _rng(seed) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(v.integer("seed", seed, minimum=0))
+
+
+def _check_network(network) -> Network:
+    if not isinstance(network, Network):
+        raise v.fail("network", network, "a gradlab.Network")
+    return network
+
+
+def random_init(network: Network, seed=0) -> np.ndarray:
+    """Random weights as the seed draws them: uniform in ``[-eps, eps]`` per layer.
+
+    ``eps = sqrt(6 / (L_in + L_out))`` with ``L_in`` and ``L_out`` the sizes of the two
+    layers a matrix joins (the seed's ``randInitializeWeights``).
+
+    Parameters
+    ----------
+    network : Network
+    seed : int or numpy.random.Generator
+        Same seed, same weights.
+
+    Returns
+    -------
+    numpy.ndarray
+        Flat float64 vector of length ``network.n_params``.
+
+    Examples
+    --------
+    >>> p = random_init(Network((3, 5, 3)), seed=0)
+    >>> p.shape, bool(abs(p).max() <= (6 / 8) ** 0.5)
+    ((38,), True)
+    """
+    network = _check_network(network)
+    rng = _rng(seed)
+    parts = []
+    for (rows, cols) in network.shapes:
+        eps = np.sqrt(6.0 / (rows + cols - 1))
+        parts.append(rng.uniform(-eps, eps, size=rows * cols))
+    return np.concatenate(parts)
+
+
+def _debug_matrix(rows: int, cols: int) -> np.ndarray:
+    """The seed's ``debugInitializeWeights``: sin(1..n)/10 reshaped row by row."""
+    return np.sin(np.arange(1, rows * cols + 1, dtype=np.float64)).reshape(rows, cols) / 10.0
+
+
+def debug_init(network: Network) -> np.ndarray:
+    """Deterministic weights, ``sin(1..n) / 10`` layer by layer (the seed's debug weights).
+
+    Examples
+    --------
+    >>> debug_init(Network((3, 5, 3)))[:2].round(6).tolist()
+    [0.084147, 0.09093]
+    """
+    network = _check_network(network)
+    return np.concatenate([_debug_matrix(r, c).ravel() for r, c in network.shapes])
+
+
+# --------------------------------------------------------------------------------------
+# Problem: a network with its data, validated and prepared once
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Problem:
+    """A network, data and a regularisation strength: everything the cost depends on.
+
+    Parameters
+    ----------
+    network : Network or sequence of int
+        The network (layer sizes are accepted and turned into a Network).
+    X : array_like, shape (m, n_inputs)
+        Inputs, one example per row; finite real numbers, at least one row.
+    y : array_like
+        Either integer labels ``0..K-1`` of shape ``(m,)`` (or ``(m, 1)``), turned into
+        one-hot rows, or a target matrix of shape ``(m, K)`` with entries in ``[0, 1]``
+        (each output is an independent binary cross-entropy, so multi-label rows and
+        all-zero rows are valid). A 2-D array of shape ``(m, K)`` is always read as a
+        target matrix.
+    lam : float, default 0.0
+        Regularisation strength lambda >= 0.
+
+    Notes
+    -----
+    The arrays are copied once and made read-only: nothing gradlab does can change the
+    caller's data, and the one-hot encoding is done here rather than in every call.
+
+    Raises
+    ------
+    GradlabError
+        For any input outside the accepted set; the message names the argument and value.
+    """
+
+    network: Network
+    X: np.ndarray
+    y: np.ndarray
+    lam: float = 0.0
+
+    def __post_init__(self):
+        net = self.network
+        if not isinstance(net, Network):
+            net = Network(net)
+        X = v.float_array("X", self.X, ndim=2)
+        if X.shape[0] < 1:
+            raise GradlabError(f"X must have at least one row; got X with shape {X.shape}")
+        if X.shape[1] != net.n_inputs:
+            raise GradlabError(
+                f"X must have {net.n_inputs} columns (sizes[0]) for sizes={net.sizes}; "
+                f"got X with shape {X.shape}"
+            )
+        Y, labels = _targets(self.y, X.shape[0], net.n_outputs)
+        lam = v.real("lam", self.lam, minimum=0.0)
+        X.flags.writeable = False
+        Y.flags.writeable = False
+        if labels is not None:
+            labels.flags.writeable = False
+        object.__setattr__(self, "network", net)
+        object.__setattr__(self, "X", X)
+        object.__setattr__(self, "y", labels if labels is not None else Y)
+        object.__setattr__(self, "lam", lam)
+        object.__setattr__(self, "_Y", Y)
+        object.__setattr__(self, "_labels", labels)
+        object.__setattr__(self, "_cache", {})
+
+    @property
+    def m(self) -> int:
+        """Number of examples."""
+        return self.X.shape[0]
+
+    @property
+    def Y(self) -> np.ndarray:
+        """Target matrix ``(m, K)`` (one-hot rows when labels were given); read-only."""
+        return self._Y
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """Integer labels when the problem was built from labels, else None."""
+        return self._labels
+
+    def with_lam(self, lam) -> "Problem":
+        """The same network and data with another lambda (no re-validation of the data)."""
+        lam = v.real("lam", lam, minimum=0.0)
+        new = object.__new__(Problem)
+        for field in ("network", "X", "y", "_Y", "_labels"):
+            object.__setattr__(new, field, getattr(self, field))
+        object.__setattr__(new, "lam", lam)
+        # Device copies of X and Y do not depend on lam, so they can be shared.
+        object.__setattr__(new, "_cache", self._cache)
+        return new
+
+    def __repr__(self) -> str:
+        return f"Problem(sizes={self.network.sizes}, m={self.m}, lam={self.lam:g})"
+
+
+def _targets(y, m: int, K: int):
+    """Validate ``y``; return the (m, K) float64 target matrix and the labels (or None)."""
+    arr = np.asarray(y)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.integer)
+        or np.issubdtype(arr.dtype, np.floating)
+        or arr.dtype == np.bool_
+    ):
+        raise v.fail("y", y, f"integer labels 0..{K - 1} of shape ({m},) or a target matrix ({m}, {K})")
+    if arr.ndim == 2 and arr.shape == (m, K):
+        Y = np.array(arr, dtype=np.float64, copy=True)
+        if not np.all(np.isfinite(Y)) or Y.min() < 0.0 or Y.max() > 1.0:
+            bad = np.argwhere(~((Y >= 0.0) & (Y <= 1.0)))[0]
+            raise GradlabError(
+                f"y (a target matrix) must hold entries in [0, 1]; "
+                f"got y[{bad[0]}, {bad[1]}]={float(Y[tuple(bad)])!r}"
+            )
+        return Y, None
+    if arr.ndim == 2 and arr.shape[1] == 1 and arr.shape[0] == m:
+        arr = arr[:, 0]
+    if arr.ndim != 1 or arr.shape[0] != m:
+        raise GradlabError(
+            f"y must be labels of shape ({m},) or a target matrix of shape ({m}, {K}) "
+            f"for m={m} examples and K={K} outputs; got y with shape {np.shape(y)}"
+        )
+    if arr.dtype == np.bool_:
+        raise v.fail("y", y, f"integer labels 0..{K - 1}")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            bad = int(np.argwhere(~np.isfinite(arr) | (arr != np.round(arr)))[0, 0])
+            raise GradlabError(
+                f"y (labels) must hold integers 0..{K - 1}; got y[{bad}]={float(arr[bad])!r}"
+            )
+    labels = arr.astype(np.int64)
+    out_of_range = (labels < 0) | (labels >= K)
+    if np.any(out_of_range):
+        bad = int(np.argwhere(out_of_range)[0, 0])
+        raise GradlabError(
+            f"y (labels) must hold integers 0..{K - 1} (K={K} outputs); got y[{bad}]={labels[bad]}"
+        )
+    Y = np.zeros((m, K), dtype=np.float64)
+    Y[np.arange(m), labels] = 1.0
+    return Y, labels
+
+
+def _check_problem(problem) -> Problem:
+    if not isinstance(problem, Problem):
+        raise v.fail("problem", problem, "a gradlab.Problem")
+    return problem
+
+
+def debug_problem(sizes=(3, 5, 3), examples: int = 5, lam: float = 0.0) -> Problem:
+    """The seed's gradient-check problem, with its label bug fixed.
+
+    X holds the debug weights of shape ``(examples, sizes[0])`` (``sin(1..n)/10``) and
+    the labels are ``i mod K`` for ``i = 1..examples`` (the seed used ``1 + i mod K``,
+    which the one-hot code cannot represent).
+
+    Examples
+    --------
+    >>> p = debug_problem()
+    >>> p.labels.tolist()
+    [1, 2, 0, 1, 2]
+    """
+    net = sizes if isinstance(sizes, Network) else Network(sizes)
+    m = v.integer("examples", examples, minimum=1)
+    X = _debug_matrix(m, net.n_inputs)
+    y = np.arange(1, m + 1) % net.n_outputs
+    return Problem(net, X, y, lam)
+
+
+# --------------------------------------------------------------------------------------
+# The maths, written once against an array namespace xp
+# --------------------------------------------------------------------------------------
+#
+# Stable forms. With pos = Re(z) > 0, s = +1 where pos and -1 elsewhere, e = exp(-s z)
+# never overflows (|e| <= 1), and
+#     sigmoid(z)            = where(pos, 1, e) / (1 + e)
+#     -log sigmoid(z)  = softplus(-z) = log1p(e) + where(pos, 0, -z)
+#     -log(1-sigmoid(z)) = softplus(z) = log1p(e) + where(pos, z, 0)
+# Each branch is an analytic function of z, so the forms also hold for complex z.
+
+
+def _exp_neg_abs(xp, z):
+    pos = xp.real(z) > 0
+    return pos, xp.exp(xp.where(pos, -z, z))
+
+
+def _sigmoid(xp, z):
+    """Logistic function g(z) = 1 / (1 + exp(-z)), finite for any z."""
+    pos, e = _exp_neg_abs(xp, z)
+    return xp.where(pos, 1.0, e) / (1.0 + e)
+
+
+def _cross_entropy(xp, z, Y):
+    """Per-entry binary cross-entropy of outputs g(z) against targets Y, from z directly.
+
+    -[y log g(z) + (1 - y) log(1 - g(z))] = y softplus(-z) + (1 - y) softplus(z)
+    = log1p(e) + where(pos, (1 - y) z, -y z); no log of a rounded probability, so a
+    saturated unit gives a finite cost, and no subtraction cancels for y in {0, 1}.
+    """
+    pos, e = _exp_neg_abs(xp, z)
+    return xp.log1p(e) + xp.where(pos, (1.0 - Y) * z, -Y * z)
+
+
+def _forward(xp, network: Network, params, X):
+    """Forward pass. Returns ``zs`` (pre-activations of layers 2..L) and ``acts``
+    (activations of layers 1..L-1 without the bias unit; ``acts[0]`` is X).
+
+    ``z_{l+1} = [1, a_l] Theta_l^T`` is computed as ``a_l Theta_l[:, 1:]^T + Theta_l[:, 0]``:
+    the same sum, without building the bias column.
+    """
+    thetas = _unpack(network, params)
+    acts = [X]
+    zs = []
+    a = X
+    for i, theta in enumerate(thetas):
+        z = a @ theta[:, 1:].T + theta[:, 0]
+        zs.append(z)
+        if i + 1 < len(thetas):
+            a = _sigmoid(xp, z)
+            acts.append(a)
+    return zs, acts
+
+
+def _regularisation(xp, network: Network, params, lam, m):
+    """lam / (2m) times the sum of squares of every weight except column 0 (the bias)."""
+    total = 0.0
+    for theta in _unpack(network, params):
+        w = theta[:, 1:]
+        total = total + xp.sum(w * w)
+    return lam / (2.0 * m) * total
+
+
+def _cost_from_forward(xp, network: Network, params, z_out, Y, lam):
+    """J from the output pre-activations of a forward pass already run (no second pass)."""
+    m = z_out.shape[0]
+    data_term = xp.sum(_cross_entropy(xp, z_out, Y)) / m
+    return data_term + _regularisation(xp, network, params, lam, m)
+
+
+def _cost(xp, network: Network, params, X, Y, lam):
+    """The regularised cross-entropy cost J(params): the one definition in gradlab."""
+    zs, _ = _forward(xp, network, params, X)
+    return _cost_from_forward(xp, network, params, zs[-1], Y, lam)
+
+
+# --------------------------------------------------------------------------------------
+# Public evaluation
+# --------------------------------------------------------------------------------------
+
+
+def cost(problem: Problem, params) -> float:
+    """The regularised cross-entropy cost J at ``params``.
+
+    ``J = -(1/m) sum_i sum_k [y_ik log h_ik + (1 - y_ik) log(1 - h_ik)]
+    + lam/(2m) * sum of squares of every weight except column 0``, evaluated in a
+    log-sigmoid form that stays finite (and silent) for saturated units.
+
+    Parameters
+    ----------
+    problem : Problem
+    params : array_like, shape (n_params,)
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> p = debug_problem()
+    >>> round(cost(p, debug_init(p.network)), 6)
+    2.096802
+    """
+    problem = _check_problem(problem)
+    theta = problem.network.check_params(params)
+    return float(_cost(np, problem.network, theta, problem.X, problem.Y, problem.lam))
+
+
+def _check_X(network: Network, X) -> np.ndarray:
+    X = v.float_array("X", X, ndim=2)
+    if X.shape[1] != network.n_inputs or X.shape[0] < 1:
+        raise GradlabError(
+            f"X must have at least one row and {network.n_inputs} columns for "
+            f"sizes={network.sizes}; got X with shape {X.shape}"
+        )
+    return X
+
+
+def predict(network: Network, params, X) -> np.ndarray:
+    """Index of the largest output for each row of X (the seed's ``predict``).
+
+    The sigmoid is monotone, so the largest output is the largest pre-activation.
+    """
+    network = _check_network(network)
+    theta = network.check_params(params)
+    X = _check_X(network, X)
+    zs, _ = _forward(np, network, theta, X)
+    return np.argmax(zs[-1], axis=1)
+
+
+def accuracy(network: Network, params, X, y) -> float:
+    """Fraction of rows of X whose predicted class equals the label in y (0..K-1)."""
+    network = _check_network(network)
+    X = _check_X(network, X)
+    _, labels = _targets(y, X.shape[0], network.n_outputs)
+    if labels is None:
+        raise v.fail("y", y, "integer labels for accuracy")
+    return float(np.mean(predict(network, params, X) == labels))

@@ -1,0 +1,56 @@
+"""Hand-written back-propagation, vectorised over the examples, numpy only.
+
+This module never imports jax. It evaluates the shared forward pass and cost
+(:mod:`gradlab.network`) with numpy and sends the errors back layer by layer:
+
+    delta_L = a_L - y                                   (output layer)
+    delta_l = (delta_{l+1} Theta_l[:, 1:]) * g'(z_l)    (hidden layers), g' = a (1 - a)
+    D_l     = delta_{l+1}^T [1, a_l] / m + (lam / m) Theta_l with column 0 taken as zero
+
+The seed loops over the examples and adds m outer products; the matrix form below is
+the same sum done in one product per layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradlab.network import Problem, _cost_from_forward, _forward, _sigmoid, _unpack
+
+
+def value_and_gradient(problem: Problem, params: np.ndarray) -> tuple[float, np.ndarray]:
+    """Cost and gradient from one forward and one backward pass (inputs already validated)."""
+    network, Y, lam = problem.network, problem.Y, problem.lam
+    m = problem.m
+    thetas = _unpack(network, params)
+
+    # Forward: the shared pass stores z_{l+1} and a_l for every layer.
+    zs, acts = _forward(np, network, params, problem.X)
+    z_out = zs[-1]
+    J = float(_cost_from_forward(np, network, params, z_out, Y, lam))
+
+    grad = np.empty(network.n_params)
+    grads = _unpack(network, grad)  # views: filling them fills ``grad``
+
+    # Output layer: d(cross-entropy)/dz_L = g(z_L) - y, written (1 - y) g(z) - y g(-z) so
+    # that a saturated, correctly classified unit gives its tiny gradient, not 0.
+    delta = (1.0 - Y) * _sigmoid(np, z_out) - Y * _sigmoid(np, -z_out)
+
+    for layer in range(len(thetas) - 1, -1, -1):
+        theta, a, D = thetas[layer], acts[layer], grads[layer]
+        # Stored by the forward pass: a_l (input of this layer). Gradient of Theta_l:
+        D[:, 0] = delta.sum(axis=0)          # bias column: the bias unit is a constant 1
+        D[:, 1:] = delta.T @ a               # delta_{l+1}^T a_l
+        D /= m
+        if lam:
+            D[:, 1:] += (lam / m) * theta[:, 1:]   # regularisation skips column 0
+        if layer > 0:
+            # Back through Theta_l (a matrix product: its transpose) and the sigmoid of the
+            # layer below (g'(z) = a (1 - a), from the activation the forward pass stored).
+            delta = (delta @ theta[:, 1:]) * (a * (1.0 - a))
+    return J, grad
+
+
+def gradient(problem: Problem, params: np.ndarray) -> np.ndarray:
+    """The back-propagated gradient (the ``"backprop"`` source)."""
+    return value_and_gradient(problem, params)[1]

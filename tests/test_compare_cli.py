@@ -1,0 +1,95 @@
+"""compare(): tables, verdicts, JSON; the CLI as a user runs it."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import gradlab
+from gradlab.cli import main
+
+
+def _wrong_bias(problem, params):
+    g = gradlab.gradient(problem, params, "backprop")
+    theta1 = problem.network.unpack(g)[0]
+    theta1[:, 0] *= 2.0  # a bias-column bug
+    return g
+
+
+def test_compare_reports_every_pair_and_layer():
+    p = gradlab.debug_problem((4, 6, 6, 5, 2), 5, lam=1.0)
+    r = gradlab.compare(p, gradlab.debug_init(p.network))
+    assert r.ok
+    assert [(q.a, q.b) for q in r.pairs] == [("backprop", "jax"), ("backprop", "numeric"), ("jax", "numeric")]
+    assert all(len(q.layers) == 4 for q in r.pairs)
+    assert r.cost == pytest.approx(gradlab.cost(p, gradlab.debug_init(p.network)))
+
+
+def test_compare_catches_a_wrong_bias_gradient_and_points_at_it():
+    p = gradlab.debug_problem()
+    r = gradlab.compare(p, gradlab.debug_init(p.network), ("jax", _wrong_bias))
+    assert not r.ok
+    pair = r.pair("jax", "_wrong_bias")
+    assert pair.worst["layer"] == 1 and pair.worst["column"] == 0
+    assert [s.ok for s in pair.layers] == [False, True]
+    text = str(r)
+    assert "DISAGREE" in text and "Theta1[" in text and "(bias)" in text
+
+
+def test_compare_numeric_pair_fails_on_a_small_but_real_error():
+    # A 1e-6 relative error is invisible to loose tolerances but far above the numeric
+    # error estimate (~1e-10 relative here).
+    def slightly_off(problem, params):
+        return gradlab.gradient(problem, params) * (1 + 1e-6)
+
+    p = gradlab.debug_problem()
+    r = gradlab.compare(p, gradlab.debug_init(p.network), ("numeric", slightly_off))
+    assert not r.ok
+
+
+def test_report_to_dict_is_json_and_complete():
+    p = gradlab.debug_problem(lam=3.0)
+    r = gradlab.compare(p, gradlab.debug_init(p.network))
+    d = json.loads(r.to_json())
+    assert d["ok"] is True and d["sizes"] == [3, 5, 3] and d["lam"] == 3.0
+    assert set(d["gradients"]) == {"backprop", "jax", "numeric"}
+    assert len(d["error_estimates"]["numeric"]) == 38
+    pair = d["pairs"][0]
+    assert {"max_abs", "max_rel", "norm_ratio"} <= set(pair["overall"])
+
+
+def test_show_lists_entries_with_layer_row_column():
+    p = gradlab.debug_problem()
+    text = str(gradlab.compare(p, gradlab.debug_init(p.network), show=3))
+    rows = [line.split() for line in text.splitlines() if line.startswith("      1    0 ")]
+    assert len(rows) == 3 and len(rows[0]) == 6
+
+
+def test_cli_compare_default_is_the_seed_check(capsys):
+    assert main(["compare", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["examples"] == 5 and d["init"] == "debug" and d["sizes"] == [3, 5, 3]
+    p = gradlab.debug_problem()
+    np.testing.assert_allclose(d["gradients"]["backprop"], gradlab.gradient(p, gradlab.debug_init(p.network)))
+
+
+def test_cli_compare_random_init_deep_network(capsys):
+    assert main(["compare", "--sizes", "4,6,6,5,2", "--init", "random", "--seed", "3", "--lambda", "2", "--show", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "verdict: all 3 pair(s) agree" in out and "Theta4" in out
+
+
+def test_cli_as_a_subprocess_exit_codes():
+    ok = subprocess.run([sys.executable, "-m", "gradlab", "compare", "--sizes", "3,5,3"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "verdict: all 3 pair(s) agree" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "gradlab", "compare", "--sizes", "3,0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stdout == ""
+
+
+def test_help_imports_neither_jax_nor_matplotlib():
+    code = "import sys; from gradlab.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'matplotlib')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("[]")
