@@ -439,12 +439,16 @@ def _cross_entropy(xp, z, Y):
     return xp.log1p(e) + xp.where(pos, (1.0 - Y) * z, -Y * z)
 
 
-def _forward(xp, network: Network, params, X):
+def _forward(xp, network: Network, params, X, z_shifts=None):
     """Forward pass. Returns ``zs`` (pre-activations of layers 2..L) and ``acts``
     (activations of layers 1..L-1 without the bias unit; ``acts[0]`` is X).
 
     ``z_{l+1} = [1, a_l] Theta_l^T`` is computed as ``a_l Theta_l[:, 1:]^T + Theta_l[:, 0]``:
     the same sum, without building the bias column.
+
+    ``z_shifts`` (optional, one array per layer 2..L, shaped like its z) is added to each
+    pre-activation. At zero shifts nothing changes, and the derivative of the cost with
+    respect to the shifts is dJ/dz for every layer: how autodiff exposes the deltas.
     """
     thetas = _unpack(network, params)
     acts = [X]
@@ -452,6 +456,8 @@ def _forward(xp, network: Network, params, X):
     a = X
     for i, theta in enumerate(thetas):
         z = a @ theta[:, 1:].T + theta[:, 0]
+        if z_shifts is not None:
+            z = z + z_shifts[i]
         zs.append(z)
         if i + 1 < len(thetas):
             a = _sigmoid(xp, z)
@@ -475,9 +481,9 @@ def _cost_from_forward(xp, network: Network, params, z_out, Y, lam):
     return data_term + _regularisation(xp, network, params, lam, m)
 
 
-def _cost(xp, network: Network, params, X, Y, lam):
+def _cost(xp, network: Network, params, X, Y, lam, z_shifts=None):
     """The regularised cross-entropy cost J(params): the one definition in gradlab."""
-    zs, _ = _forward(xp, network, params, X)
+    zs, _ = _forward(xp, network, params, X, z_shifts)
     return _cost_from_forward(xp, network, params, zs[-1], Y, lam)
 
 
