@@ -2,6 +2,7 @@
 
 from gradlab._errors import GradlabError
 from gradlab.compare import CompareReport, compare
+from gradlab.explain import ExplainReport, explain
 from gradlab.network import (
     Network,
     Problem,
@@ -31,4 +32,6 @@ __all__ = [
     "SOURCES",
     "compare",
     "CompareReport",
+    "explain",
+    "ExplainReport",
 ]

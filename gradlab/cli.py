@@ -80,11 +80,54 @@ def _run_compare(args) -> int:
     return 0 if report.ok else 1
 
 
+# ------------------------------------------------------------------------------- explain
+
+
+def _add_explain(sub) -> None:
+    p = sub.add_parser(
+        "explain",
+        help="walk the network from the output down: backprop's deltas next to jax's dJ/dz",
+        description=(
+            "Show, layer by layer from the output down, that back-propagation's deltas are the "
+            "vector-Jacobian products reverse-mode autodiff computes: z and a from the shared "
+            "forward pass, backprop's delta next to m times jax's dJ/dz (J is a mean over m "
+            "examples), and backprop's dJ/dTheta next to jax.grad's. Same problem as 'gradlab "
+            "compare'. Exit status: 0 all agree, 1 some layer disagrees, 2 usage error."
+        ),
+    )
+    p.add_argument("--sizes", type=_sizes, default=(3, 5, 3), help="layer sizes, inputs first (default 3,5,3)")
+    p.add_argument("--example", type=int, default=0, help="which example the tables show, 0..m-1 (default 0)")
+    p.add_argument("--lambda", dest="lam", type=float, default=0.0, help="regularisation strength lambda >= 0 (default 0)")
+    p.add_argument("--examples", type=int, default=5, help="number of examples m (default 5)")
+    p.add_argument("--init", choices=("debug", "random"), default="debug",
+                   help="weights: deterministic sin(1..n)/10 (debug) or uniform +-sqrt(6/(in+out)) (random)")
+    p.add_argument("--seed", type=int, default=0, help="seed for --init random (default 0)")
+    p.add_argument("--jaxpr", action="store_true", help="also print the cost's jaxpr with each step marked")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=_run_explain)
+
+
+def _run_explain(args) -> int:
+    import gradlab
+    from gradlab.explain import explain
+
+    problem = gradlab.debug_problem(args.sizes, args.examples, args.lam)
+    if args.init == "debug":
+        params = gradlab.debug_init(problem.network)
+    else:
+        params = gradlab.random_init(problem.network, args.seed)
+    info = {"init": args.init} if args.init == "debug" else {"init": args.init, "seed": args.seed}
+    report = explain(problem, params, example=args.example, jaxpr=args.jaxpr, info=info)
+    print(report.to_json() if args.json else report)
+    return 0 if report.ok else 1
+
+
 # ----------------------------------------------------------------------------- commands
 
 #: One line per command: the CLI's subcommands in the order --help lists them.
 COMMANDS = [
     _add_compare,
+    _add_explain,
 ]
 
 

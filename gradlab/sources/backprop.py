@@ -13,13 +13,36 @@ the same sum done in one product per layer.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from gradlab.network import Problem, _cost_from_forward, _forward, _sigmoid, _unpack
 
 
-def value_and_gradient(problem: Problem, params: np.ndarray) -> tuple[float, np.ndarray]:
-    """Cost and gradient from one forward and one backward pass (inputs already validated)."""
+class _Backward(NamedTuple):
+    """Everything one back-propagation pass computed (see :func:`_backward`)."""
+
+    J: float
+    grad: np.ndarray
+    zs: list
+    acts: list
+    deltas: list
+    backs: list
+    gprimes: list
+
+
+def _backward(problem: Problem, params: np.ndarray):
+    """One forward and one backward pass, keeping every intermediate (inputs already validated).
+
+    Returns a :class:`_Backward`: ``zs[i]`` is z_{i+2} (shape ``(m, s_{i+2})``), ``acts[i]``
+    is a_{i+1} without the bias unit (``acts[0]`` is X), ``deltas[i]`` is
+    back-propagation's delta_{i+2}, one row per example, and for the hidden layers
+    ``backs[i] = delta_{i+3} Theta_{i+2}[:, 1:]`` and ``gprimes[i] = g'(z_{i+2})``, the two
+    factors of ``deltas[i]``. A row of delta_l is the derivative
+    of *that example's* loss with respect to z_l, so it is m times dJ/dz_l (J is the mean
+    over the examples); :mod:`gradlab.explain` shows the deltas next to jax's dJ/dz.
+    """
     network, Y, lam = problem.network, problem.Y, problem.lam
     m = problem.m
     thetas = _unpack(network, params)
@@ -31,12 +54,16 @@ def value_and_gradient(problem: Problem, params: np.ndarray) -> tuple[float, np.
 
     grad = np.empty(network.n_params)
     grads = _unpack(network, grad)  # views: filling them fills ``grad``
+    deltas = [None] * len(thetas)
+    backs = [None] * (len(thetas) - 1)
+    gprimes = [None] * (len(thetas) - 1)
 
     # Output layer: d(cross-entropy)/dz_L = g(z_L) - y, written (1 - y) g(z) - y g(-z) so
     # that a saturated, correctly classified unit gives its tiny gradient, not 0.
     delta = (1.0 - Y) * _sigmoid(np, z_out) - Y * _sigmoid(np, -z_out)
 
     for layer in range(len(thetas) - 1, -1, -1):
+        deltas[layer] = delta
         theta, a, D = thetas[layer], acts[layer], grads[layer]
         # Stored by the forward pass: a_l (input of this layer). Gradient of Theta_l:
         D[:, 0] = delta.sum(axis=0)          # bias column: the bias unit is a constant 1
@@ -47,8 +74,17 @@ def value_and_gradient(problem: Problem, params: np.ndarray) -> tuple[float, np.
         if layer > 0:
             # Back through Theta_l (a matrix product: its transpose) and the sigmoid of the
             # layer below (g'(z) = a (1 - a), from the activation the forward pass stored).
-            delta = (delta @ theta[:, 1:]) * (a * (1.0 - a))
-    return J, grad
+            back = delta @ theta[:, 1:]
+            gprime = a * (1.0 - a)
+            delta = back * gprime
+            backs[layer - 1], gprimes[layer - 1] = back, gprime
+    return _Backward(J, grad, zs, acts, deltas, backs, gprimes)
+
+
+def value_and_gradient(problem: Problem, params: np.ndarray) -> tuple[float, np.ndarray]:
+    """Cost and gradient from one forward and one backward pass (inputs already validated)."""
+    bw = _backward(problem, params)
+    return bw.J, bw.grad
 
 
 def gradient(problem: Problem, params: np.ndarray) -> np.ndarray:
