@@ -127,9 +127,18 @@ class GradientBlock:
 # --------------------------------------------------------------------------- jax side
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled_with_shifts(network):
+    """jit(value_and_grad) of the shared cost w.r.t. params and the z shifts, per network."""
+    import jax
+    import jax.numpy as jnp
+
+    # Arguments of the partial: (params, X, Y, lam, z_shifts); differentiate 0 and 4.
+    return jax.jit(jax.value_and_grad(functools.partial(_cost, jnp, network), argnums=(0, 4)))
+
+
 def _jax_side(problem: Problem, theta: np.ndarray):
     """J, dJ/dTheta and dJ/dz for every layer from one jax reverse pass over the shared cost."""
-    import jax
     import jax.numpy as jnp
 
     from gradlab.sources.autodiff import _device_data, x64
@@ -138,9 +147,7 @@ def _jax_side(problem: Problem, theta: np.ndarray):
     with x64():
         X, Y = _device_data(problem)
         shifts = [jnp.zeros((problem.m, s), dtype=jnp.float64) for s in net.sizes[1:]]
-        # Arguments of the partial: (params, X, Y, lam, z_shifts); differentiate 0 and 4.
-        value_and_grad = jax.value_and_grad(functools.partial(_cost, jnp, net), argnums=(0, 4))
-        J, (g_theta, g_z) = value_and_grad(jnp.asarray(theta, dtype=jnp.float64), X, Y, problem.lam, shifts)
+        J, (g_theta, g_z) = _compiled_with_shifts(net)(jnp.asarray(theta, dtype=jnp.float64), X, Y, problem.lam, shifts)
         return float(J), np.array(g_theta, dtype=np.float64), [np.array(g, dtype=np.float64) for g in g_z]
 
 
