@@ -184,6 +184,7 @@ def test_json_has_every_layer_and_the_convention():
         ({"example": -1}, r"example must be an integer >= 0; got example=-1"),
         ({"example": 1.0}, r"example must be an integer >= 0; got example=1.0"),
         ({"jaxpr": "yes"}, r"jaxpr must be True or False; got jaxpr='yes'"),
+        ({"info": [1]}, r"info must be a dict of name: value pairs or None; got info=\[1\]"),
     ],
 )
 def test_bad_arguments_name_the_argument(kwargs, match):
@@ -218,3 +219,16 @@ def test_cli_explain_usage_error_is_one_line_exit_2():
     assert proc.stderr.strip().splitlines() == [
         "gradlab: error: example must be an integer in [0, 4] (m=5 examples); got example=9"
     ]
+
+
+def test_backprop_deltas_are_computed_without_jax():
+    code = (
+        "import sys, gradlab\n"
+        "from gradlab.sources.backprop import _backward\n"
+        "p = gradlab.debug_problem((4, 6, 6, 5, 2))\n"
+        "bw = _backward(p, gradlab.debug_init(p.network))\n"
+        "assert [d.shape for d in bw.deltas] == [(5, 6), (5, 6), (5, 5), (5, 2)]\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
