@@ -354,7 +354,7 @@ class ExplainReport(Report):
             out.append("")
             out += self._block_text(blocks[step.layer - 1], m)
         out.append("")
-        out.append(f"layer 1 is the input x: no delta is needed there (the cost is not differentiated in X).")
+        out.append("layer 1 is the input x: no delta is needed there (the cost is not differentiated in X).")
         out.append("")
         bad_l = [s.layer for s in self.layers if not s.ok]
         bad_b = [b.theta for b in self.blocks if not b.ok]

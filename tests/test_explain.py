@@ -1,6 +1,5 @@
 """gradlab explain: back-propagation's deltas are jax's dJ/dz, layer by layer."""
 
-import functools
 import json
 import subprocess
 import sys
