@@ -65,6 +65,9 @@ class LayerStep:
     Arrays have one row per example and one column per unit. ``layer`` is l (2..L).
     ``back`` (``delta_{l+1} Theta_l[:, 1:]``) and ``gprime`` (``g'(z_l)``) are the two
     factors of a hidden layer's delta, from back-propagation; None for the output layer.
+    ``primitives`` names the jax primitives, read from the cost's jaxpr, whose VJPs give
+    this step: ``loss`` and ``mean`` for the output layer, ``matrix_product`` and
+    ``sigmoid`` for a hidden one (ops that only reshape or retype are left out).
     """
 
     layer: int
@@ -376,12 +379,10 @@ class ExplainReport(Report):
             out.append("(--jaxpr prints the cost's jaxpr with these steps marked)")
         return "\n".join(out)
 
-    def _primitive_list(self, key) -> str:
-        names = [n for n in self._prims().get(key) or [] if n not in _BOOKKEEPING]
+    @staticmethod
+    def _primitive_list(step: LayerStep, key: str) -> str:
+        names = step.primitives.get(key) or []
         return ", ".join(names) if names else "(not found in the jaxpr)"
-
-    def _prims(self) -> dict:
-        return self.layers[0].primitives if self.layers else {}
 
     def _layer_text(self, step: LayerStep, L: int, m: int, i: int) -> list[str]:
         l = step.layer
@@ -391,8 +392,8 @@ class ExplainReport(Report):
             out.append(f"layer {l} (output, {units} units)   delta{l} = a{l} - y")
             out += _wrap(
                 f"jax: the cost is written from z{l} directly (softplus form, no sigmoid in between), "
-                f"so the VJPs of the loss ops [{self._primitive_list('loss')}] and of the mean "
-                f"[{self._primitive_list('mean')}] give dJ/dz{l} = (a{l} - y) / m."
+                f"so the VJPs of the loss ops [{self._primitive_list(step, 'loss')}] and of the mean "
+                f"[{self._primitive_list(step, 'mean')}] give dJ/dz{l} = (a{l} - y) / m."
             )
             cols = [(f"z{l}", step.z), (f"a{l}", step.a), ("y", self.problem.Y)]
             sides = ["forward", "forward", "data"]
@@ -401,7 +402,7 @@ class ExplainReport(Report):
             out += _wrap(
                 f"jax: z{l + 1} = a{l} Theta{l}[:,1:]^T is a dot_general; its VJP w.r.t. a{l} is a "
                 f"dot_general with the transposed operand, giving dJ/dz{l + 1} Theta{l}[:, 1:]. The VJPs "
-                f"of the sigmoid's ops [{self._primitive_list(f'sigmoid{l}')}] then multiply by "
+                f"of the sigmoid's ops [{self._primitive_list(step, 'sigmoid')}] then multiply by "
                 f"g'(z{l}) = a{l} (1 - a{l})."
             )
             cols = [(f"z{l}", step.z), (f"a{l}", step.a), (f"g'(z{l})", step.gprime),
@@ -555,7 +556,7 @@ def explain(problem: Problem, params, *, example: int = 0, jaxpr: bool = False, 
                 max_abs=max_abs,
                 scaled_error=scaled,
                 ok=bool(scaled <= DELTA_TOLERANCE),
-                primitives=prims,
+                primitives=_step_primitives(prims, idx + 2, hidden),
             )
         )
     bp_blocks, jax_blocks = net.unpack(bw.grad), net.unpack(g_theta)
@@ -568,6 +569,17 @@ def explain(problem: Problem, params, *, example: int = 0, jaxpr: bool = False, 
         blocks.append(GradientBlock(t, a.copy(), b.copy(), float(diff.max()), ratio, (int(r), int(c)),
                                     bool(ratio <= EXACT_NORM_RATIO)))
     return ExplainReport(problem, theta, example, bw.J, cost_jax, layers, blocks, jaxpr_lines, bool(jaxpr), info)
+
+
+def _step_primitives(prims: dict, layer: int, hidden: bool) -> dict:
+    """The jax primitives (from the cost's jaxpr) whose VJPs give this layer's delta."""
+    keep = lambda names: [n for n in names if n not in _BOOKKEEPING]  # noqa: E731
+    if not hidden:
+        return {"loss": keep(prims.get("loss", [])), "mean": keep(prims.get("mean", []))}
+    return {
+        "matrix_product": keep(prims.get(f"matmul{layer}", [])),
+        "sigmoid": keep(prims.get(f"sigmoid{layer}", [])),
+    }
 
 
 def _wrap(text: str, indent: str = "  ") -> list[str]:
