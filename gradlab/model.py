@@ -53,7 +53,7 @@ def _versions() -> dict:
 
 
 def save(result, path) -> str:
-    """Write a :class:`gradlab.train.TrainResult` to ``path`` (.npz), atomically.
+    """Write a :class:`gradlab.trainer.TrainResult` to ``path`` (.npz), atomically.
 
     The file is first written to a temporary file in the same folder and then renamed
     over ``path``, so a reader never sees half a model and a failed write keeps the old one.
@@ -63,7 +63,7 @@ def save(result, path) -> str:
     str
         The path written (exactly as given: no extension is added).
     """
-    from gradlab.train import TrainResult
+    from gradlab.trainer import TrainResult
 
     if not isinstance(result, TrainResult):
         raise GradlabError(f"result must be a gradlab TrainResult; got {type(result).__name__}")
@@ -114,7 +114,7 @@ def load(path):
     """
     from gradlab.data import Scaling
     from gradlab.network import Network
-    from gradlab.train import History, TrainResult
+    from gradlab.trainer import History, TrainResult
 
     if not isinstance(path, (str, os.PathLike)):
         raise GradlabError(f"path must be a file path; got path={path!r}")

@@ -128,7 +128,7 @@ def plot_digits(data, out, *, n: int = 100, seed=0, image_shape=None, pixel_orde
 
 
 def _result(result):
-    from gradlab.train import TrainResult
+    from gradlab.trainer import TrainResult
 
     if not isinstance(result, TrainResult):
         raise v.fail("result", result, "a gradlab TrainResult (from gradlab.train or gradlab.load)")
