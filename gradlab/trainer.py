@@ -213,7 +213,7 @@ class TrainResult(Report):
             f"({self.network.n_params} parameters), source {self.source}, method {self.method}"
             + (f" (scipy {opt.scipy_method})" if opt else "")
             + f", lambda {self.lam:g}"
-            + (f", seed {m['seed']}" if "seed" in m else "")
+            + (f", seed {m['seed']}" if "seed" in m else ", initial weights given" if m.get("init") == "given" else "")
             + (", inputs standardised" if self.scaling is not None else "")
         ]
         status = "" if self.scipy_status is None else f" [scipy status {self.scipy_status}]"
@@ -545,12 +545,14 @@ def train(
     if problem.labels is not None:
         train_acc = float(np.mean(predict(network, final, problem.X) == problem.labels))
     meta = {
-        "seed": seed if isinstance(seed, int) else "generator",
+        "init": "random" if init is None else "given",
         "maxiter": maxiter,
         "evaluations": counts["evaluations"] + counts["re-evaluations"],
         "elapsed": elapsed,
         "m_train": problem.m,
     }
+    if init is None:
+        meta["seed"] = seed if isinstance(seed, int) else "generator"
     if dataset is not None:
         meta["data"] = dataset.name
         meta["image_shape"] = list(dataset.image_shape) if dataset.image_shape else None

@@ -259,3 +259,12 @@ def test_bad_data_combinations(tiny):
         gradlab.train(gradlab.Problem((4, 3, 3), X, y), hidden=4, progress=False)
     with pytest.raises(gradlab.GradlabError, match=r"at least two classes"):
         gradlab.train(X, np.zeros(40, int), progress=False)
+
+
+@pytest.mark.parametrize("module", ["gradlab.data", "gradlab.trainer"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
