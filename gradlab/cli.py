@@ -90,7 +90,12 @@ def _hidden(text: str) -> tuple[int, ...]:
     """Parse ``25`` or ``64,32`` (hidden layer sizes); ``none`` for no hidden layer."""
     if text.strip().lower() == "none":
         return ()
-    return _sizes(text)
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"hidden must be comma-separated integers such as 25 or 64,32 (or none); got {text!r}"
+        ) from None
 
 
 def _add_data_args(p, *, default="digits") -> None:
