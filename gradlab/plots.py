@@ -28,9 +28,12 @@ _PAD = 0.12
 
 
 def _figure(inches):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    return Figure(figsize=inches, dpi=DPI)
+    fig = Figure(figsize=inches, dpi=DPI)
+    FigureCanvasAgg(fig)  # render with Agg whatever backend the user's matplotlib is set to
+    return fig
 
 
 def _save(fig, path) -> str:

@@ -32,6 +32,7 @@ __all__ = [
     "Iteration",
     "OPTIMISERS",
     "NUMERIC_MAX_PARAMS",
+    "numeric_estimate",
 ]
 
 
@@ -306,8 +307,24 @@ def _time_one_cost(problem: Problem, params: np.ndarray) -> float:
     return best
 
 
-def numeric_estimate(problem: Problem, params: np.ndarray) -> str:
-    """What one central-difference gradient costs for this problem, in words."""
+def numeric_estimate(problem: Problem, params) -> str:
+    """What one central-difference gradient costs for this problem, in words.
+
+    Parameters
+    ----------
+    problem : Problem
+    params : array_like, shape (n_params,)
+        Where one cost evaluation is timed (best of three).
+
+    Returns
+    -------
+    str
+        The number of cost evaluations (2P + 1) and the estimated seconds on this machine.
+    """
+    from gradlab.network import _check_problem
+
+    problem = _check_problem(problem)
+    params = problem.network.check_params(params)
     P = problem.network.n_params
     evals = 2 * P + 1
     seconds = evals * _time_one_cost(problem, params)
@@ -548,6 +565,9 @@ def train(
         "init": "random" if init is None else "given",
         "maxiter": maxiter,
         "evaluations": counts["evaluations"] + counts["re-evaluations"],
+        # Evaluations at an accepted iterate the optimiser had not evaluated itself
+        # (expected 0 for CG and L-BFGS-B: both accept a point their line search evaluated).
+        "re_evaluations": counts["re-evaluations"],
         "elapsed": elapsed,
         "m_train": problem.m,
     }

@@ -130,8 +130,10 @@ def test_cost_and_gradient_come_from_one_forward_pass(tiny, monkeypatch):
     real_forward = backprop._forward
     monkeypatch.setattr(backprop, "_forward", lambda *a, **k: calls.append(1) or real_forward(*a, **k))
     r = gradlab.train(*tiny, hidden=3, maxiter=20, progress=False)
-    # One forward pass per cost+gradient evaluation; none spent on a separate cost.
+    # One forward pass per cost+gradient evaluation; none spent on a separate cost, and
+    # none to recompute the gradient at an accepted iterate.
     assert len(calls) == r.meta["evaluations"] > r.n_iter
+    assert r.meta["re_evaluations"] == 0
 
 
 def test_history_records_the_cost_and_gradient_at_each_iterate(tiny):

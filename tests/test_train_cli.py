@@ -181,3 +181,15 @@ def test_ctrl_c_stops_training_and_still_writes_the_model(tmp_path):
     model = gradlab.load(out)
     assert model.stop == "interrupted" and model.n_iter >= 1
     assert model.history.cost[-1] < model.history.cost[0]
+
+
+def test_plotting_uses_agg_without_pyplot(tmp_path):
+    code = (
+        "import sys, gradlab, gradlab.plots as p\n"
+        "p.plot_digits(gradlab.data.load_digits(), sys.argv[1], n=4)\n"
+        "print(sorted(m for m in sys.modules if m in ('matplotlib.pyplot', 'tkinter', 'jax')))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "TkAgg"}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "d.png")], capture_output=True,
+                         text=True, env=env, check=True).stdout
+    assert out.strip() == "[]" and png_size(tmp_path / "d.png") == (800, 850)
