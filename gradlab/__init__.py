@@ -15,6 +15,11 @@ from gradlab.network import (
 )
 from gradlab.sources import SOURCES, gradient, value_and_gradient
 
+# Training, data, model files (issue 3). plots is imported on use: it needs matplotlib.
+from gradlab import data
+from gradlab.model import load
+from gradlab.trainer import TrainResult, train
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -34,4 +39,8 @@ __all__ = [
     "CompareReport",
     "explain",
     "ExplainReport",
+    "train",
+    "TrainResult",
+    "load",
+    "data",
 ]

@@ -120,6 +120,110 @@ def _run_explain(args) -> int:
     report = explain(problem, params, example=args.example, jaxpr=args.jaxpr, info=info)
     print(report.to_json() if args.json else report)
     return 0 if report.ok else 1
+# ------------------------------------------------------------ train, predict, plot (issue 3)
+# The work is done in gradlab/_train_cli.py, imported when one of these commands runs.
+
+_DATA_HELP = "digits (the shipped 8x8 UCI digits), FILE.mat (keys X, y) or IDX images (.idx or .idx.gz, with --labels)"
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    """Parse ``25`` or ``64,32`` (hidden layer sizes); ``none`` for no hidden layer."""
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"hidden must be comma-separated integers such as 25 or 64,32 (or none); got {text!r}"
+        ) from None
+
+
+def _add_data_args(p, *, default="digits") -> None:
+    p.add_argument("--data", default=default, help=f"{_DATA_HELP} (default {default})")
+    p.add_argument("--labels", help="IDX labels file (.idx or .idx.gz) for IDX images")
+
+
+def _add_train(sub) -> None:
+    from gradlab.sources import SOURCES
+    from gradlab.trainer import OPTIMISERS
+
+    p = sub.add_parser(
+        "train",
+        help="train a network on digits (or your .mat / IDX data) with any gradient source",
+        description=(
+            "Train a sigmoid network with scipy's CG (the seed's method) or L-BFGS, taking the "
+            "gradient from the source you name. The data are split into training and test parts "
+            "(stratified, deterministic); --scale standardises the inputs with statistics of the "
+            "training part only. Progress goes to stderr. Ctrl-C stops training, keeps the best "
+            "parameters so far and still writes --out. Exit status: 0 done, 1 the optimiser "
+            "stopped early (e.g. precision loss), 2 usage error, 130 interrupted."
+        ),
+    )
+    _add_data_args(p)
+    p.add_argument("--hidden", type=_hidden, default=(25,), help="hidden layer sizes, e.g. 25 or 64,32 (default 25)")
+    p.add_argument("--grad-source", default="backprop", choices=tuple(SOURCES), help="gradient source (default backprop)")
+    p.add_argument("--method", default="cg", choices=tuple(OPTIMISERS),
+                   help="; ".join(f"{k}: {o.description}" for k, o in OPTIMISERS.items()) + " (default cg)")
+    p.add_argument("--maxiter", type=int, default=100, help="iterations (default 100)")
+    p.add_argument("--lambda", dest="lam", type=float, default=1.0, help="regularisation strength (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the split (default 0)")
+    p.add_argument("--scale", action="store_true", help="standardise inputs (fitted on the training part)")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="share held out for testing, in [0, 1) (default 0.2)")
+    p.add_argument("--force", action="store_true", help="let --grad-source numeric train a large network")
+    p.add_argument("--out", help="write the trained model to this .npz file")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(run=_run_train)
+
+
+def _run_train(args) -> int:
+    from gradlab._train_cli import run_train
+
+    return run_train(args)
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="accuracy of a saved model on data (and its predictions with --json)",
+        description="Load a model written by `gradlab train --out` and score it on data.",
+    )
+    p.add_argument("model", help="model file (.npz) written by gradlab train --out")
+    _add_data_args(p)
+    p.add_argument("--split", choices=("all", "train", "test"), default="all",
+                   help="score all rows, or the training / test part of the split the model was trained with (default all)")
+    p.add_argument("--json", action="store_true", help="print accuracy and every prediction as JSON")
+    p.set_defaults(run=_run_predict)
+
+
+def _run_predict(args) -> int:
+    from gradlab._train_cli import run_predict
+
+    return run_predict(args)
+
+
+def _add_plot(sub) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="figures: a grid of digits, a model's hidden-unit weights, its training curve",
+        description=(
+            "digits: 100 random examples as images (--data); weights MODEL: each hidden unit's "
+            "incoming weights as an image; history MODEL: cost and gradient norm per iteration. "
+            "Writes a PNG (matplotlib, no window)."
+        ),
+    )
+    p.add_argument("figure", choices=("digits", "weights", "history"), help="which figure")
+    p.add_argument("model", nargs="?", help="model file (.npz), for weights and history")
+    _add_data_args(p)
+    p.add_argument("--seed", type=int, default=0, help="which random digits (default 0)")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.set_defaults(run=_run_plot)
+
+
+def _run_plot(args) -> int:
+    from gradlab._train_cli import run_plot
+
+    return run_plot(args)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -128,6 +232,9 @@ def _run_explain(args) -> int:
 COMMANDS = [
     _add_compare,
     _add_explain,
+    _add_train,
+    _add_predict,
+    _add_plot,
 ]
 
 

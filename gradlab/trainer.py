@@ -1,0 +1,591 @@
+"""Training with any gradient source: scipy's CG (the seed's method) or L-BFGS.
+
+The objective hands scipy the cost and the gradient together (``jac=True``), from one
+pass of the source where it provides one (backprop and jax do), so no iteration pays for
+a second forward pass. Every accepted iterate is recorded (cost, gradient norm, elapsed
+time); the optimiser's own status and message are kept verbatim, so a stop for precision
+loss is visible rather than swallowed. Ctrl-C (KeyboardInterrupt) ends training cleanly
+with the best parameters reached so far.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from gradlab import _validate as v
+from gradlab._errors import GradlabError
+from gradlab._report import Report, fmt
+from gradlab.data import Dataset, Scaling, _dataset, _flag
+from gradlab.network import Network, Problem, _check_X, predict, random_init
+from gradlab.sources import get_source, value_and_gradient
+
+__all__ = [
+    "train",
+    "TrainResult",
+    "History",
+    "Iteration",
+    "OPTIMISERS",
+    "NUMERIC_MAX_PARAMS",
+    "numeric_estimate",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Optimiser:
+    """A registered optimiser: the scipy.optimize.minimize method behind a short name."""
+
+    name: str
+    scipy_method: str
+    description: str
+    # scipy's status codes for this method, as short reasons (0 and 1 mean the same for all).
+    stops: dict
+
+
+#: Optimisers by name, one line each; the CLI's --method choices come from this table.
+OPTIMISERS: dict[str, Optimiser] = {
+    "cg": Optimiser("cg", "CG", "nonlinear conjugate gradient (scipy CG, the seed's fmin_cg)", {0: "converged", 1: "maxiter", 2: "precision loss", 3: "nan"}),
+    "lbfgs": Optimiser("lbfgs", "L-BFGS-B", "limited-memory BFGS (scipy L-BFGS-B)", {0: "converged", 1: "maxiter", 2: "line search failed"}),
+}
+
+#: Stops that leave a trustworthy result: the optimiser met its tolerance, ran its
+#: iterations, or the caller asked it to stop.
+OK_STOPS = ("converged", "maxiter", "callback")
+
+#: Largest network the "numeric" source trains without ``force=True``. One central-
+#: difference gradient costs 2P cost evaluations; at P = 1000 that is 2,000, and CG needs
+#: two or three gradients per iteration, so 100 iterations already take ~500,000 cost
+#: evaluations -- minutes on the digits, hours for the seed's 400-25-10 (P = 10,285).
+NUMERIC_MAX_PARAMS = 1000
+
+#: Recent (params, cost, gradient) evaluations kept to find the gradient at an accepted
+#: iterate without recomputing it; a line search rarely needs more than a few points.
+_EVAL_CACHE = 8
+
+
+class Iteration(NamedTuple):
+    """One accepted iterate, as passed to a ``callback``."""
+
+    iteration: int
+    cost: float
+    grad_norm: float
+    elapsed: float
+    params: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class History:
+    """Per-iteration record; entry 0 is the starting point.
+
+    Attributes (numpy arrays of equal length): ``iteration``, ``cost``, ``grad_norm``
+    (Euclidean norm of the gradient), ``elapsed`` (seconds since training started).
+    """
+
+    iteration: np.ndarray
+    cost: np.ndarray
+    grad_norm: np.ndarray
+    elapsed: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.iteration.shape[0])
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k).tolist() for k in ("iteration", "cost", "grad_norm", "elapsed")}
+
+    def as_array(self) -> np.ndarray:
+        """The history as an (n, 4) float64 array: iteration, cost, grad_norm, elapsed."""
+        return np.column_stack([self.iteration, self.cost, self.grad_norm, self.elapsed]).astype(np.float64)
+
+    @classmethod
+    def from_array(cls, arr: np.ndarray) -> "History":
+        return cls(arr[:, 0].astype(np.int64), arr[:, 1].copy(), arr[:, 2].copy(), arr[:, 3].copy())
+
+
+# --------------------------------------------------------------------------------------
+# The result
+# --------------------------------------------------------------------------------------
+
+
+class TrainResult(Report):
+    """A trained network and how training went.
+
+    Attributes
+    ----------
+    network : Network
+    params : numpy.ndarray
+        The trained flat parameters (the best reached when training was interrupted).
+    history : History
+    source, method : str
+        The gradient source's name and the optimiser's short name.
+    lam : float
+    stop : str
+        Why training ended: "converged", "maxiter", "precision loss", "nan",
+        "line search failed", "callback", "interrupted" or "other".
+    message : str
+        The optimiser's own message, verbatim (or what interrupted it).
+    scipy_status : int or None
+        scipy's status code (None when interrupted).
+    scaling : Scaling or None
+        The standardisation fitted on the training inputs; ``predict`` applies it.
+    train_accuracy, test_accuracy : float or None
+    meta : dict
+        Everything else saved with the model (seed, maxiter, counts, data, versions).
+    ok : bool
+        True when the stop is one of "converged", "maxiter", "callback".
+    """
+
+    def __init__(self, network, params, history, *, source, method, lam, stop, message,
+                 scipy_status=None, scaling=None, train_accuracy=None, test_accuracy=None, meta=None):
+        self.network = network
+        self.params = np.array(params, dtype=np.float64, copy=True)
+        self.params.flags.writeable = False
+        self.history = history
+        self.source = source
+        self.method = method
+        self.lam = float(lam)
+        self.stop = stop
+        self.message = message
+        self.scipy_status = scipy_status
+        self.scaling = scaling
+        self.train_accuracy = train_accuracy
+        self.test_accuracy = test_accuracy
+        self.meta = dict(meta or {})
+        self.ok = stop in OK_STOPS
+
+    # ------------------------------------------------------------------ using the model
+
+    def _inputs(self, X) -> np.ndarray:
+        X = _check_X(self.network, X)
+        return self.scaling.apply(X) if self.scaling is not None else X
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted class (0..K-1) for each row of raw inputs X (the scaling is applied here)."""
+        return predict(self.network, self.params, self._inputs(X))
+
+    def accuracy(self, X, y) -> float:
+        """Fraction of rows of raw inputs X whose predicted class equals y."""
+        X = _check_X(self.network, X)
+        data = _dataset(X, y, "data")
+        return float(np.mean(self.predict(data.X) == data.y))
+
+    def save(self, path) -> str:
+        """Write the model to an ``.npz`` file, atomically; see :func:`gradlab.load`."""
+        from gradlab.model import save
+
+        return save(self, path)
+
+    # ------------------------------------------------------------------ reporting
+
+    @property
+    def n_iter(self) -> int:
+        return max(len(self.history) - 1, 0)
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "sizes": list(self.network.sizes),
+            "n_params": self.network.n_params,
+            "source": self.source,
+            "method": self.method,
+            "lam": self.lam,
+            "stop": self.stop,
+            "message": self.message,
+            "scipy_status": self.scipy_status,
+            "iterations": self.n_iter,
+            "cost": float(self.history.cost[-1]) if len(self.history) else None,
+            "grad_norm": float(self.history.grad_norm[-1]) if len(self.history) else None,
+            "scaled": self.scaling is not None,
+            "train_accuracy": self.train_accuracy,
+            "test_accuracy": self.test_accuracy,
+            "meta": self.meta,
+            "history": self.history.to_dict(),
+        }
+
+    def _text(self) -> str:
+        m = self.meta
+        opt = OPTIMISERS.get(self.method)
+        lines = [
+            f"gradlab train: sizes {','.join(map(str, self.network.sizes))} "
+            f"({self.network.n_params} parameters), source {self.source}, method {self.method}"
+            + (f" (scipy {opt.scipy_method})" if opt else "")
+            + f", lambda {self.lam:g}"
+            + (f", seed {m['seed']}" if "seed" in m else ", initial weights given" if m.get("init") == "given" else "")
+            + (", inputs standardised" if self.scaling is not None else "")
+        ]
+        status = "" if self.scipy_status is None else f" [scipy status {self.scipy_status}]"
+        verdict = "stopped" if self.ok else f"STOPPED EARLY ({self.stop})"
+        evals = f", {m['evaluations']} cost+gradient evaluations" if "evaluations" in m else ""
+        lines.append(f"optimiser: {verdict} after {self.n_iter} iterations{evals}: {self.message}{status}")
+        h = self.history
+        if len(h):
+            timing = f"   time {m['elapsed']:.2f} s" if "elapsed" in m else ""
+            lines.append(
+                f"cost {h.cost[0]:.6f} -> {h.cost[-1]:.6f}   |grad| {fmt(h.grad_norm[0])} -> "
+                f"{fmt(h.grad_norm[-1])}{timing}"
+            )
+        acc = []
+        if self.train_accuracy is not None:
+            acc.append(f"training {100 * self.train_accuracy:.2f}%" + (f" ({m['m_train']} examples)" if "m_train" in m else ""))
+        if self.test_accuracy is not None:
+            acc.append(f"test {100 * self.test_accuracy:.2f}%" + (f" ({m['m_test']} examples)" if "m_test" in m else ""))
+        if acc:
+            lines.append("accuracy: " + ", ".join(acc))
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# Progress on stderr
+# --------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """A one-line progress bar on a terminal; on anything else, a line every tenth of the way."""
+
+    WIDTH = 24
+
+    def __init__(self, enabled: bool, maxiter: int, stream=None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled
+        self.maxiter = maxiter
+        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.every = max(1, maxiter // 10)
+        self.dirty = False
+
+    def update(self, k: int, cost: float) -> None:
+        if not self.enabled:
+            return
+        if self.tty:
+            done = int(self.WIDTH * min(k, self.maxiter) / self.maxiter)
+            bar = "#" * done + "." * (self.WIDTH - done)
+            self.stream.write(f"\r  [{bar}] iteration {k:>{len(str(self.maxiter))}}/{self.maxiter}  cost {cost:.6f}")
+            self.dirty = True
+        elif k % self.every == 0 or k == self.maxiter:
+            self.stream.write(f"  iteration {k}/{self.maxiter}  cost {cost:.6f}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.dirty:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.dirty = False
+
+
+# --------------------------------------------------------------------------------------
+# train()
+# --------------------------------------------------------------------------------------
+
+
+def _hidden(hidden) -> tuple[int, ...]:
+    accepted = "a positive integer or a sequence of positive integers, e.g. 25 or (64, 32)"
+    if isinstance(hidden, (bool, np.bool_)):
+        raise v.fail("hidden", hidden, accepted)
+    if isinstance(hidden, (int, np.integer)):
+        hidden = (hidden,)
+    if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
+        raise v.fail("hidden", hidden, accepted)
+    hidden = tuple(hidden)
+    for h in hidden:
+        if isinstance(h, (bool, np.bool_)) or not isinstance(h, (int, np.integer)) or h < 1:
+            raise v.fail("hidden", hidden, accepted)
+    return tuple(int(h) for h in hidden)
+
+
+def _time_one_cost(problem: Problem, params: np.ndarray) -> float:
+    """Seconds for one evaluation of the cost (best of three), for the numeric estimate."""
+    from gradlab.network import cost
+
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        cost(problem, params)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def numeric_estimate(problem: Problem, params) -> str:
+    """What one central-difference gradient costs for this problem, in words.
+
+    Parameters
+    ----------
+    problem : Problem
+    params : array_like, shape (n_params,)
+        Where one cost evaluation is timed (best of three).
+
+    Returns
+    -------
+    str
+        The number of cost evaluations (2P + 1) and the estimated seconds on this machine.
+    """
+    from gradlab.network import _check_problem
+
+    problem = _check_problem(problem)
+    params = problem.network.check_params(params)
+    P = problem.network.n_params
+    evals = 2 * P + 1
+    seconds = evals * _time_one_cost(problem, params)
+    return (
+        f"one numeric gradient takes {evals} cost evaluations (2P + 1, P = {P} parameters), "
+        f"about {seconds:.2g} s here; CG needs 2 or 3 gradients per iteration"
+    )
+
+
+def train(
+    data,
+    y=None,
+    *,
+    hidden=None,
+    grad_source="backprop",
+    method: str = "cg",
+    lam=None,
+    maxiter: int = 100,
+    seed=0,
+    scale: bool = False,
+    progress: bool = True,
+    callback: Callable[[Iteration], object] | None = None,
+    init=None,
+    test=None,
+    force: bool = False,
+    info: dict | None = None,
+) -> TrainResult:
+    """Train a sigmoid network with scipy.optimize.minimize and any gradient source.
+
+    Parameters
+    ----------
+    data : array_like (m, n), Dataset or Problem
+        Training inputs (then ``y`` gives the labels), a :class:`gradlab.data.Dataset`,
+        or a :class:`gradlab.Problem` (whose network and lambda are used as they are).
+    y : array_like (m,), optional
+        Integer labels 0..K-1 for array inputs; K = max(y) + 1 output units.
+    hidden : int or sequence of int, default (25,)
+        Hidden layer sizes, any number of layers (``()`` for none). Leave out with a Problem.
+    grad_source : {"backprop", "jax", "numeric"} or callable, default "backprop"
+        A callable takes ``(problem, params)`` and returns the flat gradient.
+    method : {"cg", "lbfgs"}, default "cg"
+        scipy's nonlinear conjugate gradient (the seed's method) or L-BFGS-B.
+    lam : float, default 1.0
+        Regularisation strength. Leave out with a Problem.
+    maxiter : int, default 100
+    seed : int or numpy.random.Generator, default 0
+        Seeds the initial weights (uniform in +-sqrt(6 / (in + out)), the seed's rule).
+    scale : bool, default False
+        Standardise the inputs, with mean and standard deviation fitted on ``data`` (the
+        training split) only; the result applies the same scaling in ``predict``.
+    progress : bool, default True
+        A progress line (iteration, cost) on stderr.
+    callback : callable, optional
+        Called after every iteration with an :class:`Iteration` (iteration, cost,
+        grad_norm, elapsed, a copy of params). Return True to stop training.
+    init : array_like (n_params,), optional
+        Starting weights instead of the random ones.
+    test : (X_test, y_test), optional
+        Held-out data, never used for training; its accuracy is reported.
+    force : bool, default False
+        Let ``"numeric"`` train networks above :data:`NUMERIC_MAX_PARAMS` parameters.
+    info : dict, optional
+        Extra metadata to keep with the result (and in its model file).
+
+    Returns
+    -------
+    TrainResult
+        ``.params``, ``.history``, ``.stop`` / ``.message`` (the optimiser's), ``.ok``,
+        ``.predict(X)``, ``.accuracy(X, y)``, ``.save(path)``, ``.to_dict()``, ``str()``.
+
+    Raises
+    ------
+    GradlabError
+        Bad input; or ``"numeric"`` on a network above the limit without ``force``.
+
+    Notes
+    -----
+    A KeyboardInterrupt (Ctrl-C) during training is caught: the result holds the best
+    parameters reached so far and ``stop == "interrupted"``.
+
+    Examples
+    --------
+    >>> import numpy as np, gradlab
+    >>> X = np.array([[0., 0.], [0., 1.], [1., 0.], [1., 1.]]); y = np.array([0, 1, 1, 0])
+    >>> r = gradlab.train(X, y, hidden=3, lam=0.0, maxiter=200, progress=False)
+    >>> r.accuracy(X, y)
+    1.0
+    """
+    # ----------------------------------------------------------------- the problem
+    test_data = None
+    dataset = None
+    if isinstance(data, Problem):
+        if hidden is not None or lam is not None:
+            raise GradlabError(
+                "hidden and lam must be left out when training a Problem (its network and lambda "
+                f"are used); got hidden={hidden!r}, lam={lam!r}"
+            )
+        if y is not None:
+            raise GradlabError("y must be left out when training a Problem (it holds its targets)")
+        problem = data
+        X_train, labels = problem.X, problem.labels
+    else:
+        if isinstance(data, Dataset):
+            if y is not None:
+                raise GradlabError("y must be left out when data is a Dataset (it holds its labels)")
+            dataset = data
+        else:
+            if y is None:
+                raise GradlabError("y (the labels) is required when data is an array of inputs")
+            dataset = _dataset(data, y, "data")
+        X_train, labels = dataset.X, dataset.y
+        lam = 1.0 if lam is None else v.real("lam", lam, minimum=0.0)
+        sizes = (X_train.shape[1], *_hidden((25,) if hidden is None else hidden), int(labels.max()) + 1)
+        if sizes[-1] < 2:
+            raise GradlabError(f"y must hold at least two classes (labels 0..K-1, K >= 2); got only label 0")
+        problem = None
+    maxiter = v.integer("maxiter", maxiter, minimum=1)
+    method = v.choice("method", method, OPTIMISERS)
+    src = get_source(grad_source, "grad_source")
+    if not isinstance(seed, np.random.Generator):
+        seed = v.integer("seed", seed, minimum=0)
+    scale, progress, force = _flag("scale", scale), _flag("progress", progress), _flag("force", force)
+    if callback is not None and not callable(callback):
+        raise v.fail("callback", callback, "a callable taking an Iteration, or None")
+
+    scaling = Scaling.fit(X_train) if scale else None
+    if problem is None:
+        X_used = scaling.apply(X_train) if scaling is not None else X_train
+        problem = Problem(Network(sizes), X_used, labels, lam)
+    elif scaling is not None:
+        problem = Problem(problem.network, scaling.apply(X_train), problem.y, problem.lam)
+    network = problem.network
+
+    if test is not None:
+        if not isinstance(test, (tuple, list)) or len(test) != 2:
+            raise v.fail("test", test, "a pair (X_test, y_test)")
+        X_test = _check_X(network, test[0])
+        test_data = _dataset(X_test, test[1], "test")
+
+    params0 = random_init(network, seed) if init is None else network.check_params(init, "init")
+
+    if src.name == "numeric" and network.n_params > NUMERIC_MAX_PARAMS and not force:
+        raise GradlabError(
+            f"grad_source='numeric' is limited to {NUMERIC_MAX_PARAMS} parameters unless forced "
+            f"(force=True, --force); this network has {network.n_params}: "
+            f"{numeric_estimate(problem, params0)}. Use 'backprop' or 'jax' to train it"
+        )
+
+    # ----------------------------------------------------------------- the loop
+    import scipy.optimize
+
+    opt = OPTIMISERS[method]
+    recent: dict[bytes, tuple[float, np.ndarray]] = {}
+    counts = {"evaluations": 0, "re-evaluations": 0}
+    rec_iter, rec_cost, rec_gnorm, rec_time = [], [], [], []
+    best = {"cost": math.inf, "params": params0.copy(), "iteration": 0}
+    bar = _Progress(bool(progress), maxiter)
+    stopped_by_callback = False
+
+    def objective(x):
+        f, g = value_and_gradient(problem, x, src)
+        counts["evaluations"] += 1
+        if len(recent) >= _EVAL_CACHE:
+            recent.pop(next(iter(recent)))
+        recent[x.tobytes()] = (f, g)
+        return f, g
+
+    def at(x):
+        hit = recent.get(x.tobytes())
+        if hit is None:  # the optimiser moved to a point it did not evaluate
+            counts["re-evaluations"] += 1
+            hit = value_and_gradient(problem, x, src)
+        return hit
+
+    def record(k, x, f, g):
+        gnorm = float(np.linalg.norm(g))
+        elapsed = time.perf_counter() - t0
+        rec_iter.append(k)
+        rec_cost.append(float(f))
+        rec_gnorm.append(gnorm)
+        rec_time.append(elapsed)
+        if f < best["cost"]:
+            best.update(cost=float(f), params=np.array(x, copy=True), iteration=k)
+        bar.update(k, float(f))
+        return gnorm, elapsed
+
+    def step(intermediate_result):
+        nonlocal stopped_by_callback
+        x = np.asarray(intermediate_result.x)
+        f, g = at(x)
+        k = len(rec_iter)
+        gnorm, elapsed = record(k, x, f, g)
+        if callback is not None and callback(Iteration(k, float(f), gnorm, elapsed, np.array(x, copy=True))) is True:
+            stopped_by_callback = True
+            raise StopIteration
+
+    t0 = time.perf_counter()
+    scipy_status = None
+    try:
+        try:
+            f0, g0 = value_and_gradient(problem, params0, src)
+            counts["evaluations"] += 1
+            recent[params0.tobytes()] = (f0, g0)
+            record(0, params0, f0, g0)
+            res = scipy.optimize.minimize(
+                objective, params0, jac=True, method=opt.scipy_method,
+                options={"maxiter": maxiter}, callback=step,
+            )
+        finally:
+            bar.close()
+    except KeyboardInterrupt:
+        stop = "interrupted"
+        message = (
+            f"interrupted (Ctrl-C) after {len(rec_iter) - 1} iterations; keeping the best "
+            f"parameters reached (iteration {best['iteration']}, cost {best['cost']:.6g})"
+        )
+        final = best["params"]
+    else:
+        scipy_status = int(res.status)
+        message = str(res.message)
+        if stopped_by_callback:
+            stop = "callback"
+            message = f"stopped by the callback after {len(rec_iter) - 1} iterations"
+        else:
+            stop = opt.stops.get(scipy_status, "other")
+        final = np.asarray(res.x, dtype=np.float64)
+        if not (np.all(np.isfinite(final)) and float(res.fun) <= best["cost"]):
+            final = best["params"]
+    elapsed = time.perf_counter() - t0
+
+    history = History(
+        np.asarray(rec_iter, dtype=np.int64), np.asarray(rec_cost), np.asarray(rec_gnorm), np.asarray(rec_time)
+    )
+    train_acc = None
+    if problem.labels is not None:
+        train_acc = float(np.mean(predict(network, final, problem.X) == problem.labels))
+    meta = {
+        "init": "random" if init is None else "given",
+        "maxiter": maxiter,
+        "evaluations": counts["evaluations"] + counts["re-evaluations"],
+        # Evaluations at an accepted iterate the optimiser had not evaluated itself
+        # (expected 0 for CG and L-BFGS-B: both accept a point their line search evaluated).
+        "re_evaluations": counts["re-evaluations"],
+        "elapsed": elapsed,
+        "m_train": problem.m,
+    }
+    if init is None:
+        meta["seed"] = seed if isinstance(seed, int) else "generator"
+    if dataset is not None:
+        meta["data"] = dataset.name
+        meta["image_shape"] = list(dataset.image_shape) if dataset.image_shape else None
+        meta["pixel_order"] = dataset.pixel_order
+        if dataset.notes:
+            meta["notes"] = list(dataset.notes)
+    if test_data is not None:
+        meta["m_test"] = test_data.m
+    meta.update(info or {})
+    result = TrainResult(
+        network, final, history, source=src.name, method=method, lam=problem.lam, stop=stop,
+        message=message, scipy_status=scipy_status, scaling=scaling, train_accuracy=train_acc, meta=meta,
+    )
+    if test_data is not None:
+        result.test_accuracy = result.accuracy(test_data.X, test_data.y)
+    return result
