@@ -1,6 +1,7 @@
 """gradlab: one regularised neural-network cost, three independent gradients, cross-checked."""
 
 from gradlab._errors import GradlabError
+from gradlab.check import CheckReport, check, shrink
 from gradlab.compare import CompareReport, compare
 from gradlab.network import (
     Network,
@@ -31,4 +32,7 @@ __all__ = [
     "SOURCES",
     "compare",
     "CompareReport",
+    "check",
+    "shrink",
+    "CheckReport",
 ]
