@@ -726,6 +726,7 @@ class _Diagnoser:
             return found
         out: list[Finding] = []
         unexplained = []
+        pending: dict[int, Finding] = {}  # unnamed constant factors, unless a delta experiment says more
         m = p0.m
         for layer in wrong:
             sl = slices[layer - 1]
@@ -745,11 +746,13 @@ class _Diagnoser:
                     sentence += " Divide the accumulated sum delta^T a by m, the number of examples."
                 elif _is(c, -1.0):
                     sentence += " You return the gradient of -J: check delta_L = h - y (not y - h)."
-                out.append(_entry_finding(net, kind, layer, idx, U0, R0, sentence,
-                                          "fitted your block as a constant times the true block (least squares) "
-                                          "at lambda = 0", cause=label or f"factor {c:.6g}",
-                                          factor=c))
-                continue
+                f = _entry_finding(net, kind, layer, idx, U0, R0, sentence,
+                                   "fitted your block as a constant times the true block (least squares) "
+                                   "at lambda = 0", cause=label or f"factor {c:.6g}", factor=c)
+                if label or kind == "sign_flip":
+                    out.append(f)
+                    continue
+                pending[layer] = f
             if rows_ > 1 or cols_ > 1:
                 if _fits(u.reshape(cols_, rows_).T.ravel(), r):
                     out.append(_entry_finding(
@@ -775,7 +778,9 @@ class _Diagnoser:
                 continue
             unexplained.append(layer)
         if unexplained:
-            out += self._deltas(unexplained, U0, R0)
+            for f in self._deltas(unexplained, U0, R0):
+                generic = f.cause is None or f.cause.startswith("delta_")
+                out.append(pending[f.layer] if f.layer in pending and generic else f)
         return out
 
     def _forward_without_bias(self, p0, U0) -> list[Finding]:
