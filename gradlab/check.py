@@ -481,6 +481,46 @@ def _entry_tolerance(a, b) -> float:
     return EXACT_NORM_RATIO * (float(np.linalg.norm(a)) + float(np.linalg.norm(b)))
 
 
+def _agree(a, b, floor) -> bool:
+    """Two exact gradients agree: Ng's norm criterion, or every entry within its round-off floor."""
+    return _norm_ratio(a, b) <= EXACT_NORM_RATIO or bool(np.all(np.abs(a - b) <= floor))
+
+
+def _bad(a, b, floor) -> np.ndarray:
+    """Indices of the entries where two exact gradients differ beyond round-off."""
+    diff = np.abs(a - b)
+    idx = np.flatnonzero(diff > np.maximum(_entry_tolerance(a, b), floor))
+    if idx.size == 0:  # the norm fails though no single entry stands out: list the worst
+        idx = np.flatnonzero(diff > floor)
+        idx = idx[np.argsort(-diff[idx])][:MAX_LISTED]
+    return idx
+
+
+def _roundoff_floor(problem: Problem, params) -> np.ndarray:
+    """Per-entry bound on the round-off of a correct gradient computed in float64.
+
+    ``D_l = (1/m) sum_i delta_i [1, a_i]`` is a sum of m products; summed naively it errs by
+    up to about ``m eps max|term|`` (Higham, Accuracy and Stability, ch. 4), and each delta
+    comes out of dot products as long as a layer is wide. When the terms cancel (tiny
+    weights: h ~ 1/2, delta ~ +-1/2, gradient ~ 1e-11) that absolute error is a large
+    *relative* error, and a norm-ratio test alone would flag correct code. The bound uses
+    |delta_L| <= 1 (h and y lie in [0, 1]), |delta_l| <= |delta_(l+1)| |Theta_l[:, 1:]| / 4
+    (g' <= 1/4) and the largest activation of each input; NUMERIC_SAFETY covers the rest.
+    """
+    net = problem.network
+    _, acts = _forward(np, net, params, problem.X)
+    thetas = net.unpack(params)
+    d = np.ones(net.n_outputs)
+    blocks = []
+    for layer in range(len(thetas) - 1, -1, -1):
+        amax = np.r_[1.0, np.max(np.abs(acts[layer]), axis=0)]
+        blocks.append(np.outer(d, amax).ravel())
+        d = (d @ np.abs(thetas[layer][:, 1:])) / 4.0
+    terms = np.concatenate(blocks[::-1]) + problem.lam / problem.m * np.abs(params)
+    ops = problem.m + max(net.sizes) + net.n_layers
+    return NUMERIC_SAFETY * ops * _EPS * terms
+
+
 def _values(network, layer, idx, yours, expected, limit=MAX_LISTED):
     """The first few wrong entries of one layer, as dicts."""
     out = []
@@ -632,8 +672,9 @@ def _reference(name: str):
 class _Diagnoser:
     """Runs the experiments that explain a disagreement with the exact reference."""
 
-    def __init__(self, caller: _Caller, signature: str, ref, ref_name: str, problem: Problem, params):
+    def __init__(self, caller: _Caller, signature: str, ref, ref_name: str, problem: Problem, params, floor):
         self.caller, self.signature, self.ref, self.ref_name = caller, signature, ref, ref_name
+        self.floor = floor
         self.problem, self.params = problem, params
         self.network = problem.network
         self.name = caller.name
@@ -660,7 +701,7 @@ class _Diagnoser:
                 return findings
         else:
             p0, U0, R0 = problem, U, R
-        if _norm_ratio(U0, R0) > EXACT_NORM_RATIO:
+        if not _agree(U0, R0, self.floor):
             findings = self._data_term(p0, U0, R0)
         if lam > 0:
             findings += self._regularisation(U - U0, R - R0, findings)
@@ -676,7 +717,7 @@ class _Diagnoser:
         with_bias = (lam / m) * params
         for layer, sl in enumerate(_layer_slices(net), start=1):
             u, r = user_reg[sl], ref_reg[sl]
-            if _norm_ratio(u, r) <= EXACT_NORM_RATIO:
+            if _agree(u, r, 2 * self.floor[sl]):
                 continue
             rows_, cols_ = net.shapes[layer - 1]
             # The same slip as in the data term (a factor, a transpose) explains it already.
@@ -686,7 +727,7 @@ class _Diagnoser:
             if same:
                 same[0].extra["also_in_regularisation"] = True
                 continue
-            idx = sl.start + np.flatnonzero(np.abs(u - r) > _entry_tolerance(u, r))
+            idx = sl.start + _bad(u, r, 2 * self.floor[sl])
             full_u = u.reshape(rows_, cols_)
             cause = None
             if _fits(u, with_bias[sl]):
@@ -720,7 +761,7 @@ class _Diagnoser:
     def _data_term(self, p0, U0, R0) -> list[Finding]:
         net = self.network
         slices = _layer_slices(net)
-        wrong = [k + 1 for k, sl in enumerate(slices) if _norm_ratio(U0[sl], R0[sl]) > EXACT_NORM_RATIO]
+        wrong = [k + 1 for k, sl in enumerate(slices) if not _agree(U0[sl], R0[sl], self.floor[sl])]
         found = self._forward_without_bias(p0, U0)
         if found:
             return found
@@ -732,7 +773,7 @@ class _Diagnoser:
             sl = slices[layer - 1]
             u, r = U0[sl], R0[sl]
             rows_, cols_ = net.shapes[layer - 1]
-            idx = sl.start + np.flatnonzero(np.abs(u - r) > _entry_tolerance(u, r))
+            idx = sl.start + _bad(u, r, self.floor[sl])
             c = _factor(u, r)
             if c is not None:
                 label = _factor_name(c, m)
@@ -766,7 +807,7 @@ class _Diagnoser:
                     continue
             local = _grid(net, layer) - sl.start
             bias_idx, weight_idx = local[:, 0], local[:, 1:].ravel()
-            if _norm_ratio(u[weight_idx], r[weight_idx]) <= EXACT_NORM_RATIO:
+            if _agree(u[weight_idx], r[weight_idx], self.floor[sl][weight_idx]):
                 cb = _factor(u[bias_idx], r[bias_idx])
                 label = None if cb is None else _factor_name(cb, m)
                 out.append(_entry_finding(
@@ -798,13 +839,13 @@ class _Diagnoser:
                 if np.array_equal(zeroed, params):
                     continue
                 Rz = self.ref(p0, zeroed)
-                if _norm_ratio(U0[weight_cols], Rz[weight_cols]) <= EXACT_NORM_RATIO:
+                if _agree(U0[weight_cols], Rz[weight_cols], self.floor[weight_cols]):
                     names = " and ".join(f"Theta{k}" for k in subset)
                     out = []
                     for layer in subset:
                         sl = _layer_slices(net)[layer - 1]
                         R0 = self.ref(p0, params)
-                        idx = sl.start + np.flatnonzero(np.abs(U0[sl] - R0[sl]) > _entry_tolerance(U0[sl], R0[sl]))
+                        idx = sl.start + _bad(U0[sl], R0[sl], self.floor[sl])
                         out.append(_entry_finding(
                             net, "forward_without_bias", layer, idx, U0, R0,
                             f"your gradient is exactly the true gradient at weights whose bias column in {names} is "
@@ -843,7 +884,7 @@ class _Diagnoser:
             if layer in inherited:
                 continue
             sl = slices[layer - 1]
-            idx = sl.start + np.flatnonzero(np.abs(U0[sl] - R0[sl]) > _entry_tolerance(U0[sl], R0[sl]))
+            idx = sl.start + _bad(U0[sl], R0[sl], self.floor[sl])
             k = layer + 1  # the delta that enters D_layer
             cause, detail = None, ""
             if k in user_delta and not _fits(user_delta[k], true_delta[k]):
@@ -1277,8 +1318,9 @@ def _run(grad_fn, cost_fn, signature, problem, params, mode, against, info, seed
 
     # Repeated call on fresh copies: is it deterministic?
     U2, _ = _as_gradient(caller(problem, params).raw, net, signature, name)
-    if U2 is not None and _norm_ratio(U, U2) > EXACT_NORM_RATIO:
-        idx = np.flatnonzero(np.abs(U - U2) > _entry_tolerance(U, U2))
+    floor = _roundoff_floor(problem, params)
+    if U2 is not None and not _agree(U, U2, floor):
+        idx = _bad(U, U2, floor)
         layer = net.locate(int(idx[0]))[0] if idx.size else None
         f = _entry_finding(net, "non_determinism", layer, idx, U, U2,
                            f"two calls of {name} on identical copies of the arguments returned different gradients "
@@ -1308,11 +1350,11 @@ def _run(grad_fn, cost_fn, signature, problem, params, mode, against, info, seed
 
         N, Nerr = SOURCES["numeric"].estimate(problem, params.copy())
         N, Nerr = np.asarray(N, float), np.asarray(Nerr, float)
-    exact_crit = f"<= {EXACT_NORM_RATIO:g}"
+    exact_crit = f"<= {EXACT_NORM_RATIO:g}, or every entry within its round-off bound"
     num_crit = f"every entry within {NUMERIC_SAFETY:g}x the numeric error estimate"
     u_r = u_n = r_n = None
     if R is not None:
-        u_r = _norm_ratio(U, R) <= EXACT_NORM_RATIO
+        u_r = _agree(U, R, floor)
         comparisons[f"yours vs {exact}"] = {"ok": u_r, "measure": "||a-b||/||a+b||", "value": _norm_ratio(U, R),
                                             "criterion": exact_crit}
     if N is not None:
@@ -1360,10 +1402,10 @@ def _run(grad_fn, cost_fn, signature, problem, params, mode, against, info, seed
             + (" and with your gradient" if not u_n else ", while your gradient matches finite differences")
             + ": the cost itself is suspect here (not smooth, or not the function both witnesses see).",
             f"compared your gradient, {exact} and central differences three ways", blame="cost"))
-    diag = _Diagnoser(caller, signature, _reference(exact), exact, problem, params)
+    diag = _Diagnoser(caller, signature, _reference(exact), exact, problem, params, floor)
     found = diag.run(U, R)
     if not found:
-        idx = np.flatnonzero(np.abs(U - R) > _entry_tolerance(U, R))
+        idx = _bad(U, R, floor)
         for layer, sl in enumerate(_layer_slices(net), start=1):
             sel = idx[(idx >= sl.start) & (idx < sl.stop)]
             if sel.size:
