@@ -5,16 +5,22 @@ name its layer, row and column, and how many cost evaluations it used; for scale
 times a few cost evaluations and states what a full central-difference check (2P
 evaluations, plus 2P more for its error estimate) would take.
 
-Run:  PYTHONPATH=. python benchmarks/check_fast.py [--repeat 3]
+Run:  PYTHONPATH=. python benchmarks/check_fast.py [--repeat 5]
 """
 
 import argparse
+import os
 import time
 
-import numpy as np
+# One BLAS thread unless told otherwise: on a small shared machine (2 cores, other jobs
+# running) multithreaded BLAS spins and makes each cost evaluation several times slower.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-import gradlab
-from gradlab.network import _cost
+import numpy as np  # noqa: E402
+
+import gradlab  # noqa: E402
+from gradlab.network import _cost  # noqa: E402
 
 SIZES = (400, 25, 10)
 EXAMPLES = 5000
@@ -23,7 +29,7 @@ WRONG = (1, 7, 123)  # layer, row, column of the planted error
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--delta", type=float, default=1e-3, help="error added to the wrong entry")
     args = parser.parse_args()
     net = gradlab.Network(SIZES)

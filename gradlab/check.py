@@ -84,6 +84,10 @@ FAST_DIRECTIONS = 2
 #: (many wrong entries are then reported as blocks instead of single entries).
 FAST_MAX_LEAVES = 16
 
+#: Fast mode: a half's residual obtained by subtraction carries the sum of its parents'
+#: tolerances; past this many single-probe tolerances a half that looks clean is re-probed.
+FAST_MAX_ACCUMULATED = 4.0
+
 #: Fast mode reports the single-entry error above which the chance of missing it is below
 #: this probability.
 FAST_REPORT_MISS = 1e-3
@@ -999,23 +1003,22 @@ class _Directional:
         """Error bound of one directional difference: round-off plus truncation (calibrated)."""
         return NUMERIC_SAFETY * (DIRECTION_ROUNDOFF * _EPS * abs(self.J0) / self.h + self.truncation)
 
-    def calibrate(self, rng) -> None:
-        """Estimate truncation from one direction at steps h and 2h (Richardson, /3)."""
-        v = rng.standard_normal(self.params.size)
-        v /= np.linalg.norm(v)
-        idx = np.arange(self.params.size)
-        d1 = self.derivative(idx, v, self.h)
-        d2 = self.derivative(idx, v, 2.0 * self.h)
+    def calibrate(self, U, node: "_Node") -> "_Node":
+        """Estimate truncation on a probe already made, at step 2h too (Richardson: /3)."""
+        d1 = float(U[node.idx] @ node.v) - node.r
+        d2 = self.derivative(node.idx, node.v, 2.0 * self.h)
         self.truncation = abs(d2 - d1) / 3.0
+        return _Node(node.idx, node.v, node.r, self.tolerance())
 
-    def probe(self, U, idx, rng) -> tuple[bool, float, float]:
-        """One random direction masked to ``idx``: (flagged, |U.v - D_v|, tolerance)."""
+    def residual(self, U, idx, v) -> float:
+        """``U.v - D_v J`` along ``v`` masked to ``idx`` (signed; two evaluations)."""
+        return float(U[idx] @ v) - self.derivative(idx, v, self.h)
+
+    def probe(self, U, idx, rng) -> "_Node":
+        """A fresh random unit direction masked to ``idx``."""
         v = rng.standard_normal(len(idx))
         v /= np.linalg.norm(v)
-        d = self.derivative(idx, v, self.h)
-        gap = abs(float(U[idx] @ v) - d)
-        tol = self.tolerance()
-        return gap > tol, gap, tol
+        return _Node(idx, v, self.residual(U, idx, v), self.tolerance())
 
     def partial(self, i) -> tuple[float, float]:
         """The partial derivative along one coordinate, with its own error estimate (4 evaluations)."""
@@ -1029,28 +1032,31 @@ class _Directional:
 def _fast(U, problem: Problem, params, rng, name: str):
     net = problem.network
     dd = _Directional(problem, params)
-    dd.calibrate(rng)
     findings: list[Finding] = []
     layers_info = []
     for layer, sl in enumerate(_layer_slices(net), start=1):
         rows_, cols_ = net.shapes[layer - 1]
         idx = np.arange(sl.start, sl.stop)
         flags = [dd.probe(U, idx, rng) for _ in range(FAST_DIRECTIONS)]
-        tol = max(f[2] for f in flags)
+        if layer == 1:  # the first probe calibrates the truncation part of every tolerance
+            flags = [dd.calibrate(U, f) for f in flags]
+        tol = max(f.tol for f in flags)
         # e.v for a unit direction uniform on the sphere of dimension d is about N(0, |e|^2/d):
         # P(|e.v| < tol) <= sqrt(2/pi) tol sqrt(d)/|e| per direction, independent directions multiply.
         detect = math.sqrt(2.0 / math.pi) * tol * math.sqrt(idx.size) / FAST_REPORT_MISS ** (1.0 / FAST_DIRECTIONS)
         layers_info.append({"layer": layer, "tolerance": tol, "detectable_error": detect,
-                            "flagged": any(f[0] for f in flags)})
-        if not any(f[0] for f in flags):
+                            "flagged": any(f.flagged for f in flags)})
+        if not any(f.flagged for f in flags):
             continue
-        grid = _grid(net, layer)
-        bias, weights = grid[:, 0].copy(), grid[:, 1:].ravel()
-        bias_bad = dd.probe(U, bias, rng)[0]
-        weights_bad = weights.size > 0 and dd.probe(U, weights, rng)[0]
-        if not bias_bad and not weights_bad:
-            weights_bad = bias_bad = True  # the layer was flagged: search it all
-        blocks = ([bias] if bias_bad else []) + ([weights] if weights_bad else [])
+        # Split the most clearly flagged direction into the bias column and the weight columns.
+        top = max(flags, key=lambda f: abs(f.r) / f.tol)
+        local = _grid(net, layer) - sl.start
+        order = np.r_[local[:, 0], local[:, 1:].ravel()]
+        top = _Node(top.idx[order], top.v[order], top.r, top.tol)
+        bias, weights = dd.split(U, top, rows_, rng)
+        blocks = [b for b in (bias, weights) if b is not None and b.flagged]
+        if not blocks:
+            blocks = [top]  # the layer was flagged but neither part alone: search it all
         leaves, open_blocks = _bisect(dd, U, blocks, rng)
         confirmed = []
         for i in leaves:
@@ -1095,26 +1101,63 @@ def _fast(U, problem: Problem, params, rng, name: str):
     return findings, stats
 
 
+@dataclasses.dataclass
+class _Node:
+    """A block of entries, the direction used on it, its residual U.v - D_v J and tolerance."""
+
+    idx: np.ndarray
+    v: np.ndarray
+    r: float
+    tol: float
+
+    @property
+    def flagged(self) -> bool:
+        return abs(self.r) > self.tol
+
+
+def _split(self, U, node: _Node, k: int, rng):
+    """Halves of a node, for two evaluations instead of four.
+
+    Directional derivatives are linear in the direction: with ``v = v_left + v_right``,
+    ``U.v - D_v = (U.v_left - D_left) + (U.v_right - D_right)``. So the left half is probed
+    with the parent's own direction restricted to it, and the right half's residual is the
+    parent's minus the left's -- no evaluation -- with the two tolerances added. When that
+    sum has grown past twice one probe's tolerance, the right half is probed afresh instead.
+    """
+    if k <= 0 or k >= len(node.idx):
+        return (node, None) if k > 0 else (None, node)
+    left_idx, right_idx = node.idx[:k], node.idx[k:]
+    v_left = node.v[:k]
+    if not np.any(v_left):
+        left = self.probe(U, left_idx, rng)
+    else:
+        left = _Node(left_idx, v_left, self.residual(U, left_idx, v_left), self.tolerance())
+    right = _Node(right_idx, node.v[k:], node.r - left.r, node.tol + left.tol)
+    # A right half that looks clean only under an accumulated tolerance is probed afresh.
+    if not np.any(right.v) or (not right.flagged and right.tol > FAST_MAX_ACCUMULATED * self.tolerance()):
+        right = self.probe(U, right_idx, rng)
+    return left, right
+
+
+_Directional.split = _split
+
+
 def _bisect(dd: _Directional, U, blocks, rng):
-    """Split flagged blocks in halves; a half that passes is clean, so only one half is probed
-    when the other passes. Returns (single wrong entries, blocks left open at the cap)."""
+    """Halve flagged blocks until single entries remain (two evaluations per split).
+
+    Returns (single wrong entries, blocks left open when more than FAST_MAX_LEAVES are open).
+    """
     leaves = []
-    stack = [b for b in blocks if len(b)]
+    stack = [b for b in blocks if len(b.idx)]
     while stack:
         if len(stack) > FAST_MAX_LEAVES:
-            return leaves, stack
-        block = stack.pop()
-        if len(block) == 1:
-            leaves.append(int(block[0]))
+            return leaves, [b.idx for b in stack]
+        node = stack.pop()
+        if len(node.idx) == 1:
+            leaves.append(int(node.idx[0]))
             continue
-        left, right = block[: len(block) // 2], block[len(block) // 2:]
-        left_bad = dd.probe(U, left, rng)[0]
-        if left_bad:
-            stack.append(left)
-            if dd.probe(U, right, rng)[0]:
-                stack.append(right)
-        else:
-            stack.append(right)  # the parent was flagged and the left half is clean
+        left, right = dd.split(U, node, len(node.idx) // 2, rng)
+        stack += [h for h in (right, left) if h is not None and h.flagged]
     return leaves, []
 
 
