@@ -592,9 +592,13 @@ def _as_gradient(raw, network: Network, signature: str, name: str):
                              "A log of a saturated sigmoid (log(0)) or a division by zero is the usual cause.",
                              exp, rows, cols, vals, cause="NaN/inf")
     if arr.dtype != np.float64:
-        return grad, Finding("bad_output", None, f"{name} returned dtype {arr.dtype}, not float64. A gradient "
-                             "check needs float64: lower precision hides small bugs and makes correct code look "
-                             "wrong.", exp, cause=f"dtype {arr.dtype}", extra={"dtype": str(arr.dtype)})
+        low = arr.dtype.kind == "f" and np.finfo(arr.dtype).eps > _EPS
+        sentence = (f"{name} returned dtype {arr.dtype}, not float64. " + (
+            "It is judged at that precision (round-off bounds scaled by its eps), so correct float32 code is "
+            "not flagged; but bugs smaller than that precision cannot be seen -- compute in float64 to check "
+            "closely." if low else "A gradient is a float array; integers cannot hold it."))
+        return grad, Finding("bad_output", None, sentence, exp, cause=f"dtype {arr.dtype}",
+                             blame="precision" if low else "user", extra={"dtype": str(arr.dtype)})
     return grad, None
 
 
@@ -982,6 +986,7 @@ class _Directional:
         net, X, Y, lam = problem.network, problem.X, problem.Y, problem.lam
         self._J = lambda theta: float(_cost(np, net, theta, X, Y, lam))
         self.params = params
+        self.m = problem.m
         self.evaluations = 0
         self.J0 = self._J(params)
         self.h = DIRECTION_STEP * max(1.0, float(np.max(np.abs(params))) if params.size else 1.0)
@@ -1048,6 +1053,18 @@ def _fast(U, problem: Problem, params, rng, name: str):
                             "flagged": any(f.flagged for f in flags)})
         if not any(f.flagged for f in flags):
             continue
+        factor = _fast_factor(dd, U, flags, rng)
+        if factor is not None:
+            c, label = factor
+            kind = "sign_flip" if _is(c, -1.0) else "constant_factor"
+            findings.append(Finding(
+                kind, layer, f"Theta{layer}'s gradient is {c:.6g} times the true one along every random direction "
+                f"tried" + (f" ({label})" if label else "") + ": the whole layer is scaled, not single entries.",
+                f"compared U.v with the cost's directional derivative along {FAST_DIRECTIONS + 1} random directions "
+                f"masked to Theta{layer}: their ratio is the same each time", list(range(rows_)),
+                list(range(cols_)), [], None, None, "user", label or f"factor {c:.6g}",
+                {"factor": c, "blame_basis": "numeric (fast mode does not run jax)"}))
+            continue
         # Split the most clearly flagged direction into the bias column and the weight columns.
         top = max(flags, key=lambda f: abs(f.r) / f.tol)
         local = _grid(net, layer) - sl.start
@@ -1099,6 +1116,26 @@ def _fast(U, problem: Problem, params, rng, name: str):
              "miss_probability_rule": "a single entry off by e is missed by one unit random direction over d "
                                       "entries with probability <= sqrt(2/pi) * tolerance * sqrt(d) / e"}
     return findings, stats
+
+
+def _fast_factor(dd: _Directional, U, flags, rng):
+    """Is the layer's gradient c times the truth? The ratio U.v / D_v is then the same for
+    every direction; a third direction confirms what two suggest. Returns (c, name) or None."""
+    def ratio_fits(c, node):
+        d = float(U[node.idx] @ node.v) - node.r
+        return abs(float(U[node.idx] @ node.v) - c * d) <= (1.0 + abs(c)) * node.tol
+
+    first = flags[0]
+    d1 = float(U[first.idx] @ first.v) - first.r
+    if abs(d1) <= first.tol:
+        return None
+    c = float(U[first.idx] @ first.v) / d1
+    if _is(c, 1.0) or not all(ratio_fits(c, f) for f in flags[1:]):
+        return None
+    extra = dd.probe(U, first.idx, rng)
+    if not ratio_fits(c, extra):
+        return None
+    return c, _factor_name(c, dd.m)
 
 
 @dataclasses.dataclass
@@ -1362,6 +1399,9 @@ def _run(grad_fn, cost_fn, signature, problem, params, mode, against, info, seed
     # Repeated call on fresh copies: is it deterministic?
     U2, _ = _as_gradient(caller(problem, params).raw, net, signature, name)
     floor = _roundoff_floor(problem, params)
+    if bad is not None and bad.blame == "precision":
+        # A float32 (or float16) result carries that type's round-off, not float64's.
+        floor = floor * (float(np.finfo(np.dtype(bad.extra["dtype"])).eps) / _EPS)
     if U2 is not None and not _agree(U, U2, floor):
         idx = _bad(U, U2, floor)
         layer = net.locate(int(idx[0]))[0] if idx.size else None
@@ -1401,8 +1441,9 @@ def _run(grad_fn, cost_fn, signature, problem, params, mode, against, info, seed
         comparisons[f"yours vs {exact}"] = {"ok": u_r, "measure": "||a-b||/||a+b||", "value": _norm_ratio(U, R),
                                             "criterion": exact_crit}
     if N is not None:
-        excess_u = np.abs(U - N) / np.maximum(NUMERIC_SAFETY * Nerr, _TINY)
-        u_n = bool(np.all(np.abs(U - N) <= NUMERIC_SAFETY * Nerr))
+        bound = np.maximum(NUMERIC_SAFETY * Nerr, floor)
+        excess_u = np.abs(U - N) / np.maximum(bound, _TINY)
+        u_n = bool(np.all(np.abs(U - N) <= bound))
         comparisons["yours vs numeric"] = {"ok": u_n, "measure": "max |a-b| / bound",
                                            "value": float(excess_u.max()), "criterion": num_crit}
         if R is not None:

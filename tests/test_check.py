@@ -163,7 +163,7 @@ def test_non_determinism_is_found_by_repeating_the_call():
     (lambda g: g.reshape(2, 19), "shape (2, 19)"),
     (lambda g: None, "type NoneType"),
     (lambda g: np.r_[np.nan, g[1:]], "NaN/inf"),
-    (lambda g: g.astype(np.float32), "dtype float32"),
+    (lambda g: g.astype(np.int64), "dtype int64"),
 ])
 def test_bad_output_is_named(returned, cause):
     def fn(problem, params):
@@ -172,6 +172,20 @@ def test_bad_output_is_named(returned, cause):
     report = gradlab.check(fn, (3, 5, 3), against=("backprop",))
     f = next(f for f in report.findings if f.kind == "bad_output")
     assert f.cause == cause and not report.ok
+
+
+def test_a_correct_float32_gradient_is_no_false_alarm_but_a_wrong_one_is_caught():
+    to32 = lambda fn: lambda problem, params: fn(problem, params).astype(np.float32)  # noqa: E731
+    report = gradlab.check(to32(backprop()), (3, 5, 3))
+    assert report.ok and report.kinds == ["bad_output"] and report.findings[0].blame == "precision"
+    report = gradlab.check(to32(backprop(gprime_missing_at=2)), (3, 5, 3))
+    assert not report.ok and ("one_layer", 1) in _found(report)
+
+
+def test_fast_mode_names_a_constant_factor_without_bisecting():
+    report = gradlab.check(backprop(no_m=True), (40, 12, 4), examples=30, lam=0.0, mode="fast")
+    assert _found(report) == {("constant_factor", 1), ("constant_factor", 2)}
+    assert [f.cause for f in report.findings] == ["missing 1/m (factor m = 30)"] * 2
 
 
 def test_seed_signature_accepts_a_column_vector_result():
