@@ -229,6 +229,8 @@ class CheckReport(Report):
                     f"    Theta{lay['layer']}: a single wrong entry off by more than "
                     f"{fmt(lay['detectable_error'])} is missed with probability < {FAST_REPORT_MISS:g}"
                 )
+        if "blame" in i:
+            lines.append(f"  blame for the values: {i['blame']}")
         lines.append("")
         if not self.findings:
             lines.append("no problems found: the gradient agrees with every witness")
@@ -1465,6 +1467,16 @@ def _run(grad_fn, cost_fn, signature, problem, params, mode, against, info, seed
                         "compared every entry with central differences and their error estimate"))
         return CheckReport(info, findings, comparisons)
 
+    if u_r:
+        info["blame"] = (f"none -- your gradient's values agree with {exact}" + (
+            "; finite differences disagree with both: a numerical problem, not yours" if r_n is False else
+            " and with finite differences" if r_n else ""))
+    elif r_n is False:
+        info["blame"] = (f"the cost -- {exact} and finite differences of the same cost disagree"
+                         + ("" if u_n else ", and your gradient matches neither"))
+    else:
+        info["blame"] = f"your gradient -- it differs from {exact}" + (
+            " while finite differences agree with it" if r_n else "")
     if u_r:
         if r_n is False:
             idx = np.flatnonzero(np.abs(R - N) > NUMERIC_SAFETY * Nerr)
