@@ -1242,9 +1242,11 @@ def _check_cost(cost_caller: _Caller, problem: Problem, params, U, rng) -> list[
         for _ in range(2):
             v = rng.standard_normal(params.size)
             v /= np.linalg.norm(v)
-            d = (user_cost(problem, params + h * v) - user_cost(problem, params - h * v)) / (2 * h)
-            gaps.append(abs(float(U @ v) - d))
-            tols.append(NUMERIC_SAFETY * (DIRECTION_ROUNDOFF * _EPS * abs(Jm) / h + h * h * 10.0))
+            d1, d2 = ((user_cost(problem, params + s * v) - user_cost(problem, params - s * v)) / (2 * s)
+                      for s in (h, 2 * h))
+            gaps.append(abs(float(U @ v) - d1))
+            # Round-off of the two evaluations plus truncation estimated from step 2h (Richardson).
+            tols.append(NUMERIC_SAFETY * (DIRECTION_ROUNDOFF * _EPS * abs(Jm) / h + abs(d2 - d1) / 3.0))
         consistent = all(g <= t for g, t in zip(gaps, tols))
     if nonfinite:
         cause = "cost not finite"

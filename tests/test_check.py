@@ -83,6 +83,20 @@ def test_bias_regularisation_bug_is_invisible_at_lambda_zero():
     assert f.columns == [0]  # only the bias column of the regularisation term is wrong
 
 
+@pytest.mark.parametrize("scale, said", [(5.0, "lam where lam/m belongs"), (0.5, "lam/(2m)")])
+def test_regularisation_with_the_wrong_factor_is_named(scale, said):
+    def wrong_reg(problem, params):
+        g = gradlab.gradient(problem, params)
+        for D, theta in zip(problem.network.unpack(g), problem.network.unpack(params)):
+            D[:, 1:] += (scale - 1.0) * problem.lam / problem.m * theta[:, 1:]
+        return g
+
+    report = gradlab.check(wrong_reg, (3, 5, 3), examples=5, lam=1.5)
+    assert _found(report) == {("regularisation", 1), ("regularisation", 2)}
+    assert all(said in f.cause for f in report.findings), str(report)
+    assert gradlab.check(wrong_reg, (3, 5, 3), lam=0.0).ok
+
+
 def test_missing_1_over_m_reports_the_factor_m():
     report = gradlab.check(backprop(no_m=True), (3, 5, 3), examples=7)
     assert [f.extra["factor"] for f in report.findings] == pytest.approx([7.0, 7.0])
