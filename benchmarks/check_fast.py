@@ -52,6 +52,13 @@ def main():
         print(f"  run {k + 1}: {dt:.3f} s, {report.fast['cost_evaluations']} cost evaluations, "
               f"ok={report.ok}, findings={[(f.kind, f.layer) for f in report.findings]}, "
               f"names Theta{layer}[{row}, {col}]: {hit}")
+    def correct(problem, params):
+        return gradlab.gradient(problem, params, "backprop")
+
+    t = time.perf_counter()
+    clean = gradlab.check(correct, SIZES, examples=EXAMPLES, mode="fast")
+    print(f"  correct gradient: {time.perf_counter() - t:.3f} s, {clean.fast['cost_evaluations']} cost evaluations, "
+          f"ok={clean.ok}")
     print()
     print(report)
     problem = gradlab.Problem(net, np.random.default_rng(0).uniform(-1, 1, (EXAMPLES, SIZES[0])),

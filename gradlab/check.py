@@ -36,6 +36,7 @@ import importlib.util
 import inspect
 import math
 import os
+import sys
 
 import numpy as np
 
@@ -216,7 +217,8 @@ class CheckReport(Report):
         ]
         for name, c in self.comparisons.items():
             verdict = "agree" if c["ok"] else "DIFFER"
-            lines.append(f"  {name:<18} {verdict:<7} ({c['measure']} {fmt(c['value'])}; criterion {c['criterion']})")
+            measure = "" if c["value"] is None else f"{c['measure']} {fmt(c['value'])}; "
+            lines.append(f"  {name:<18} {verdict:<7} ({measure}criterion {c['criterion']})")
         if self.fast is not None:
             f = self.fast
             lines.append(
@@ -325,6 +327,10 @@ def _load_module(where: str, name: str):
             raise GradlabError(f"{name}: file not found: {where}")
         if path in _MODULE_CACHE:
             return _MODULE_CACHE[path]
+        # As `python PATH.py` would: the file's folder on the path, so its own imports work.
+        folder = os.path.dirname(path)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
         mod_name = "_gradlab_user_" + str(abs(hash(path)))
         spec = importlib.util.spec_from_file_location(mod_name, path)
         module = importlib.util.module_from_spec(spec)
@@ -450,8 +456,8 @@ def _fits(actual, model) -> bool:
 
 
 def _is(value: float, target: float) -> bool:
-    return abs(value - target) <= RATIO_RTOL * max(abs(target), 1.0 if target == 0 else 0.0) if target == 0 \
-        else abs(value - target) <= RATIO_RTOL * abs(target)
+    """``value`` equals the named ratio ``target`` (relative; absolute near 0)."""
+    return abs(value - target) <= RATIO_RTOL * max(abs(target), 1.0)
 
 
 def _factor(actual, ref) -> float | None:

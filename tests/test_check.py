@@ -396,6 +396,14 @@ def test_cli_exit_status_pass_and_fail(student, capsys):
     assert "[input_mutation] Theta1 (bias column zeroed in place)" in out
 
 
+def test_cli_module_target_and_shrink(student, capsys):
+    assert main(["check", "gradlab.sources.backprop:gradient", "--sizes", "4,6,6,2"]) == 0
+    assert "verdict: PASS" in capsys.readouterr().out
+    assert main(["check", f"{student}/student.py:gprime", "--shrink", "--max-examples", "30"]) == 1
+    out = capsys.readouterr().out
+    assert "smallest failing case found by shrinking" in out and f"gradlab check {student}/student.py:gprime" in out
+
+
 @pytest.mark.parametrize("argv, pattern", [
     (["{d}/student.py:boom"], r"grad_fn boom raised KeyError: 'Theta3'"),
     (["{d}/nowhere.py:f"], r"file not found: .*nowhere.py"),
