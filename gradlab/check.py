@@ -987,6 +987,20 @@ def _subsets(n: int, size: int):
 # --------------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass
+class _Node:
+    """A block of entries, the direction used on it, its residual U.v - D_v J and tolerance."""
+
+    idx: np.ndarray
+    v: np.ndarray
+    r: float
+    tol: float
+
+    @property
+    def flagged(self) -> bool:
+        return abs(self.r) > self.tol
+
+
 class _Directional:
     """Directional central differences of the cost, a black box (two evaluations each)."""
 
@@ -1016,7 +1030,7 @@ class _Directional:
         """Error bound of one directional difference: round-off plus truncation (calibrated)."""
         return NUMERIC_SAFETY * (DIRECTION_ROUNDOFF * _EPS * abs(self.J0) / self.h + self.truncation)
 
-    def calibrate(self, U, node: "_Node") -> "_Node":
+    def calibrate(self, U, node: _Node) -> _Node:
         """Estimate truncation on a probe already made, at step 2h too (Richardson: /3)."""
         d1 = float(U[node.idx] @ node.v) - node.r
         d2 = self.derivative(node.idx, node.v, 2.0 * self.h)
@@ -1027,7 +1041,7 @@ class _Directional:
         """``U.v - D_v J`` along ``v`` masked to ``idx`` (signed; two evaluations)."""
         return float(U[idx] @ v) - self.derivative(idx, v, self.h)
 
-    def probe(self, U, idx, rng) -> "_Node":
+    def probe(self, U, idx, rng) -> _Node:
         """A fresh random unit direction masked to ``idx``."""
         v = rng.standard_normal(len(idx))
         v /= np.linalg.norm(v)
@@ -1040,6 +1054,30 @@ class _Directional:
         d1 = self.derivative(idx, one, self.h)
         d2 = self.derivative(idx, one, 2.0 * self.h)
         return d1, abs(d2 - d1) / 3.0 + DIRECTION_ROUNDOFF * _EPS * abs(self.J0) / self.h
+
+    def split(self, U, node: _Node, k: int, rng):
+        """Halves of a node, for two evaluations instead of four.
+
+        Directional derivatives are linear in the direction: with ``v = v_left + v_right``,
+        ``U.v - D_v = (U.v_left - D_left) + (U.v_right - D_right)``. So the left half is probed
+        with the parent's own direction restricted to it, and the right half's residual is the
+        parent's minus the left's -- no evaluation -- with the two tolerances added. A right
+        half that looks clean only under more than FAST_MAX_ACCUMULATED single-probe
+        tolerances is probed afresh, so accumulated tolerance cannot hide an error.
+        """
+        if k <= 0 or k >= len(node.idx):
+            return (node, None) if k > 0 else (None, node)
+        left_idx, right_idx = node.idx[:k], node.idx[k:]
+        v_left = node.v[:k]
+        if not np.any(v_left):
+            left = self.probe(U, left_idx, rng)
+        else:
+            left = _Node(left_idx, v_left, self.residual(U, left_idx, v_left), self.tolerance())
+        right = _Node(right_idx, node.v[k:], node.r - left.r, node.tol + left.tol)
+        # A right half that looks clean only under an accumulated tolerance is probed afresh.
+        if not np.any(right.v) or (not right.flagged and right.tol > FAST_MAX_ACCUMULATED * self.tolerance()):
+            right = self.probe(U, right_idx, rng)
+        return left, right
 
 
 def _fast(U, problem: Problem, params, rng, name: str):
@@ -1144,47 +1182,6 @@ def _fast_factor(dd: _Directional, U, flags, rng):
     if not ratio_fits(c, extra):
         return None
     return c, _factor_name(c, dd.m)
-
-
-@dataclasses.dataclass
-class _Node:
-    """A block of entries, the direction used on it, its residual U.v - D_v J and tolerance."""
-
-    idx: np.ndarray
-    v: np.ndarray
-    r: float
-    tol: float
-
-    @property
-    def flagged(self) -> bool:
-        return abs(self.r) > self.tol
-
-
-def _split(self, U, node: _Node, k: int, rng):
-    """Halves of a node, for two evaluations instead of four.
-
-    Directional derivatives are linear in the direction: with ``v = v_left + v_right``,
-    ``U.v - D_v = (U.v_left - D_left) + (U.v_right - D_right)``. So the left half is probed
-    with the parent's own direction restricted to it, and the right half's residual is the
-    parent's minus the left's -- no evaluation -- with the two tolerances added. When that
-    sum has grown past twice one probe's tolerance, the right half is probed afresh instead.
-    """
-    if k <= 0 or k >= len(node.idx):
-        return (node, None) if k > 0 else (None, node)
-    left_idx, right_idx = node.idx[:k], node.idx[k:]
-    v_left = node.v[:k]
-    if not np.any(v_left):
-        left = self.probe(U, left_idx, rng)
-    else:
-        left = _Node(left_idx, v_left, self.residual(U, left_idx, v_left), self.tolerance())
-    right = _Node(right_idx, node.v[k:], node.r - left.r, node.tol + left.tol)
-    # A right half that looks clean only under an accumulated tolerance is probed afresh.
-    if not np.any(right.v) or (not right.flagged and right.tol > FAST_MAX_ACCUMULATED * self.tolerance()):
-        right = self.probe(U, right_idx, rng)
-    return left, right
-
-
-_Directional.split = _split
 
 
 def _bisect(dd: _Directional, U, blocks, rng):
