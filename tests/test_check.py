@@ -316,6 +316,20 @@ def test_fast_mode_localises_one_wrong_entry_by_bisection():
     assert report.fast["cost_evaluations"] < 0.2 * report.fast["full_check_evaluations"]
 
 
+def test_fast_mode_finds_several_wrong_entries_in_several_layers():
+    net = gradlab.Network((40, 12, 4))
+    wrong = [3, 300, net.offsets[1] + 20]
+
+    def fn(problem, params):
+        g = gradlab.gradient(problem, params)
+        g[wrong] += [1e-3, -2e-3, 5e-4]
+        return g
+
+    report = gradlab.check(fn, net.sizes, examples=30, mode="fast", seed=2)
+    assert sorted(v["index"] for f in report.findings for v in f.values) == wrong
+    assert _found(report) == {("entries", 1), ("entries", 2)}
+
+
 def test_fast_mode_names_a_bias_column_error():
     def bias_off(problem, params):
         g = gradlab.gradient(problem, params)
