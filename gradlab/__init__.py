@@ -1,6 +1,7 @@
 """gradlab: one regularised neural-network cost, three independent gradients, cross-checked."""
 
 from gradlab._errors import GradlabError
+from gradlab.check import CheckReport, check, shrink
 from gradlab.compare import CompareReport, compare
 from gradlab.explain import ExplainReport, explain
 from gradlab.network import (
@@ -43,4 +44,7 @@ __all__ = [
     "TrainResult",
     "load",
     "data",
+    "check",
+    "shrink",
+    "CheckReport",
 ]
