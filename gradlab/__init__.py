@@ -3,6 +3,7 @@
 from gradlab._errors import GradlabError
 from gradlab.compare import CompareReport, compare
 from gradlab.network import (
+    ACTIVATIONS,
     Network,
     Problem,
     accuracy,
@@ -13,12 +14,15 @@ from gradlab.network import (
     random_init,
 )
 from gradlab.sources import SOURCES, gradient, value_and_gradient
+from gradlab.sources.numeric import METHODS as NUMERIC_METHODS
+from gradlab.sources.numeric import NumericGradient, numeric_gradient
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GradlabError",
     "Network",
+    "ACTIVATIONS",
     "Problem",
     "random_init",
     "debug_init",
@@ -31,4 +35,7 @@ __all__ = [
     "SOURCES",
     "compare",
     "CompareReport",
+    "numeric_gradient",
+    "NumericGradient",
+    "NUMERIC_METHODS",
 ]

@@ -78,11 +78,13 @@ FORWARD_STEP = EPS ** 0.5
 #: choice, small enough for any curvature and large enough that h * |dJ| stays a normal
 #: float for gradients down to about 1e-288.
 COMPLEX_STEP = 1e-20
-#: Richardson: first (largest) relative step and number of halvings. 2^-4 keeps the
-#: largest step inside the sigmoid's radius of convergence (pi in z) for moderate
-#: weights; 8 steps reach 2^-11 ~ 4.9e-4, where the round-off eps |J| / h is ~ 5e-13 |J|.
+#: Richardson: first (largest) relative step and number of steps, each half the one
+#: before. Extrapolation only helps inside the cost's radius of convergence (for a
+#: sigmoid, pi in z, so pi / |dz/dtheta| in theta): 2^-4 suits moderate weights, and
+#: 12 steps reach 2^-15 ~ 3e-5 for steep problems (saturating weights, large inputs),
+#: where the round-off eps |J| / h is still only ~ 7e-12 |J|.
 RICHARDSON_FIRST_STEP = 2.0 ** -4
-RICHARDSON_STEPS = 8
+RICHARDSON_STEPS = 12
 #: Relative error, in units of eps, assumed for one evaluation of J (a sum of m*K
 #: non-negative terms plus the regularisation; each term is good to a few eps and the
 #: pairwise sum adds a few more). Two evaluations enter each difference.
@@ -279,11 +281,15 @@ def _richardson(ev: _Evaluator, theta, h0, index):
     err = np.full(index.size, np.inf)
     step = np.array(hs[-1], dtype=np.float64, copy=True)
     # A tableau value T[k][j] uses the steps k-j .. k; it is usable only if none of
-    # them crossed a kink. Its error: the change from level j-1, plus round-off.
-    for k in range(1, K):
-        for j in range(1, k + 1):
-            usable = ~np.any(np.array(crossed[k - j : k + 1]), axis=0)
-            e = np.abs(T[k, j] - T[k, j - 1]) + _richardson_gain(j) * roundoff0 / hs[k]
+    # them crossed a kink. Its error estimate asks for two signs of convergence: the
+    # change from level j-1 at the same step, and the change from the previous step at
+    # the same level (one alone can be small by accident far from the limit), plus the
+    # round-off of the smallest step, amplified by the extrapolation weights.
+    for k in range(2, K):
+        for j in range(1, k):
+            usable = ~np.any(np.array(crossed[k - j - 1 : k + 1]), axis=0)
+            e = (np.abs(T[k, j] - T[k, j - 1]) + np.abs(T[k, j] - T[k - 1, j])
+                 + _richardson_gain(j) * roundoff0 / hs[k])
             better = usable & (e < err)
             best = np.where(better, T[k, j], best)
             err = np.where(better, e, err)
@@ -304,6 +310,8 @@ def _one_sided(ev: _Evaluator, theta, i: int, h: float, side: float) -> float:
         if not crossed[0]:
             return float(side * (J[0] - ev.J0) / step)
         step = float(_representable(theta[i], side * step / 2.0) * side)
+        if step <= 0.0:  # below one ulp of theta_i: the kink is at theta itself
+            break
     J, _ = ev.shifted(theta, [i], [side * h])
     return float(side * (J[0] - ev.J0) / h)
 
