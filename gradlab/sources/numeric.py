@@ -89,9 +89,9 @@ RICHARDSON_STEPS = 12
 #: non-negative terms plus the regularisation; each term is good to a few eps and the
 #: pairwise sum adds a few more). Two evaluations enter each difference.
 ROUNDOFF_EVALS = 8.0
-#: How many times a one-sided step is halved, at most, to stop it crossing a kink
-#: (2^-40 ~ 1e-12 of the step: below that the kink is at theta itself).
-KINK_HALVINGS = 40
+#: How many times a one-sided step is halved, at most, to find a step whose interval
+#: holds no kink but (perhaps) theta's own (2^-30 ~ 1e-9 of the step).
+KINK_HALVINGS = 30
 #: Bytes of working memory per chunk of stacked evaluations: large enough that each
 #: chunk is a few big matrix products, small enough to stay in memory for 400-25-10
 #: on 5,000 examples.
@@ -173,8 +173,9 @@ class _Evaluator:
         """Rows per stacked evaluation."""
         return max(1, int(BATCH_BYTES // (self._row_bytes * (2 if complex_ else 1))))
 
-    def shifted(self, theta, index, delta):
-        """J(theta + delta_r e_{index_r}) for every r, and whether each crossed a kink.
+    def shifted(self, theta, index, delta, patterns=False):
+        """J(theta + delta_r e_{index_r}) for every r, and whether each crossed a kink
+        (or, with ``patterns=True``, every row's on/off pattern, one array per layer).
 
         The rows are built and evaluated a chunk at a time through the one cost.
         """
@@ -184,15 +185,20 @@ class _Evaluator:
         out = np.empty(n, dtype=np.result_type(theta.dtype, delta.dtype))
         crossed = np.zeros(n, dtype=bool)
         size = self.chunk(np.iscomplexobj(delta))
+        kept = []
         for start in range(0, n, size):
             stop = min(n, start + size)
             rows = np.repeat(theta[None, :].astype(out.dtype), stop - start, axis=0)
             rows[np.arange(stop - start), index[start:stop]] += delta[start:stop]
             J, pattern = self._run(rows)
             out[start:stop] = J
-            if pattern is not None:
+            if patterns:
+                kept.append(pattern)
+            elif pattern is not None:
                 for p, p0 in zip(pattern, self.pattern0):
                     crossed[start:stop] |= np.any(p != p0, axis=(-2, -1))
+        if patterns:
+            return out, [np.concatenate(layer) for layer in zip(*kept)] if self.kinked else []
         return out, crossed
 
 
@@ -301,19 +307,34 @@ def _richardson(ev: _Evaluator, theta, h0, index):
     return best, err, step, kink
 
 
-def _one_sided(ev: _Evaluator, theta, i: int, h: float, side: float) -> float:
-    """One-sided quotient on one side of theta_i, the step halved until it stops
-    crossing a kink (or left as is when the kink sits at theta itself)."""
-    step = h
-    for _ in range(KINK_HALVINGS):
-        J, crossed = ev.shifted(theta, [i], [side * step])
-        if not crossed[0]:
-            return float(side * (J[0] - ev.J0) / step)
-        step = float(_representable(theta[i], side * step / 2.0) * side)
-        if step <= 0.0:  # below one ulp of theta_i: the kink is at theta itself
-            break
-    J, _ = ev.shifted(theta, [i], [side * h])
-    return float(side * (J[0] - ev.J0) / h)
+def _one_sided(ev: _Evaluator, theta, index, h) -> tuple[np.ndarray, np.ndarray]:
+    """Left and right one-sided quotients of the entries ``index`` at a kink.
+
+    For each side, the steps ``h / 2^k``, k = 0 .. KINK_HALVINGS, are evaluated in one
+    stack; the pattern at the smallest is the pattern just beside theta, and the largest
+    step from which every smaller one shows that same pattern is used: the interval
+    (theta, theta +- step] then lies on one smooth piece (theta itself may sit on the
+    kink), and the quotient tends to that side's derivative.
+    """
+    n, K = index.size, KINK_HALVINGS + 1
+    out = []
+    for side in (-1.0, 1.0):
+        scale = 0.5 ** np.arange(K)
+        steps = _representable(theta[index][:, None], side * h[:, None] * scale[None, :]) * side
+        rows_i = np.repeat(index, K)
+        J, patterns = ev.shifted(theta, rows_i, side * steps.ravel(), patterns=True)
+        J = J.reshape(n, K)
+        same = steps > 0  # as the last usable step: (n, K)
+        last = np.maximum(np.sum(same, axis=1) - 1, 0)
+        for p in patterns:
+            p = p.reshape((n, K) + p.shape[1:])
+            same &= np.all(p == p[np.arange(n), last][:, None], axis=(-2, -1))
+        # stable[k]: steps k .. last all show the pattern beside theta
+        stable = np.flip(np.logical_and.accumulate(np.flip(same | (np.arange(K) > last[:, None]), axis=1), axis=1), axis=1)
+        k = np.argmax(stable, axis=1)
+        chosen = steps[np.arange(n), k]
+        out.append(side * (J[np.arange(n), k] - ev.J0) / chosen)
+    return out[0], out[1]
 
 
 def numeric_gradient(problem: Problem, params, *, method: str = "central", step=None) -> NumericGradient:
@@ -401,10 +422,10 @@ def _estimate(problem: Problem, theta: np.ndarray, method: str, h: np.ndarray, e
         g, err, step, kink = _richardson(ev, theta, h, index)
     left = np.full(theta.size, np.nan)
     right = np.full(theta.size, np.nan)
-    for i in np.flatnonzero(kink):
-        hi = float(step[i]) if method != "richardson" else float(h[i] / 2.0 ** (RICHARDSON_STEPS - 1))
-        left[i] = _one_sided(ev, theta, int(i), hi, -1.0)
-        right[i] = _one_sided(ev, theta, int(i), hi, +1.0)
+    at = np.flatnonzero(kink)
+    if at.size:
+        hk = step[at] if method != "richardson" else h[at] / 2.0 ** (RICHARDSON_STEPS - 1)
+        left[at], right[at] = _one_sided(ev, theta, at, np.asarray(hk, dtype=np.float64))
     return NumericGradient(
         gradient=np.asarray(g, dtype=np.float64),
         error=np.asarray(err, dtype=np.float64),
