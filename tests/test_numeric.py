@@ -18,6 +18,12 @@ from gradlab.testing import networks, problems, problems_with_parameters
 # the default generated problems (weights up to 30: saturated units included).
 COMPLEX_NORM_RATIO = 1e-13   # complex step: round-off only
 RICHARDSON_NORM_RATIO = 1e-11
+# ... for gradients of norm >= 1e-9. Richardson's large steps (up to 2^-4 max(1,|θ|))
+# evaluate J where the regularisation lam/2m (θ±h)^2 can dwarf a saturated data term:
+# J(θ±h) is then rounded to eps times that size, an absolute error near 1e-21 in D,
+# i.e. 1e-10 relative to a gradient of 1e-11 (found by hypothesis: sizes (1, 1),
+# bias 24, weight 0, lam 1). Below the floor the estimate must still cover the error.
+RICHARDSON_CLAIM_FLOOR = 1e-9
 CENTRAL_NORM_RATIO = 1e-8    # central differences at the default step eps^(1/3)
 # A one-sided quotient at a kink is first order: error ~ h |J''| / 2 with h <= 6e-6 and
 # |J''| of order |X|^2 |Theta|^2 <= 25 * 9 for the bounded problems drawn below, plus
@@ -39,6 +45,18 @@ def _jax_friendly(activations, shapes=_JAX_SHAPES, **kwargs):
     return problems_with_parameters(nets, min_examples=_JAX_EXAMPLES, max_examples=_JAX_EXAMPLES, **kwargs)
 
 
+def _subnormal_z(problem, params):
+    """Whether some pre-activation is subnormal. jax on CPU flushes subnormals to zero,
+    so for such a z at a relu kink jax decides "off" where IEEE arithmetic (numpy, and
+    the numeric sources) decides "on": a knife-edge of jax's arithmetic, not of the
+    method under test, so the jax-oracle properties skip those draws."""
+    from gradlab.network import _forward
+
+    zs, _ = _forward(np, problem.network, params, problem.X)
+    tiny = np.finfo(np.float64).tiny
+    return any(np.any((z != 0) & (np.abs(z) < tiny)) for z in zs)
+
+
 def _ratio(a, b):
     den = np.linalg.norm(a + b)
     num = np.linalg.norm(a - b)
@@ -56,14 +74,18 @@ def test_property_each_method_reaches_its_accuracy_against_jax(case):
     rich = gradlab.numeric_gradient(problem, params, method="richardson").gradient
     central = gradlab.numeric_gradient(problem, params, method="central").gradient
     assert _ratio(complex_, jx) <= COMPLEX_NORM_RATIO
-    assert _ratio(rich, jx) <= RICHARDSON_NORM_RATIO
     assert _ratio(central, jx) <= CENTRAL_NORM_RATIO
+    if np.linalg.norm(jx) >= RICHARDSON_CLAIM_FLOOR:
+        assert _ratio(rich, jx) <= RICHARDSON_NORM_RATIO
+    else:  # still within its own error estimate, as the comparer demands
+        assert gradlab.compare(problem, params, ("jax", "numeric-richardson")).ok
 
 
 @given(_jax_friendly(("tanh", "relu")))
 def test_property_complex_step_matches_jax_for_tanh_and_relu(case):
     # The complex step never moves the real part, so it never crosses a relu kink.
     problem, params = case
+    assume(not _subnormal_z(problem, params))
     jx = gradlab.gradient(problem, params, "jax")
     assert _ratio(gradlab.numeric_gradient(problem, params, method="complex").gradient, jx) <= COMPLEX_NORM_RATIO
 
@@ -131,6 +153,7 @@ def _relu_at_a_kink(draw):
 @given(_relu_at_a_kink())
 def test_property_relu_stencils_crossing_a_kink_are_kinks_not_failures(case):
     problem, params, unit = case
+    assume(not _subnormal_z(problem, params))
     report = gradlab.compare(problem, params, ("backprop", "numeric"))
     assert report.ok, str(report)
     est = gradlab.numeric_gradient(problem, params)

@@ -230,15 +230,22 @@ steps = default_steps
 
 
 def _central(ev: _Evaluator, theta, h, index):
-    """Central differences of the entries ``index`` at steps ``h`` (arrays alike)."""
+    """Central differences of the entries ``index`` at steps ``h`` (arrays alike).
+
+    Also returns whether each stencil crossed a kink, and the largest |J| it evaluated:
+    each evaluation is good to a few eps of its *own* value, which can far exceed
+    |J(theta)| (a tiny data term next to the regularisation of a large step).
+    """
     n = index.size
     J, crossed = ev.shifted(theta, np.r_[index, index], np.r_[h, -h])
-    return (J[:n] - J[n:]) / (2.0 * h), crossed[:n] | crossed[n:]
+    size = np.maximum(np.maximum(np.abs(J[:n]), np.abs(J[n:])), abs(ev.J0))
+    return (J[:n] - J[n:]) / (2.0 * h), crossed[:n] | crossed[n:], size
 
 
 def _forward_diff(ev: _Evaluator, theta, h, index):
+    """Forward differences; returns like :func:`_central`."""
     J, crossed = ev.shifted(theta, index, h)
-    return (J - ev.J0) / h, crossed
+    return (J - ev.J0) / h, crossed, np.maximum(np.abs(J), abs(ev.J0))
 
 
 def _complex(ev: _Evaluator, theta, h, index):
@@ -276,13 +283,15 @@ def _richardson(ev: _Evaluator, theta, h0, index):
     """Best tableau entry per parameter; returns value, error, step, kink mask."""
     K = RICHARDSON_STEPS
     hs = [h0 / 2.0**k for k in range(K)]
-    Ds, crossed = [], []
+    Ds, crossed, sizes = [], [], []
     for h in hs:
-        d, c = _central(ev, theta, h, index)
+        d, c, size = _central(ev, theta, h, index)
         Ds.append(d)
         crossed.append(c)
+        sizes.append(size)
     T = _richardson_tableau(Ds)
-    roundoff0 = ROUNDOFF_EVALS * EPS * abs(ev.J0)
+    # Round-off of J over every stencil of the sequence (the largest |J| seen).
+    roundoff0 = ROUNDOFF_EVALS * EPS * np.max(sizes, axis=0)
     best = np.full(index.size, np.nan)
     err = np.full(index.size, np.inf)
     step = np.array(hs[-1], dtype=np.float64, copy=True)
@@ -393,23 +402,22 @@ def _estimate(problem: Problem, theta: np.ndarray, method: str, h: np.ndarray, e
     the gradient, for central and forward differences at half the evaluations."""
     ev = _Evaluator(problem, theta)
     index = np.arange(theta.size)
-    roundoff = ROUNDOFF_EVALS * EPS * abs(ev.J0) / h
     if not error and method in ("central", "forward"):
-        g, kink = (_central if method == "central" else _forward_diff)(ev, theta, h, index)
+        g, kink, _ = (_central if method == "central" else _forward_diff)(ev, theta, h, index)
         nan = np.full(theta.size, np.nan)
         return NumericGradient(g, nan, method, h, kink, nan, nan.copy(), ev.J0)
     if method == "central":
-        g, crossed = _central(ev, theta, h, index)
-        g2, crossed2 = _central(ev, theta, _representable(theta, h / 2.0), index)
+        g, crossed, size = _central(ev, theta, h, index)
+        g2, crossed2, size2 = _central(ev, theta, _representable(theta, h / 2.0), index)
         # error c h^2: D(h) - D(h/2) = (3/4) c h^2
-        err = np.abs(g - g2) * (4.0 / 3.0) + roundoff
+        err = np.abs(g - g2) * (4.0 / 3.0) + ROUNDOFF_EVALS * EPS * np.maximum(size, size2) / h
         kink = crossed | crossed2
         step = h
     elif method == "forward":
-        g, crossed = _forward_diff(ev, theta, h, index)
-        g2, crossed2 = _forward_diff(ev, theta, _representable(theta, h / 2.0), index)
+        g, crossed, size = _forward_diff(ev, theta, h, index)
+        g2, crossed2, size2 = _forward_diff(ev, theta, _representable(theta, h / 2.0), index)
         # error c h: D(h) - D(h/2) = c h / 2; two evaluations of J, one step h
-        err = np.abs(g - g2) * 2.0 + 2.0 * roundoff
+        err = np.abs(g - g2) * 2.0 + 2.0 * ROUNDOFF_EVALS * EPS * np.maximum(size, size2) / h
         kink = crossed | crossed2
         step = h
     elif method == "complex":
