@@ -41,7 +41,11 @@ Every entry carries an estimate of its own error (truncation + round-off) so tha
 comparisons judge a numeric gradient against it instead of a bare tolerance. For
 central and forward differences the truncation part comes from the same difference at
 half the step (the stencil stays inside the one used): with error ``c h^p``,
-``|D(h) - D(h/2)| = (1 - 2^-p) c h^p``.
+``|D(h) - D(h/2)| = (1 - 2^-p) c h^p``. The round-off part is ``ROUNDOFF_EVALS * eps *
+|J| / h`` with |J| the largest value met on the stencil (a step can make the
+regularisation dwarf a tiny data term). The complex step's estimate is a few eps of the
+entry; the comparer adds the exact side's round-off
+(:data:`gradlab.compare.NUMERIC_ROUNDOFF`).
 
 Batched evaluation
 ------------------
