@@ -61,6 +61,7 @@ def _add_compare(sub) -> None:
     p.add_argument("--sources", type=_names, default=("backprop", "jax", "numeric"),
                    help="comma-separated gradient sources, at least two, from: " + ", ".join(SOURCES)
                    + " (default all)")
+    p.add_argument("--activation", default="sigmoid", help="hidden activation: sigmoid, tanh or relu (default sigmoid)")
     p.add_argument("--show", type=int, default=0, help="list the first N gradient entries side by side")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=_run_compare)
@@ -69,7 +70,7 @@ def _add_compare(sub) -> None:
 def _run_compare(args) -> int:
     import gradlab
 
-    problem = gradlab.debug_problem(args.sizes, args.examples, args.lam)
+    problem = gradlab.debug_problem(gradlab.Network(args.sizes, args.activation), args.examples, args.lam)
     if args.init == "debug":
         params = gradlab.debug_init(problem.network)
     else:

@@ -71,3 +71,9 @@ def test_cli_steps_table_and_bad_activation(capsys):
     assert main(["steps", "--activation", "swish"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("gradlab: error: activation must be one of") and err.count("\n") == 1
+
+
+def test_cli_compare_takes_an_activation(capsys):
+    assert main(["compare", "--sizes", "3,4,2", "--activation", "tanh", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["activation"] == "tanh" and d["ok"] is True
