@@ -5,6 +5,7 @@ from gradlab.check import CheckReport, check, shrink
 from gradlab.compare import CompareReport, compare
 from gradlab.explain import ExplainReport, explain
 from gradlab.network import (
+    ACTIVATIONS,
     Network,
     Problem,
     accuracy,
@@ -15,6 +16,8 @@ from gradlab.network import (
     random_init,
 )
 from gradlab.sources import SOURCES, gradient, value_and_gradient
+from gradlab.sources.numeric import METHODS as NUMERIC_METHODS
+from gradlab.sources.numeric import NumericGradient, numeric_gradient
 
 # Training, data, model files (issue 3). plots is imported on use: it needs matplotlib.
 from gradlab import data
@@ -26,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "GradlabError",
     "Network",
+    "ACTIVATIONS",
     "Problem",
     "random_init",
     "debug_init",
@@ -47,4 +51,7 @@ __all__ = [
     "check",
     "shrink",
     "CheckReport",
+    "numeric_gradient",
+    "NumericGradient",
+    "NUMERIC_METHODS",
 ]

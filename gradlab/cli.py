@@ -61,6 +61,7 @@ def _add_compare(sub) -> None:
     p.add_argument("--sources", type=_names, default=("backprop", "jax", "numeric"),
                    help="comma-separated gradient sources, at least two, from: " + ", ".join(SOURCES)
                    + " (default all)")
+    p.add_argument("--activation", default="sigmoid", help="hidden activation: sigmoid, tanh or relu (default sigmoid)")
     p.add_argument("--show", type=int, default=0, help="list the first N gradient entries side by side")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=_run_compare)
@@ -69,7 +70,7 @@ def _add_compare(sub) -> None:
 def _run_compare(args) -> int:
     import gradlab
 
-    problem = gradlab.debug_problem(args.sizes, args.examples, args.lam)
+    problem = gradlab.debug_problem(gradlab.Network(args.sizes, args.activation), args.examples, args.lam)
     if args.init == "debug":
         params = gradlab.debug_init(problem.network)
     else:
@@ -281,6 +282,48 @@ def _run_check(args) -> int:
                        examples=args.examples, seed=args.seed, weight_scale=args.weight_scale, mode=args.mode)
     print(report.to_json() if args.json else report)
     return 0 if report.ok else 1
+# --------------------------------------------------------------------------------- steps
+
+
+def _add_steps(sub) -> None:
+    p = sub.add_parser(
+        "steps",
+        help="error of forward, central, complex-step and Richardson derivatives as the step runs 1e-1..1e-16",
+        description=(
+            "Take the gradient by forward differences, central differences, Richardson "
+            "extrapolation and the complex step at steps from 1e-1 to 1e-16 and print each "
+            "one's relative error against jax: the V of truncation against round-off. "
+            "--out also draws it as a labelled log-log figure. Problem as in 'gradlab compare'."
+        ),
+    )
+    p.add_argument("--sizes", type=_sizes, default=(3, 5, 3), help="layer sizes, inputs first (default 3,5,3)")
+    p.add_argument("--activation", default="sigmoid", help="hidden activation: sigmoid, tanh or relu (default sigmoid)")
+    p.add_argument("--lambda", dest="lam", type=float, default=0.0, help="regularisation strength lambda >= 0 (default 0)")
+    p.add_argument("--examples", type=int, default=5, help="number of examples m (default 5)")
+    p.add_argument("--init", choices=("debug", "random"), default="debug", help="weights: debug sin(1..n)/10 or random")
+    p.add_argument("--seed", type=int, default=0, help="seed for --init random (default 0)")
+    p.add_argument("--out", default=None, help="write the figure here (.png, .pdf or .svg)")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+    p.set_defaults(run=_run_steps)
+
+
+def _run_steps(args) -> int:
+    import gradlab
+    from gradlab.steps import plot_steps, step_curve
+
+    net = gradlab.Network(args.sizes, args.activation)
+    problem = gradlab.debug_problem(net, args.examples, args.lam)
+    if args.init == "debug":
+        params = gradlab.debug_init(net)
+    else:
+        params = gradlab.random_init(net, args.seed)
+    report = step_curve(problem, params)
+    if args.out is not None:
+        plot_steps(report, args.out)
+    print(report.to_json() if args.json else report)
+    if args.out is not None and not args.json:
+        print(f"figure written to {args.out}")
+    return 0
 
 
 # ----------------------------------------------------------------------------- commands
@@ -293,6 +336,7 @@ COMMANDS = [
     _add_predict,
     _add_plot,
     _add_explain,
+    _add_steps,
 ]
 
 

@@ -12,7 +12,7 @@ from gradlab._report import Report, fmt
 from gradlab.network import Problem, _check_problem, cost
 from gradlab.sources import Source, _checked_output, get_source
 
-__all__ = ["compare", "CompareReport", "PairResult", "LayerStats", "EXACT_NORM_RATIO", "NUMERIC_SAFETY"]
+__all__ = ["compare", "CompareReport", "PairResult", "LayerStats", "EXACT_NORM_RATIO", "NUMERIC_SAFETY", "NUMERIC_ROUNDOFF"]
 
 #: Tolerance on ||a-b|| / ||a+b|| for two *exact* sources (backprop, jax, a user's
 #: function). Both evaluate the same sums in float64, so they differ by round-off: a few
@@ -27,7 +27,16 @@ EXACT_NORM_RATIO = 1e-10
 #: higher-order terms it neglects.
 NUMERIC_SAFETY = 10.0
 
+#: ... plus the round-off of the *exact* side of the pair, which the numeric estimate
+#: cannot know: an exact gradient entry is a sum over examples and units whose rounding
+#: is a few eps of the sum of |terms|, and cancellation makes that sum exceed the entry.
+#: Allowed: this fraction of the largest entry of the pair (about 4500 eps), 100 times
+#: tighter than the exact pairs' EXACT_NORM_RATIO. It matters only for the complex step,
+#: whose own estimate is round-off; finite differences' estimates dwarf it.
+NUMERIC_ROUNDOFF = 1e-12
+
 _TINY = np.finfo(np.float64).tiny
+_KINKS_SHOWN = 10  # kink entries listed in the text report (all of them in the JSON)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,9 +66,13 @@ class PairResult:
     layers: tuple[LayerStats, ...]
     worst: dict
     ok: bool
+    #: Entries not judged because a finite-difference stencil crossed a relu kink:
+    #: layer, row, column, index, both values, and the one-sided quotients left/right.
+    kinks: tuple = ()
 
     def to_dict(self) -> dict:
         return {
+            "kinks": list(self.kinks),
             "a": self.a,
             "b": self.b,
             "criterion": self.criterion,
@@ -79,10 +92,14 @@ def _norm_ratio(a: np.ndarray, b: np.ndarray) -> float:
     return num / den if den > 0 else float("inf")
 
 
-def _stats(network, layer, idx, a, b, bound, exact_scale):
-    """Statistics over the entries ``idx`` (a slice of the flat vector)."""
+def _stats(network, layer, idx, a, b, bound, exact_scale, judged=None):
+    """Statistics over the entries ``idx`` (a slice of the flat vector); entries not
+    ``judged`` (kinks) count as equal."""
     da, db = a[idx], b[idx]
     diff = np.abs(da - db)
+    if judged is not None:
+        diff = np.where(judged[idx], diff, 0.0)
+        da, db = np.where(judged[idx], da, 0.0), np.where(judged[idx], db, 0.0)
     rel = diff / np.maximum(np.maximum(np.abs(da), np.abs(db)), _TINY)
     if bound is None:
         k = int(np.argmax(diff)) if diff.size else 0
@@ -106,20 +123,40 @@ def _stats(network, layer, idx, a, b, bound, exact_scale):
     )
 
 
-def _pair(network, a_name, b_name, a, b, err_a, err_b) -> PairResult:
+def _pair(network, a_name, b_name, a, b, est_a, est_b) -> PairResult:
     offsets = network.offsets
     bound = None
-    if err_a is not None or err_b is not None:
-        bound = NUMERIC_SAFETY * ((err_a if err_a is not None else 0.0) + (err_b if err_b is not None else 0.0))
-        criterion = f"every entry within {NUMERIC_SAFETY:g}x the numeric error estimate"
+    judged = None
+    kink_rows = []
+    if est_a is not None or est_b is not None:
+        err = sum(e.error for e in (est_a, est_b) if e is not None)
+        scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)))
+        bound = NUMERIC_SAFETY * err + NUMERIC_ROUNDOFF * scale
+        criterion = (f"every entry within {NUMERIC_SAFETY:g}x the numeric error estimate "
+                     f"+ {NUMERIC_ROUNDOFF:g} x max|g| round-off")
+        kink = np.zeros(network.n_params, dtype=bool)
+        for e in (est_a, est_b):
+            if e is not None:
+                kink |= e.kink
+        if kink.any():
+            judged = ~kink
+            criterion += "; entries whose stencil crosses a relu kink are listed, not judged"
+            for i in np.flatnonzero(kink):
+                est = est_a if (est_a is not None and est_a.kink[i]) else est_b
+                layer, row, col = network.locate(int(i))
+                kink_rows.append({
+                    "layer": layer, "row": row, "column": col, "index": int(i),
+                    a_name: float(a[i]), b_name: float(b[i]),
+                    "left": float(est.left[i]), "right": float(est.right[i]),
+                })
     else:
         criterion = f"||a-b||/||a+b|| <= {EXACT_NORM_RATIO:g}"
     scale = float(np.linalg.norm(a + b))
     layers = tuple(
-        _stats(network, i + 1, slice(offsets[i], offsets[i + 1]), a, b, bound, scale)
+        _stats(network, i + 1, slice(offsets[i], offsets[i + 1]), a, b, bound, scale, judged)
         for i in range(len(network.shapes))
     )
-    overall = _stats(network, 0, slice(0, network.n_params), a, b, bound, scale)
+    overall = _stats(network, 0, slice(0, network.n_params), a, b, bound, scale, judged)
     if bound is None:
         ok = overall.norm_ratio <= EXACT_NORM_RATIO
         overall = dataclasses.replace(overall, ok=ok)
@@ -138,7 +175,7 @@ def _pair(network, a_name, b_name, a, b, err_a, err_b) -> PairResult:
     }
     if bound is not None:
         worst["bound"] = float(bound[index])
-    return PairResult(a_name, b_name, criterion, overall, layers, worst, bool(ok))
+    return PairResult(a_name, b_name, criterion, overall, layers, worst, bool(ok), tuple(kink_rows))
 
 
 class CompareReport(Report):
@@ -182,12 +219,14 @@ class CompareReport(Report):
         return {
             "ok": self.ok,
             "sizes": list(net.sizes),
+            "activation": net.activation,
             "examples": self.problem.m,
             "lam": self.problem.lam,
             **self.info,
             "cost": self.cost,
             "sources": {s.name: s.description for s in self.sources},
-            "tolerances": {"exact_norm_ratio": EXACT_NORM_RATIO, "numeric_safety": NUMERIC_SAFETY},
+            "tolerances": {"exact_norm_ratio": EXACT_NORM_RATIO, "numeric_safety": NUMERIC_SAFETY,
+                           "numeric_roundoff": NUMERIC_ROUNDOFF},
             "pairs": [p.to_dict() for p in self.pairs],
             "gradients": {k: g.tolist() for k, g in self.gradients.items()},
             "error_estimates": {k: e.tolist() for k, e in self.errors.items()},
@@ -197,7 +236,9 @@ class CompareReport(Report):
         net = self.problem.network
         extra = "".join(f", {k}={v}" for k, v in self.info.items())
         lines = [
-            f"gradlab compare: sizes {','.join(map(str, net.sizes))}, {net.n_params} parameters, "
+            f"gradlab compare: sizes {','.join(map(str, net.sizes))}"
+            + ("" if net.activation == "sigmoid" else f" ({net.activation} hidden units)")
+            + f", {net.n_params} parameters, "
             f"m={self.problem.m}, lambda={self.problem.lam:g}{extra}",
             f"cost J = {self.cost:.10g}",
         ]
@@ -215,6 +256,15 @@ class CompareReport(Report):
                 lines.append(
                     f"  {name:<8}{shape:>9}  {fmt(s.max_abs):>11}  {fmt(s.max_rel):>11}  {fmt(s.norm_ratio):>11}{flag}"
                 )
+            if p.kinks:
+                lines.append(f"  {len(p.kinks)} entr{'y' if len(p.kinks) == 1 else 'ies'} at a relu kink "
+                             "(the stencil crosses it; one-sided quotients shown, not judged):")
+                lines.append(f"  {'entry':<18}{p.a:>16}{p.b:>16}{'left':>16}{'right':>16}")
+                for k in p.kinks[:_KINKS_SHOWN]:
+                    entry = f"Theta{k['layer']}[{k['row']}, {k['column']}]"
+                    lines.append(f"  {entry:<18}{k[p.a]:>16.8e}{k[p.b]:>16.8e}{k['left']:>16.8e}{k['right']:>16.8e}")
+                if len(p.kinks) > _KINKS_SHOWN:
+                    lines.append(f"  ... {len(p.kinks) - _KINKS_SHOWN} more in the JSON report")
             if not p.ok:
                 w = p.worst
                 lines.append(
@@ -278,16 +328,18 @@ def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *,
         raise v.fail("sources", tuple(names), "at least two distinct sources")
     show = v.integer("show", show, minimum=0)
     n = problem.network.n_params
-    gradients, errors = {}, {}
+    gradients, errors, estimates = {}, {}, {}
     for src in resolved:
         if src.estimate is not None:
-            g, e = src.estimate(problem, theta.copy())
-            errors[src.name] = np.asarray(e, dtype=np.float64)
+            est = src.estimate(problem, theta.copy())
+            estimates[src.name] = est
+            g = est.gradient
+            errors[src.name] = np.asarray(est.error, dtype=np.float64)
         else:
             g = src.gradient(problem, theta.copy())
         gradients[src.name] = _checked_output(src, g, n)
     pairs = [
-        _pair(problem.network, a.name, b.name, gradients[a.name], gradients[b.name], errors.get(a.name), errors.get(b.name))
+        _pair(problem.network, a.name, b.name, gradients[a.name], gradients[b.name], estimates.get(a.name), estimates.get(b.name))
         for i, a in enumerate(resolved)
         for b in resolved[i + 1 :]
     ]

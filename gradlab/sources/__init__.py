@@ -25,7 +25,9 @@ class Source:
     """A registered gradient source.
 
     ``exact`` sources compute the gradient of J up to round-off; the others estimate it
-    and provide ``estimate(problem, params) -> (grad, per-entry error)``.
+    and provide ``estimate(problem, params)``, returning a
+    :class:`~gradlab.sources.numeric.NumericGradient` (gradient, per-entry error
+    estimate, kink entries; it unpacks as ``grad, error``).
     """
 
     name: str
@@ -46,6 +48,9 @@ def _register(source: Source) -> None:
 _register(Source("backprop", backprop.gradient, backprop.value_and_gradient, True, "hand-written back-propagation (numpy)"))
 _register(Source("jax", autodiff.gradient, autodiff.value_and_gradient, True, "jax.value_and_grad of the shared cost, float64"))
 _register(Source("numeric", numeric.gradient, numeric.value_and_gradient, False, "central differences over the cost as a black box", numeric.estimate))
+_register(Source("numeric-forward", numeric.gradient_forward, numeric.value_and_gradient_forward, False, "forward differences over the cost as a black box", numeric.estimate_forward))
+_register(Source("numeric-complex", numeric.gradient_complex, numeric.value_and_gradient_complex, False, "complex-step derivative of the cost (accurate to round-off)", numeric.estimate_complex))
+_register(Source("numeric-richardson", numeric.gradient_richardson, numeric.value_and_gradient_richardson, False, "Richardson-extrapolated central differences", numeric.estimate_richardson))
 
 
 def get_source(source, name: str = "source") -> Source:

@@ -4,7 +4,7 @@ This module never imports jax. It evaluates the shared forward pass and cost
 (:mod:`gradlab.network`) with numpy and sends the errors back layer by layer:
 
     delta_L = a_L - y                                   (output layer)
-    delta_l = (delta_{l+1} Theta_l[:, 1:]) * g'(z_l)    (hidden layers), g' = a (1 - a)
+    delta_l = (delta_{l+1} Theta_l[:, 1:]) * g'(z_l)    (hidden layers), g' from the table below
     D_l     = delta_{l+1}^T [1, a_l] / m + (lam / m) Theta_l with column 0 taken as zero
 
 The seed loops over the examples and adds m outer products; the matrix form below is
@@ -18,6 +18,17 @@ from typing import NamedTuple
 import numpy as np
 
 from gradlab.network import Problem, _cost_from_forward, _forward, _sigmoid, _unpack
+
+# Local derivative g'(z) of each hidden activation, beside its forward definition (in
+# gradlab.network.ACTIVATIONS), from what the forward pass stored: z and a = g(z).
+#   sigmoid  a = 1 / (1 + e^-z)       g'(z) = a (1 - a)
+#   tanh     a = tanh z               g'(z) = 1 - a^2
+#   relu     a = z if z > 0 else 0    g'(z) = 1 if z > 0 else 0   (0 at the kink, as jax)
+_LOCAL_DERIVATIVE = {
+    "sigmoid": lambda z, a: a * (1.0 - a),
+    "tanh": lambda z, a: 1.0 - a * a,
+    "relu": lambda z, a: (z > 0).astype(np.float64),
+}
 
 
 class _Backward(NamedTuple):
@@ -46,6 +57,7 @@ def _backward(problem: Problem, params: np.ndarray):
     network, Y, lam = problem.network, problem.Y, problem.lam
     m = problem.m
     thetas = _unpack(network, params)
+    g_prime = _LOCAL_DERIVATIVE[network.activation]
 
     # Forward: the shared pass stores z_{l+1} and a_l for every layer.
     zs, acts = _forward(np, network, params, problem.X)
@@ -72,10 +84,10 @@ def _backward(problem: Problem, params: np.ndarray):
         if lam:
             D[:, 1:] += (lam / m) * theta[:, 1:]   # regularisation skips column 0
         if layer > 0:
-            # Back through Theta_l (a matrix product: its transpose) and the sigmoid of the
-            # layer below (g'(z) = a (1 - a), from the activation the forward pass stored).
+            # Back through Theta_l (a matrix product: its transpose) and the activation of
+            # the layer below (g'(z_l) from the z_l and a_l the forward pass stored).
             back = delta @ theta[:, 1:]
-            gprime = a * (1.0 - a)
+            gprime = g_prime(zs[layer - 1], a)
             delta = back * gprime
             backs[layer - 1], gprimes[layer - 1] = back, gprime
     return _Backward(J, grad, zs, acts, deltas, backs, gprimes)
