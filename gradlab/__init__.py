@@ -12,7 +12,7 @@ from gradlab.network import (
     predict,
     random_init,
 )
-from gradlab.sources import SOURCES, gradient, value_and_gradient
+from gradlab.sources import SOURCES, gradient, jax_source, value_and_gradient
 
 __version__ = "0.1.0"
 
@@ -29,6 +29,7 @@ __all__ = [
     "gradient",
     "value_and_gradient",
     "SOURCES",
+    "jax_source",
     "compare",
     "CompareReport",
 ]

@@ -422,8 +422,20 @@ def _exp_neg_abs(xp, z):
     return pos, xp.exp(xp.where(pos, -z, z))
 
 
-def _sigmoid(xp, z):
-    """Logistic function g(z) = 1 / (1 + exp(-z)), finite for any z."""
+def _sigmoid(xp, z, out=None):
+    """Logistic function g(z) = 1 / (1 + exp(-z)), finite for any z.
+
+    ``out`` (numpy only) receives the result; it may be ``z`` itself.
+    """
+    if xp is np and np.isrealobj(z):
+        # Real numpy arrays: 1 / (1 + exp(-z)) in four in-place passes (the stable form
+        # below takes about eight and several temporaries). exp(-z) overflows to inf only
+        # for z < -709, where 1 / (1 + inf) = 0 is the correctly rounded limit.
+        t = np.asarray(np.negative(z, out=out))
+        with np.errstate(over="ignore"):
+            np.exp(t, out=t)
+        t += 1.0
+        return np.reciprocal(t, out=t)
     pos, e = _exp_neg_abs(xp, z)
     return xp.where(pos, 1.0, e) / (1.0 + e)
 
@@ -439,9 +451,13 @@ def _cross_entropy(xp, z, Y):
     return xp.log1p(e) + xp.where(pos, (1.0 - Y) * z, -Y * z)
 
 
-def _forward(xp, network: Network, params, X, z_shifts=None):
+def _forward(xp, network: Network, params, X, z_shifts=None, keep_z=True):
     """Forward pass. Returns ``zs`` (pre-activations of layers 2..L) and ``acts``
     (activations of layers 1..L-1 without the bias unit; ``acts[0]`` is X).
+
+    ``keep_z=False`` (numpy only) saves memory for back-propagation, which needs the
+    activations but not the hidden pre-activations: each hidden ``a = g(z)`` is written
+    over its ``z``, and ``zs`` then holds the output layer's ``z`` alone.
 
     ``z_{l+1} = [1, a_l] Theta_l^T`` is computed as ``a_l Theta_l[:, 1:]^T + Theta_l[:, 0]``:
     the same sum, without building the bias column.
@@ -455,12 +471,18 @@ def _forward(xp, network: Network, params, X, z_shifts=None):
     zs = []
     a = X
     for i, theta in enumerate(thetas):
-        z = a @ theta[:, 1:].T + theta[:, 0]
+        # z^T = Theta_l[:, 1:] a^T, so z is a transposed (column-major) m x s array: BLAS
+        # runs this orientation 10-30% faster for tall X, and the next layer and the
+        # backward products read it without a copy.
+        z = (theta[:, 1:] @ a.T).T
+        z += theta[:, 0]  # in place for numpy (no second m x s array); jax rebinds
         if z_shifts is not None:
             z = z + z_shifts[i]
-        zs.append(z)
-        if i + 1 < len(thetas):
-            a = _sigmoid(xp, z)
+        hidden = i + 1 < len(thetas)
+        if keep_z or not hidden:
+            zs.append(z)
+        if hidden:
+            a = _sigmoid(xp, z, out=None if keep_z else z)
             acts.append(a)
     return zs, acts
 

@@ -9,45 +9,97 @@ This module never imports jax. It evaluates the shared forward pass and cost
 
 The seed loops over the examples and adds m outer products; the matrix form below is
 the same sum done in one product per layer.
+
+Speed and memory
+----------------
+One gradient costs the matrix products a forward and a backward pass need (two per
+layer, one fewer for the first layer, which needs no delta) plus a few elementwise
+passes over each layer's activations. To stay near that floor:
+
+* the forward pass writes each hidden activation over its pre-activation
+  (``keep_z=False``), so the only m x s_l arrays alive are the activations that the
+  backward pass must have;
+* the backward pass consumes them: once ``D_l`` is formed, ``a_l`` becomes
+  ``1 - a_l`` in place and then multiplies the new delta in place (no ``a (1 - a)``
+  temporary); at most one delta of a layer is alive besides the activations;
+* bias columns are a matrix-vector product with a cached vector of ones (``1^T delta``,
+  one BLAS call) rather than a reduction;
+* ``delta_l`` is computed with ``Theta_l[:, 1:]`` as a strided view: BLAS reads it in
+  place, no copy of the weights is made.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from gradlab.network import Problem, _cost_from_forward, _forward, _sigmoid, _unpack
+from gradlab.network import Problem, _cost_from_forward, _exp_neg_abs, _forward, _unpack
+
+
+def _prepared(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """Per-problem constants, made once and cached on the problem (read-only): a vector of
+    m ones for the bias-column sums, and Y in column-major order, the layout of the
+    forward pass's z (elementwise work on matching layouts runs at memory speed)."""
+    cached = problem._cache.get("backprop")
+    if cached is None:
+        ones = np.ones(problem.m)
+        Y = np.asfortranarray(problem.Y)
+        ones.flags.writeable = False
+        Y.flags.writeable = False
+        cached = problem._cache["backprop"] = (ones, Y)
+    return cached
+
+
+def _output_delta(z: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """dJ/dz_L * m = g(z) - y, written ((1 - y) g(z) - y g(-z)) so a saturated, correctly
+    classified unit keeps its tiny gradient instead of rounding to 0.
+
+    With pos = z > 0 and e = exp(-|z|): g(z) = where(pos, 1, e) / (1 + e) and
+    g(-z) = where(pos, e, 1) / (1 + e): one exponential serves both.
+    """
+    pos, e = _exp_neg_abs(np, z)
+    delta = np.where(pos, 1.0, e)
+    delta -= Y * delta                      # (1 - y) g(z) (1 + e)
+    other = np.where(pos, e, 1.0)
+    other *= Y                              # y g(-z) (1 + e)
+    delta -= other
+    e += 1.0
+    delta /= e
+    return delta
 
 
 def value_and_gradient(problem: Problem, params: np.ndarray) -> tuple[float, np.ndarray]:
     """Cost and gradient from one forward and one backward pass (inputs already validated)."""
-    network, Y, lam = problem.network, problem.Y, problem.lam
-    m = problem.m
+    network, lam, m = problem.network, problem.lam, problem.m
     thetas = _unpack(network, params)
+    ones, Y = _prepared(problem)
 
-    # Forward: the shared pass stores z_{l+1} and a_l for every layer.
-    zs, acts = _forward(np, network, params, problem.X)
-    z_out = zs[-1]
+    # Forward: the shared pass; acts[l] = a_l (acts[0] is X), hidden z's overwritten.
+    zs, acts = _forward(np, network, params, problem.X, keep_z=False)
+    z_out = zs.pop()
     J = float(_cost_from_forward(np, network, params, z_out, Y, lam))
+    delta = _output_delta(z_out, Y)
+    del z_out
 
     grad = np.empty(network.n_params)
     grads = _unpack(network, grad)  # views: filling them fills ``grad``
 
-    # Output layer: d(cross-entropy)/dz_L = g(z_L) - y, written (1 - y) g(z) - y g(-z) so
-    # that a saturated, correctly classified unit gives its tiny gradient, not 0.
-    delta = (1.0 - Y) * _sigmoid(np, z_out) - Y * _sigmoid(np, -z_out)
-
     for layer in range(len(thetas) - 1, -1, -1):
-        theta, a, D = thetas[layer], acts[layer], grads[layer]
-        # Stored by the forward pass: a_l (input of this layer). Gradient of Theta_l:
-        D[:, 0] = delta.sum(axis=0)          # bias column: the bias unit is a constant 1
-        D[:, 1:] = delta.T @ a               # delta_{l+1}^T a_l
+        theta, D = thetas[layer], grads[layer]
+        a = acts.pop()  # a_l, the input of Theta_l, stored by the forward pass
+        # Gradient of Theta_l: delta_{l+1}^T [1, a_l] / m (+ regularisation off column 0).
+        np.matmul(ones, delta, out=D[:, 0])      # bias column: the bias unit is a constant 1
+        np.matmul(delta.T, a, out=D[:, 1:])      # delta_{l+1}^T a_l
         D /= m
         if lam:
-            D[:, 1:] += (lam / m) * theta[:, 1:]   # regularisation skips column 0
+            D[:, 1:] += (lam / m) * theta[:, 1:]
         if layer > 0:
-            # Back through Theta_l (a matrix product: its transpose) and the sigmoid of the
-            # layer below (g'(z) = a (1 - a), from the activation the forward pass stored).
-            delta = (delta @ theta[:, 1:]) * (a * (1.0 - a))
+            # Back through Theta_l (its transpose) and the sigmoid below, whose derivative
+            # g'(z_l) = a_l (1 - a_l) comes from the activation the forward pass stored.
+            delta = delta @ theta[:, 1:]
+            delta *= a
+            np.subtract(1.0, a, out=a)           # a_l is ours and no longer needed
+            delta *= a
+        del a
     return J, grad
 
 
