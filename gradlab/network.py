@@ -429,8 +429,9 @@ def _sigmoid(xp, z, out=None):
     """
     if xp is np and np.isrealobj(z):
         # Real numpy arrays: 1 / (1 + exp(-z)) in four in-place passes (the stable form
-        # below takes about eight and several temporaries). exp(-z) overflows to inf only
-        # for z < -709, where 1 / (1 + inf) = 0 is the correctly rounded limit.
+        # below takes about eight and several temporaries), good to a few ulp. exp(-z)
+        # overflows to inf only for z < -709.78, where the result becomes 0 instead of
+        # a subnormal number below 2.3e-308: an absolute error no gradient can see.
         t = np.asarray(np.negative(z, out=out))
         with np.errstate(over="ignore"):
             np.exp(t, out=t)
@@ -496,11 +497,22 @@ def _regularisation(xp, network: Network, params, lam, m):
     return lam / (2.0 * m) * total
 
 
-def _cost_from_forward(xp, network: Network, params, z_out, Y, lam):
-    """J from the output pre-activations of a forward pass already run (no second pass)."""
-    m = z_out.shape[0]
-    data_term = xp.sum(_cross_entropy(xp, z_out, Y)) / m
-    return data_term + _regularisation(xp, network, params, lam, m)
+def _cost_from_forward(xp, network: Network, params, z_out, Y, lam, columns=None):
+    """J from the output pre-activations of a forward pass already run (no second pass).
+
+    ``columns`` (numpy only) sums the cross-entropy over blocks of that many output units
+    (columns of ``z_out``, contiguous in the forward pass's layout), so its temporaries
+    are a few m x columns arrays instead of a few m x K arrays.
+    """
+    m, K = z_out.shape
+    if columns is None or columns >= K:
+        data_sum = xp.sum(_cross_entropy(xp, z_out, Y))
+    else:
+        data_sum = sum(
+            xp.sum(_cross_entropy(xp, z_out[:, k : k + columns], Y[:, k : k + columns]))
+            for k in range(0, K, columns)
+        )
+    return data_sum / m + _regularisation(xp, network, params, lam, m)
 
 
 def _cost(xp, network: Network, params, X, Y, lam, z_shifts=None):

@@ -35,6 +35,14 @@ import numpy as np
 from gradlab.network import Problem, _cost_from_forward, _exp_neg_abs, _forward, _unpack
 
 
+#: The cost's cross-entropy is summed over blocks of output units holding about this
+#: many entries (at least one unit; see network._cost_from_forward): its temporaries
+#: are then a few m x 1 columns rather than a few m x K arrays, which for 400-25-10
+#: would outweigh the hidden activations. Below ~4,000 entries a block's fixed overhead
+#: (some microseconds) would start to show.
+_COST_BLOCK_ENTRIES = 4096
+
+
 def _prepared(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
     """Per-problem constants, made once and cached on the problem (read-only): a vector of
     m ones for the bias-column sums, and Y in column-major order, the layout of the
@@ -50,21 +58,26 @@ def _prepared(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _output_delta(z: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """dJ/dz_L * m = g(z) - y, written ((1 - y) g(z) - y g(-z)) so a saturated, correctly
-    classified unit keeps its tiny gradient instead of rounding to 0.
+    """dJ/dz_L * m = g(z) - y, written over ``z`` (which the caller no longer needs).
 
-    With pos = z > 0 and e = exp(-|z|): g(z) = where(pos, 1, e) / (1 + e) and
-    g(-z) = where(pos, e, 1) / (1 + e): one exponential serves both.
+    Computed as (1 - y) g(z) - y g(-z), so a saturated, correctly classified unit keeps
+    its tiny gradient instead of rounding to 0. With pos = z > 0 and e = exp(-|z|),
+    g(z) = u / (1 + e) and g(-z) = w / (1 + e) with u = where(pos, 1, e) and
+    w = where(pos, e, 1): one exponential serves both, and two m x K buffers suffice.
     """
     pos, e = _exp_neg_abs(np, z)
-    delta = np.where(pos, 1.0, e)
-    delta -= Y * delta                      # (1 - y) g(z) (1 + e)
-    other = np.where(pos, e, 1.0)
-    other *= Y                              # y g(-z) (1 + e)
-    delta -= other
+    other = np.empty_like(e)
+    np.copyto(z, e)
+    np.copyto(z, 1.0, where=pos)            # z := u
+    np.multiply(Y, z, out=other)
+    z -= other                              # (1 - y) u, exact for y in {0, 1}
+    np.copyto(other, 1.0)
+    np.copyto(other, e, where=pos)          # w
+    other *= Y
+    z -= other                              # (1 - y) u - y w
     e += 1.0
-    delta /= e
-    return delta
+    z /= e
+    return z
 
 
 def value_and_gradient(problem: Problem, params: np.ndarray) -> tuple[float, np.ndarray]:
@@ -76,8 +89,9 @@ def value_and_gradient(problem: Problem, params: np.ndarray) -> tuple[float, np.
     # Forward: the shared pass; acts[l] = a_l (acts[0] is X), hidden z's overwritten.
     zs, acts = _forward(np, network, params, problem.X, keep_z=False)
     z_out = zs.pop()
-    J = float(_cost_from_forward(np, network, params, z_out, Y, lam))
-    delta = _output_delta(z_out, Y)
+    columns = max(1, _COST_BLOCK_ENTRIES // m)
+    J = float(_cost_from_forward(np, network, params, z_out, Y, lam, columns=columns))
+    delta = _output_delta(z_out, Y)  # overwrites z_out
     del z_out
 
     grad = np.empty(network.n_params)
