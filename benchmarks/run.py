@@ -214,10 +214,12 @@ def bench_gradients(sizes, m, repeats, loop_repeats) -> dict:
 
     rows, cols, n_products = _floors(net, params, problem.X)
     raw = _jax_raw(problem, params)
+    jax32 = gradlab.jax_source("float32")
     fns = {
         "backprop": lambda: gradlab.value_and_gradient(problem, params, "backprop"),
         "jax": lambda: gradlab.value_and_gradient(problem, params, "jax"),
         "jax.jit raw": raw,
+        "jax float32": lambda: gradlab.value_and_gradient(problem, params, jax32),
         "floor rows": rows,
         "floor cols": cols,
         "per-example loop": lambda: _seed_style_gradient(net, params, problem.X, problem.Y, problem.lam),
@@ -483,7 +485,7 @@ def _print_table(results) -> None:
         t = g["timings"]
         print(f"\ngradient, {'-'.join(map(str, g['sizes']))}, m={g['m']}, {g['n_params']} params, float64, lam={g['lam']:g}")
         print(f"  {'implementation':28s} {'median':>13s} {'min':>13s}  n")
-        for name in ("backprop", "jax", "jax.jit raw", "floor", "floor rows", "floor cols", "per-example loop"):
+        for name in ("backprop", "jax", "jax.jit raw", "jax float32", "floor", "floor rows", "floor cols", "per-example loop"):
             row = t[name]
             extra = f"  ({row['n_products']} products, {row['orientation']})" if name == "floor" else ""
             print(f"  {name:28s} {_ms(row['median_s'])} {_ms(row['min_s'])} {row['repeats']:2d}{extra}")
