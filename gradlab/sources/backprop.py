@@ -24,8 +24,9 @@ passes over each layer's activations. To stay near that floor:
   temporary); at most one delta of a layer is alive besides the activations;
 * bias columns are a matrix-vector product with a cached vector of ones (``1^T delta``,
   one BLAS call) rather than a reduction;
-* ``delta_l`` is computed with ``Theta_l[:, 1:]`` as a strided view: BLAS reads it in
-  place, no copy of the weights is made.
+* every m x s array (z, a, delta) is column-major -- ``z^T = Theta a^T`` is the faster
+  BLAS orientation for tall data -- so elementwise passes run at memory speed; the
+  weights are read as strided views (BLAS takes them in place, no copy).
 """
 
 from __future__ import annotations
@@ -109,7 +110,9 @@ def value_and_gradient(problem: Problem, params: np.ndarray) -> tuple[float, np.
         if layer > 0:
             # Back through Theta_l (its transpose) and the sigmoid below, whose derivative
             # g'(z_l) = a_l (1 - a_l) comes from the activation the forward pass stored.
-            delta = delta @ theta[:, 1:]
+            # delta_{l+1} Theta_l[:, 1:], formed transposed so that it has the layout of
+            # a_l (column-major): mixed layouts would make the elementwise passes stride.
+            delta = (theta[:, 1:].T @ delta.T).T
             delta *= a
             np.subtract(1.0, a, out=a)           # a_l is ours and no longer needed
             delta *= a
