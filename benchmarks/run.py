@@ -245,6 +245,7 @@ def bench_gradients(sizes, m, repeats, loop_repeats) -> dict:
     hidden = m * sum(sizes[1:-1]) * 8
 
     med = {k: v["median_s"] for k, v in res.items()}
+    low = {k: v["min_s"] for k, v in res.items()}
     return {
         "sizes": list(sizes), "m": m, "n_params": net.n_params, "lam": LAM, "dtype": "float64",
         "timings": res, "jax_first_call_s": jax_first, "sanity": sanity,
@@ -253,6 +254,12 @@ def bench_gradients(sizes, m, repeats, loop_repeats) -> dict:
             "backprop/jax_source": med["backprop"] / med["jax"],
             "backprop/floor": med["backprop"] / med["floor"],
             "loop/backprop": med["per-example loop"] / med["backprop"],
+        },
+        # The same ratios from the fastest repeat of each: less sensitive to load spikes.
+        "ratios_of_minimums": {
+            "backprop/jax_raw": low["backprop"] / low["jax.jit raw"],
+            "backprop/floor": low["backprop"] / min(low["floor rows"], low["floor cols"]),
+            "loop/backprop": low["per-example loop"] / low["backprop"],
         },
         "memory": {"peak_bytes": peak, "activations_bytes": activations, "hidden_activations_bytes": hidden,
                    "peak/activations": peak / activations},
@@ -438,13 +445,20 @@ def _goals(results) -> list[dict]:
     goals = []
     for g in results["gradient"]:
         tag = "-".join(map(str, g["sizes"])) + f" m={g['m']}"
-        r = g["ratios"]
+        r, lo = g["ratios"], g["ratios_of_minimums"]
+
+        def note(key):
+            return f"ratio of fastest repeats {lo[key]:.3g}"
+
         goals.append(_goal(f"backprop <= {GOAL_BACKPROP_OVER_JAX}x jax.jit(value_and_grad), {tag}",
-                           GOAL_BACKPROP_OVER_JAX, r["backprop/jax_raw"], r["backprop/jax_raw"] <= GOAL_BACKPROP_OVER_JAX))
+                           GOAL_BACKPROP_OVER_JAX, r["backprop/jax_raw"], r["backprop/jax_raw"] <= GOAL_BACKPROP_OVER_JAX,
+                           note("backprop/jax_raw")))
         goals.append(_goal(f"backprop <= {GOAL_BACKPROP_OVER_FLOOR}x matrix-product floor, {tag}",
-                           GOAL_BACKPROP_OVER_FLOOR, r["backprop/floor"], r["backprop/floor"] <= GOAL_BACKPROP_OVER_FLOOR))
+                           GOAL_BACKPROP_OVER_FLOOR, r["backprop/floor"], r["backprop/floor"] <= GOAL_BACKPROP_OVER_FLOOR,
+                           note("backprop/floor")))
         goals.append(_goal(f"backprop >= {GOAL_LOOP_OVER_BACKPROP:g}x faster than the per-example loop, {tag}",
-                           GOAL_LOOP_OVER_BACKPROP, r["loop/backprop"], r["loop/backprop"] >= GOAL_LOOP_OVER_BACKPROP))
+                           GOAL_LOOP_OVER_BACKPROP, r["loop/backprop"], r["loop/backprop"] >= GOAL_LOOP_OVER_BACKPROP,
+                           note("loop/backprop")))
         mem = g["memory"]["peak/activations"]
         goals.append(_goal(f"backprop peak memory <= {GOAL_PEAK_OVER_ACTIVATIONS:g}x activations a_2..a_L, {tag}",
                            GOAL_PEAK_OVER_ACTIVATIONS, mem, mem <= GOAL_PEAK_OVER_ACTIVATIONS))
@@ -525,6 +539,33 @@ def _print_table(results) -> None:
         print(f"  [{mark}] {g['goal']}: measured {val}" + (f"  ({g['note']})" if g["note"] else ""))
 
 
+def _markdown(results) -> str:
+    """The goals and the gradient timings as Markdown tables, for benchmarks/README.md."""
+    mach = results["machine"]
+    lines = [f"Measured {mach['date_utc']} UTC on {mach['cpu']}, {mach['cores']} cores, numpy {mach['numpy']} "
+             f"({mach['blas'].get('name')} {mach['blas'].get('version')}), jax {mach['jax']}; load average "
+             f"{results['load_before'][0]:.1f} before, {results['load_after'][0]:.1f} after"
+             + (" (--quick)" if results["quick"] else "") + ".", "",
+             "| goal | target | measured | |", "| --- | --- | --- | --- |"]
+    for g in results["goals"]:
+        val = "-" if g["measured"] is None else f"{g['measured']:.3g}"
+        mark = {True: "met", False: "**missed**", None: "n/a"}[g["ok"]]
+        note = f" ({g['note']})" if g["note"] and "imports" not in g["note"] else ""
+        lines.append(f"| {g['goal']} | {g['target']:g} | {val} | {mark}{note} |")
+    for g in results["gradient"]:
+        t = g["timings"]
+        lines += ["", f"Gradient, {'-'.join(map(str, g['sizes']))}, m = {g['m']:,}, float64 "
+                      f"(median / min of n, ms):", "",
+                  "| implementation | median | min | n |", "| --- | ---: | ---: | ---: |"]
+        for name in ("backprop", "jax", "jax.jit raw", "jax float32", "floor rows", "floor cols", "per-example loop"):
+            row = t[name]
+            lines.append(f"| {name} | {row['median_s'] * 1e3:.2f} | {row['min_s'] * 1e3:.2f} | {row['repeats']} |")
+        mem = g["memory"]
+        lines.append(f"| peak memory of one backprop gradient | {mem['peak_bytes'] / 1e6:.2f} MB | "
+                     f"activations {mem['activations_bytes'] / 1e6:.2f} MB | {mem['peak/activations']:.2f}x |")
+    return "\n".join(lines) + "\n"
+
+
 def _write_json(path: Path, data) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -545,6 +586,7 @@ def main(argv=None) -> int:
                         help="fewer repeats; the full numeric gradient is estimated from 200 entries")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results.json",
                         help="where to write the results (default benchmarks/results.json)")
+    parser.add_argument("--markdown", type=Path, default=None, help="also write the tables as Markdown")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per gradient timing (default 30, quick 7)")
     args = parser.parse_args(argv)
     repeats = args.repeats or (7 if args.quick else 30)
@@ -568,6 +610,9 @@ def main(argv=None) -> int:
     _print_table(results)
     _write_json(args.json, results)
     print(f"\nwrote {args.json}")
+    if args.markdown:
+        args.markdown.write_text(_markdown(results))
+        print(f"wrote {args.markdown}")
     return 0
 
 

@@ -33,51 +33,44 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradlab.network import Problem, _cost_from_forward, _exp_neg_abs, _forward, _unpack
+from gradlab.network import Problem, _cost_from_forward, _forward, _sigmoid, _unpack
 
 
 #: The cost's cross-entropy is summed over blocks of output units holding about this
 #: many entries (at least one unit; see network._cost_from_forward): its temporaries
-#: are then a few m x 1 columns rather than a few m x K arrays, which for 400-25-10
-#: would outweigh the hidden activations. Below ~4,000 entries a block's fixed overhead
-#: (some microseconds) would start to show.
-_COST_BLOCK_ENTRIES = 4096
+#: are then a few m x (a few) columns rather than a few m x K arrays, which for 400-25-10
+#: would outweigh the hidden activations. Much below ~16,000 entries a block's fixed
+#: overhead (some microseconds per numpy call) starts to show.
+_COST_BLOCK_ENTRIES = 16384
 
 
-def _prepared(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+def _prepared(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-problem constants, made once and cached on the problem (read-only): a vector of
-    m ones for the bias-column sums, and Y in column-major order, the layout of the
-    forward pass's z (elementwise work on matching layouts runs at memory speed)."""
+    m ones for the bias-column sums, and Y and 1 - Y in column-major order, the layout of
+    the forward pass's z (elementwise work on matching layouts runs at memory speed)."""
     cached = problem._cache.get("backprop")
     if cached is None:
         ones = np.ones(problem.m)
         Y = np.asfortranarray(problem.Y)
-        ones.flags.writeable = False
-        Y.flags.writeable = False
-        cached = problem._cache["backprop"] = (ones, Y)
+        one_minus_Y = np.asfortranarray(1.0 - problem.Y)
+        for arr in (ones, Y, one_minus_Y):
+            arr.flags.writeable = False
+        cached = problem._cache["backprop"] = (ones, Y, one_minus_Y)
     return cached
 
 
-def _output_delta(z: np.ndarray, Y: np.ndarray) -> np.ndarray:
+def _output_delta(z: np.ndarray, Y: np.ndarray, one_minus_Y: np.ndarray) -> np.ndarray:
     """dJ/dz_L * m = g(z) - y, written over ``z`` (which the caller no longer needs).
 
-    Computed as (1 - y) g(z) - y g(-z), so a saturated, correctly classified unit keeps
-    its tiny gradient instead of rounding to 0. With pos = z > 0 and e = exp(-|z|),
-    g(z) = u / (1 + e) and g(-z) = w / (1 + e) with u = where(pos, 1, e) and
-    w = where(pos, e, 1): one exponential serves both, and two m x K buffers suffice.
+    Computed as (1 - y) g(z) - y g(-z), so that a saturated, correctly classified unit
+    keeps its tiny gradient (-g(-z)) instead of rounding to 0 as g(z) - 1 would.
     """
-    pos, e = _exp_neg_abs(np, z)
-    other = np.empty_like(e)
-    np.copyto(z, e)
-    np.copyto(z, 1.0, where=pos)            # z := u
-    np.multiply(Y, z, out=other)
-    z -= other                              # (1 - y) u, exact for y in {0, 1}
-    np.copyto(other, 1.0)
-    np.copyto(other, e, where=pos)          # w
+    other = np.negative(z)
+    _sigmoid(np, other, out=other)          # g(-z)
     other *= Y
-    z -= other                              # (1 - y) u - y w
-    e += 1.0
-    z /= e
+    _sigmoid(np, z, out=z)                  # g(z)
+    z *= one_minus_Y
+    z -= other
     return z
 
 
@@ -85,14 +78,14 @@ def value_and_gradient(problem: Problem, params: np.ndarray) -> tuple[float, np.
     """Cost and gradient from one forward and one backward pass (inputs already validated)."""
     network, lam, m = problem.network, problem.lam, problem.m
     thetas = _unpack(network, params)
-    ones, Y = _prepared(problem)
+    ones, Y, one_minus_Y = _prepared(problem)
 
     # Forward: the shared pass; acts[l] = a_l (acts[0] is X), hidden z's overwritten.
     zs, acts = _forward(np, network, params, problem.X, keep_z=False)
     z_out = zs.pop()
     columns = max(1, _COST_BLOCK_ENTRIES // m)
     J = float(_cost_from_forward(np, network, params, z_out, Y, lam, columns=columns))
-    delta = _output_delta(z_out, Y)  # overwrites z_out
+    delta = _output_delta(z_out, Y, one_minus_Y)  # overwrites z_out
     del z_out
 
     grad = np.empty(network.n_params)
