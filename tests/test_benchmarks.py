@@ -57,3 +57,9 @@ def test_numeric_one_at_a_time_is_a_central_difference_gradient(bench):
     entries = np.arange(problem.network.n_params)
     mine = bench._numeric_one_at_a_time(problem, params, entries)
     assert bench._norm_ratio(mine, gradlab.gradient(problem, params, "backprop")) < 1e-9
+
+
+def test_seed_loop_as_the_seed_writes_it_is_the_same_gradient(bench):
+    problem, params = bench._synthetic((6, 5, 4, 3), 11)
+    loop = bench._seed_loop_gradient(problem.network, params, problem.X, problem.Y, problem.lam)
+    assert bench._norm_ratio(loop, gradlab.gradient(problem, params, "backprop")) <= bench.SANITY_NORM_RATIO
