@@ -588,7 +588,8 @@ def _markdown(results) -> str:
     lines = [f"Measured {mach['date_utc']} UTC on {mach['cpu']}, {mach['cores']} cores, numpy {mach['numpy']} "
              f"({mach['blas'].get('name')} {mach['blas'].get('version')}), jax {mach['jax']}; load average "
              f"{results['load_before'][0]:.1f} before, {results['load_after'][0]:.1f} after"
-             + (" (--quick)" if results["quick"] else "") + ".", "",
+             + (" (--quick)" if results["quick"] else "")
+             + f"; OpenBLAS settings: {mach['openblas_env'] or 'none (library defaults)'}.", "",
              "| goal | target | measured | |", "| --- | --- | --- | --- |"]
     for g in results["goals"]:
         val = "-" if g["measured"] is None else f"{g['measured']:.3g}"
@@ -607,6 +608,23 @@ def _markdown(results) -> str:
         mem = g["memory"]
         lines.append(f"| peak memory of one backprop gradient | {mem['peak_bytes'] / 1e6:.2f} MB | "
                      f"activations {mem['activations_bytes'] / 1e6:.2f} MB | {mem['peak/activations']:.2f}x |")
+    n, cli = results["numeric"], results["cli"]
+    lines += ["", "Other rows (median, ms):", "", "| row | median | note |", "| --- | ---: | --- |",
+              f"| full numeric gradient, one at a time, 400-25-10 m=5,000 | "
+              f"{n['one_at_a_time']['median_s'] * 1e3:.0f} | {n['one_at_a_time']['note']} |"]
+    b = n["batched"]
+    lines.append(f"| full numeric gradient, batched | {b['median_s'] * 1e3:.0f} | |" if "median_s" in b
+                 else f"| full numeric gradient, batched | - | {b['status']} |")
+    for key, title in (("check", "fast check + localisation of one wrong entry"),
+                       ("train", "train shipped digits, CG 100 iterations, backprop")):
+        sec = results[key]
+        if "status" in sec:
+            lines.append(f"| {title} | - | {sec['status']} |")
+        else:
+            row = sec if key == "check" else sec["backprop"]
+            lines.append(f"| {title} | {row['median_s'] * 1e3:.0f} | |")
+    for name in ("python -c pass", "gradlab --help", "gradlab compare --sizes 3,5,3"):
+        lines.append(f"| `{name}` (fresh process) | {cli[name]['median_s'] * 1e3:.0f} | exit {cli[name]['exit_status']} |")
     return "\n".join(lines) + "\n"
 
 
