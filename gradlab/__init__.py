@@ -15,7 +15,7 @@ from gradlab.network import (
     predict,
     random_init,
 )
-from gradlab.sources import SOURCES, gradient, value_and_gradient
+from gradlab.sources import SOURCES, gradient, jax_source, value_and_gradient
 from gradlab.sources.numeric import METHODS as NUMERIC_METHODS
 from gradlab.sources.numeric import NumericGradient, numeric_gradient
 
@@ -40,6 +40,7 @@ __all__ = [
     "gradient",
     "value_and_gradient",
     "SOURCES",
+    "jax_source",
     "compare",
     "CompareReport",
     "explain",

@@ -530,7 +530,7 @@ def explain(problem: Problem, params, *, example: int = 0, jaxpr: bool = False, 
     net, m = problem.network, problem.m
 
     # The hand-written side: numpy only; its deltas never reach jax.
-    bw = _backward(problem, theta.copy())
+    bw = _backward(problem, theta.copy(), keep=True)
     # The jax side: the shared cost, differentiated w.r.t. the parameters and the z shifts.
     cost_jax, g_theta, g_z = _jax_side(problem, theta)
     jaxpr_lines, prims = _cost_jaxpr(problem, theta)

@@ -103,8 +103,8 @@ def test_a_wrong_backprop_delta_is_reported_and_jax_does_not_see_it(monkeypatch)
     honest = gradlab.explain(problem, params)
     real = explain_mod._backward
 
-    def wrong(problem, params):
-        bw = real(problem, params)
+    def wrong(problem, params, keep=False):
+        bw = real(problem, params, keep=keep)
         bw.deltas[0] = bw.deltas[0] * 1.001  # a 0.1 % error in delta2
         return bw
 
@@ -227,7 +227,7 @@ def test_backprop_deltas_are_computed_without_jax():
         "import sys, gradlab\n"
         "from gradlab.sources.backprop import _backward\n"
         "p = gradlab.debug_problem((4, 6, 6, 5, 2))\n"
-        "bw = _backward(p, gradlab.debug_init(p.network))\n"
+        "bw = _backward(p, gradlab.debug_init(p.network), keep=True)\n"
         "assert [d.shape for d in bw.deltas] == [(5, 6), (5, 6), (5, 5), (5, 2)]\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib')))"
     )

@@ -8,6 +8,7 @@ user's callable is accepted anywhere a name is.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import numpy as np
@@ -17,7 +18,7 @@ from gradlab._errors import GradlabError
 from gradlab.network import Problem, _check_problem
 from gradlab.sources import autodiff, backprop, numeric
 
-__all__ = ["Source", "SOURCES", "get_source", "gradient", "value_and_gradient"]
+__all__ = ["Source", "SOURCES", "get_source", "jax_source", "gradient", "value_and_gradient"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +52,46 @@ _register(Source("numeric", numeric.gradient, numeric.value_and_gradient, False,
 _register(Source("numeric-forward", numeric.gradient_forward, numeric.value_and_gradient_forward, False, "forward differences over the cost as a black box", numeric.estimate_forward))
 _register(Source("numeric-complex", numeric.gradient_complex, numeric.value_and_gradient_complex, False, "complex-step derivative of the cost (accurate to round-off)", numeric.estimate_complex))
 _register(Source("numeric-richardson", numeric.gradient_richardson, numeric.value_and_gradient_richardson, False, "Richardson-extrapolated central differences", numeric.estimate_richardson))
+
+
+def jax_source(dtype: str = "float64") -> Source:
+    """The ``"jax"`` source computing in ``dtype``, usable wherever a source is accepted.
+
+    Parameters
+    ----------
+    dtype : {"float64", "float32"}, default "float64"
+        float64 is the registered ``"jax"`` source itself. float32 trades accuracy
+        (about 7 significant digits) for speed on accelerators; gradients still come back
+        as float64 arrays.
+
+    Returns
+    -------
+    Source
+
+    Raises
+    ------
+    GradlabError
+        If ``dtype`` is not one of the two names.
+
+    Examples
+    --------
+    >>> import gradlab
+    >>> p = gradlab.debug_problem()
+    >>> g = gradlab.gradient(p, gradlab.debug_init(p.network), source=jax_source("float32"))
+    >>> g.dtype, g.shape
+    (dtype('float64'), (38,))
+    """
+    dtype = autodiff.check_dtype(dtype)
+    if dtype == "float64":
+        return SOURCES["jax"]
+    return Source(
+        f"jax-{dtype}",
+        functools.partial(autodiff.gradient, dtype=dtype),
+        functools.partial(autodiff.value_and_gradient, dtype=dtype),
+        False,  # round-off of float32, not of float64: judged by its own error estimate
+        f"jax.value_and_grad of the shared cost, {dtype}",
+        functools.partial(autodiff.estimate, dtype=dtype),
+    )
 
 
 def get_source(source, name: str = "source") -> Source:

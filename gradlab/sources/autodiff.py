@@ -17,10 +17,15 @@ import functools
 
 import numpy as np
 
+from gradlab import _validate as v
 from gradlab.network import Network, Problem, _cost
 
-# Compiled functions are kept per network; jit itself re-specialises per data shape.
+# Compiled functions are kept per network; jit itself re-specialises per data shape
+# and dtype.
 _CACHE_SIZE = 64
+
+#: Precisions the jax source computes in; float64 is the default everywhere in gradlab.
+DTYPES = ("float64", "float32")
 
 
 def x64():
@@ -50,29 +55,66 @@ def _compiled(network: Network):
     return jax.jit(jax.value_and_grad(functools.partial(_cost, jnp, network)))
 
 
-def _device_data(problem: Problem):
-    """X and Y as float64 jax arrays, made once per problem and reused."""
+def check_dtype(dtype) -> str:
+    """Validate a dtype name for the jax source: ``"float64"`` or ``"float32"``."""
+    return v.choice("dtype", dtype, DTYPES)
+
+
+def _device_data(problem: Problem, dtype: str = "float64"):
+    """X and Y as jax arrays of ``dtype`` on jax's default device (a GPU when jax sees
+    one), made once per problem and dtype and reused by every later call."""
     import jax.numpy as jnp
 
-    cached = problem._cache.get("jax")
+    key = ("jax", dtype)
+    cached = problem._cache.get(key)
     if cached is None:
-        cached = (jnp.asarray(problem.X, dtype=jnp.float64), jnp.asarray(problem.Y, dtype=jnp.float64))
-        problem._cache["jax"] = cached
+        cached = (jnp.asarray(problem.X, dtype=dtype), jnp.asarray(problem.Y, dtype=dtype))
+        problem._cache[key] = cached
     return cached
 
 
-def value_and_gradient(problem: Problem, params: np.ndarray) -> tuple[float, np.ndarray]:
-    """Cost and gradient from jax (inputs already validated)."""
+def value_and_gradient(problem: Problem, params: np.ndarray, dtype: str = "float64") -> tuple[float, np.ndarray]:
+    """Cost and gradient from jax (problem and params already validated).
+
+    ``dtype="float32"`` computes in single precision (much faster on most GPUs; about
+    7 significant digits); the result is still returned as a float64 numpy array.
+    """
     import jax.numpy as jnp
 
+    dtype = check_dtype(dtype)
     fn = _compiled(problem.network)
+    # Inside the scoped x64 context float64 is available; float32 inputs keep every
+    # operation in float32 (gradlab's constants are Python scalars, weakly typed).
     with x64():
-        X, Y = _device_data(problem)
-        value, grad = fn(jnp.asarray(params, dtype=jnp.float64), X, Y, problem.lam)
+        X, Y = _device_data(problem, dtype)
+        value, grad = fn(jnp.asarray(params, dtype=dtype), X, Y, problem.lam)
         # np.array copies: the caller owns the result and jax's buffer stays immutable.
         return float(value), np.array(grad, dtype=np.float64)
 
 
-def gradient(problem: Problem, params: np.ndarray) -> np.ndarray:
+def gradient(problem: Problem, params: np.ndarray, dtype: str = "float64") -> np.ndarray:
     """jax's gradient of the shared cost (the ``"jax"`` source)."""
-    return value_and_gradient(problem, params)[1]
+    return value_and_gradient(problem, params, dtype)[1]
+
+
+def estimate(problem: Problem, params: np.ndarray, dtype: str = "float32"):
+    """A reduced-precision gradient with a per-entry estimate of its rounding error.
+
+    The estimate is the gradient's measured distance from the same jax computation in
+    float64, plus one unit of the dtype's rounding (``eps * |g|``) so that an entry that
+    happens to round exactly is not given a zero bound. Comparisons judge the
+    reduced-precision source against this, not against the float64 round-off criterion.
+    Returns a :class:`~gradlab.sources.numeric.NumericGradient` (no kinks: autodiff
+    differentiates the branch it is on), the one shape every estimating source returns.
+    """
+    from gradlab.sources.numeric import NumericGradient
+
+    g = gradient(problem, params, dtype)
+    reference = gradient(problem, params, "float64")
+    eps = float(np.finfo(dtype).eps)
+    none = np.full_like(g, np.nan)
+    return NumericGradient(
+        gradient=g, error=np.abs(g - reference) + eps * np.abs(reference), method=f"jax-{dtype}",
+        step=np.zeros_like(g), kink=np.zeros(g.shape, dtype=bool), left=none, right=none.copy(),
+        cost=value_and_gradient(problem, params, dtype)[0],
+    )
