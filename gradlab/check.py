@@ -43,7 +43,7 @@ import numpy as np
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
 from gradlab._report import Report, fmt
-from gradlab.compare import EXACT_NORM_RATIO, NUMERIC_SAFETY
+from gradlab.compare import EXACT_NORM_RATIO, NUMERIC_SAFETY, _roundoff_floor
 from gradlab.network import Network, Problem, _cost, _forward, random_init
 
 __all__ = [
@@ -506,31 +506,6 @@ def _bad(a, b, floor) -> np.ndarray:
         idx = np.flatnonzero(diff > floor)
         idx = idx[np.argsort(-diff[idx])][:MAX_LISTED]
     return idx
-
-
-def _roundoff_floor(problem: Problem, params) -> np.ndarray:
-    """Per-entry bound on the round-off of a correct gradient computed in float64.
-
-    ``D_l = (1/m) sum_i delta_i [1, a_i]`` is a sum of m products; summed naively it errs by
-    up to about ``m eps max|term|`` (Higham, Accuracy and Stability, ch. 4), and each delta
-    comes out of dot products as long as a layer is wide. When the terms cancel (tiny
-    weights: h ~ 1/2, delta ~ +-1/2, gradient ~ 1e-11) that absolute error is a large
-    *relative* error, and a norm-ratio test alone would flag correct code. The bound uses
-    |delta_L| <= 1 (h and y lie in [0, 1]), |delta_l| <= |delta_(l+1)| |Theta_l[:, 1:]| / 4
-    (g' <= 1/4) and the largest activation of each input; NUMERIC_SAFETY covers the rest.
-    """
-    net = problem.network
-    _, acts = _forward(np, net, params, problem.X)
-    thetas = net.unpack(params)
-    d = np.ones(net.n_outputs)
-    blocks = []
-    for layer in range(len(thetas) - 1, -1, -1):
-        amax = np.r_[1.0, np.max(np.abs(acts[layer]), axis=0)]
-        blocks.append(np.outer(d, amax).ravel())
-        d = (d @ np.abs(thetas[layer][:, 1:])) / 4.0
-    terms = np.concatenate(blocks[::-1]) + problem.lam / problem.m * np.abs(params)
-    ops = problem.m + max(net.sizes) + net.n_layers
-    return NUMERIC_SAFETY * ops * _EPS * terms
 
 
 def _values(network, layer, idx, yours, expected, limit=MAX_LISTED):

@@ -9,7 +9,7 @@ import numpy as np
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
 from gradlab._report import Report, fmt
-from gradlab.network import Problem, _check_problem, cost
+from gradlab.network import Problem, _check_problem, _forward, cost
 from gradlab.sources import Source, _checked_output, get_source
 
 __all__ = ["compare", "CompareReport", "PairResult", "LayerStats", "EXACT_NORM_RATIO", "NUMERIC_SAFETY", "NUMERIC_ROUNDOFF"]
@@ -36,6 +36,38 @@ NUMERIC_SAFETY = 10.0
 NUMERIC_ROUNDOFF = 1e-12
 
 _TINY = np.finfo(np.float64).tiny
+_EPS = float(np.finfo(np.float64).eps)
+#: Largest value of each hidden activation's derivative: how much a delta can grow
+#: through that layer (bounds the round-off floor below).
+_GPRIME_MAX = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0}
+
+
+def _roundoff_floor(problem: Problem, params) -> np.ndarray:
+    """Per-entry bound on the round-off of a correct gradient computed in float64.
+
+    ``D_l = (1/m) sum_i delta_i [1, a_i]`` is a sum of m products; summed naively it errs by
+    up to about ``m eps max|term|`` (Higham, Accuracy and Stability, ch. 4), and each delta
+    comes out of dot products as long as a layer is wide. When the terms cancel (tiny
+    weights: h ~ 1/2, delta ~ +-1/2, gradient ~ 1e-11) that absolute error is a large
+    *relative* error, and a norm-ratio test alone would flag correct code. The bound uses
+    |delta_L| <= 1 (h and y lie in [0, 1]), |delta_l| <= |delta_(l+1)| |Theta_l[:, 1:]| / 4
+    (g' <= 1/4 for the sigmoid, <= 1 for tanh and relu) and the largest activation of each
+    input; NUMERIC_SAFETY covers the rest.
+    """
+    net = problem.network
+    _, acts = _forward(np, net, params, problem.X)
+    thetas = net.unpack(params)
+    d = np.ones(net.n_outputs)
+    blocks = []
+    for layer in range(len(thetas) - 1, -1, -1):
+        amax = np.r_[1.0, np.max(np.abs(acts[layer]), axis=0)]
+        blocks.append(np.outer(d, amax).ravel())
+        d = (d @ np.abs(thetas[layer][:, 1:])) * _GPRIME_MAX[net.activation]
+    terms = np.concatenate(blocks[::-1]) + problem.lam / problem.m * np.abs(params)
+    ops = problem.m + max(net.sizes) + net.n_layers
+    return NUMERIC_SAFETY * ops * _EPS * terms
+
+
 _KINKS_SHOWN = 10  # kink entries listed in the text report (all of them in the JSON)
 
 
@@ -92,7 +124,7 @@ def _norm_ratio(a: np.ndarray, b: np.ndarray) -> float:
     return num / den if den > 0 else float("inf")
 
 
-def _stats(network, layer, idx, a, b, bound, exact_scale, judged=None):
+def _stats(network, layer, idx, a, b, bound, exact_scale, judged=None, floor=None):
     """Statistics over the entries ``idx`` (a slice of the flat vector); entries not
     ``judged`` (kinks) count as equal."""
     da, db = a[idx], b[idx]
@@ -104,9 +136,10 @@ def _stats(network, layer, idx, a, b, bound, exact_scale, judged=None):
     if bound is None:
         k = int(np.argmax(diff)) if diff.size else 0
         # Per layer: would this layer's difference alone fail the overall criterion?
+        # (Not if every entry is within its round-off floor.)
         ok = float(np.linalg.norm(da - db)) <= EXACT_NORM_RATIO * exact_scale or float(
             np.linalg.norm(da - db)
-        ) == 0.0
+        ) == 0.0 or (floor is not None and bool(np.all(diff <= floor[idx])))
     else:
         excess = diff / np.maximum(bound[idx], _TINY)
         k = int(np.argmax(excess)) if diff.size else 0
@@ -123,7 +156,7 @@ def _stats(network, layer, idx, a, b, bound, exact_scale, judged=None):
     )
 
 
-def _pair(network, a_name, b_name, a, b, est_a, est_b) -> PairResult:
+def _pair(network, a_name, b_name, a, b, est_a, est_b, floor=None) -> PairResult:
     offsets = network.offsets
     bound = None
     judged = None
@@ -150,15 +183,19 @@ def _pair(network, a_name, b_name, a, b, est_a, est_b) -> PairResult:
                     "left": float(est.left[i]), "right": float(est.right[i]),
                 })
     else:
-        criterion = f"||a-b||/||a+b|| <= {EXACT_NORM_RATIO:g}"
+        criterion = f"||a-b||/||a+b|| <= {EXACT_NORM_RATIO:g}, or every entry within its round-off floor"
     scale = float(np.linalg.norm(a + b))
     layers = tuple(
-        _stats(network, i + 1, slice(offsets[i], offsets[i + 1]), a, b, bound, scale, judged)
+        _stats(network, i + 1, slice(offsets[i], offsets[i + 1]), a, b, bound, scale, judged, floor)
         for i in range(len(network.shapes))
     )
-    overall = _stats(network, 0, slice(0, network.n_params), a, b, bound, scale, judged)
+    overall = _stats(network, 0, slice(0, network.n_params), a, b, bound, scale, judged, floor)
     if bound is None:
-        ok = overall.norm_ratio <= EXACT_NORM_RATIO
+        # Ng's criterion; or, when the gradient is so small that round-off in its sums is
+        # comparable to it (correctly saturated outputs, tiny weights), every entry within
+        # the a-priori round-off floor of a correct float64 computation.
+        ok = overall.norm_ratio <= EXACT_NORM_RATIO or (
+            floor is not None and bool(np.all(np.abs(a - b) <= floor)))
         overall = dataclasses.replace(overall, ok=ok)
     else:
         ok = overall.ok
@@ -308,7 +345,9 @@ def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *,
         Per pair, per layer and overall: max absolute difference, max elementwise
         relative error ``|a-b| / max(|a|, |b|)``, the norm ratio ``||a-b|| / ||a+b||``
         and a verdict. Exact pairs are judged by the norm ratio against
-        :data:`EXACT_NORM_RATIO`; pairs with a numeric source entry by entry against
+        :data:`EXACT_NORM_RATIO` (or, for gradients so small that round-off rivals them,
+        every entry within the a-priori round-off floor of a correct float64 computation);
+        pairs with a numeric source entry by entry against
         :data:`NUMERIC_SAFETY` times the numeric error estimate.
 
     Examples
@@ -338,8 +377,11 @@ def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *,
         else:
             g = src.gradient(problem, theta.copy())
         gradients[src.name] = _checked_output(src, g, n)
+    exact = [s for s in resolved if s.estimate is None]
+    floor = _roundoff_floor(problem, theta) if len(exact) >= 2 else None
     pairs = [
-        _pair(problem.network, a.name, b.name, gradients[a.name], gradients[b.name], estimates.get(a.name), estimates.get(b.name))
+        _pair(problem.network, a.name, b.name, gradients[a.name], gradients[b.name],
+              estimates.get(a.name), estimates.get(b.name), floor)
         for i, a in enumerate(resolved)
         for b in resolved[i + 1 :]
     ]

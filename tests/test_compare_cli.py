@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import gradlab
+from gradlab.compare import EXACT_NORM_RATIO
 from gradlab.cli import main
 
 
@@ -93,3 +94,46 @@ def test_help_imports_neither_jax_nor_matplotlib():
     code = "import sys; from gradlab.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'matplotlib')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("[]")
+
+
+def _naive_gradient(problem, params):
+    """A correct textbook back-propagation: delta_L = h - y with h rounded first."""
+    thetas = problem.network.unpack(params)
+    acts, a = [], problem.X
+    for theta in thetas:
+        acts.append(np.hstack([np.ones((a.shape[0], 1)), a]))
+        a = 1.0 / (1.0 + np.exp(-(acts[-1] @ theta.T)))
+    delta = a - problem.Y
+    grads = []
+    for layer in range(len(thetas) - 1, -1, -1):
+        grads.append(delta.T @ acts[layer] / problem.m)
+        if layer:
+            h = acts[layer][:, 1:]
+            delta = (delta @ thetas[layer][:, 1:]) * h * (1 - h)
+    return np.concatenate([g.ravel() for g in grads[::-1]])
+
+
+def test_correct_naive_code_is_not_flagged_when_the_gradient_is_below_round_off():
+    # Outputs saturated on the right side: the true gradient is ~1e-17 while h - y in the
+    # naive code carries an absolute round-off of ~1e-16, so the norm ratio is ~1. The
+    # round-off floor keeps this correct code from being called wrong.
+    net = gradlab.Network((2, 2))
+    params = net.pack([np.array([[20.0, 10.0, 0.0], [-20.0, -10.0, 0.0]])])
+    p = gradlab.Problem(net, np.array([[1.0, 0.0], [2.0, 1.0]]), np.array([[1.0, 0.0], [1.0, 0.0]]))
+    r = gradlab.compare(p, params, (_naive_gradient, "jax"))
+    pair = r.pairs[0]
+    assert pair.overall.norm_ratio > EXACT_NORM_RATIO  # the plain criterion alone would fail
+    assert r.ok, str(r)
+
+
+def test_round_off_floor_still_catches_a_real_error_in_a_tiny_gradient():
+    net = gradlab.Network((2, 2))
+    params = net.pack([np.array([[20.0, 10.0, 0.0], [-20.0, -10.0, 0.0]])])
+    p = gradlab.Problem(net, np.array([[1.0, 0.0], [2.0, 1.0]]), np.array([[1.0, 0.0], [1.0, 0.0]]))
+
+    def off_by_a_thousandth_of_a_unit(problem, theta):
+        g = gradlab.gradient(problem, theta, "jax")
+        g[0] += 1e-3  # small in absolute terms, but far above any round-off here
+        return g
+
+    assert not gradlab.compare(p, params, (off_by_a_thousandth_of_a_unit, "jax")).ok
