@@ -20,6 +20,16 @@ def run_train(args) -> int:
     from gradlab import data as gd
     from gradlab.trainer import train
 
+    grad_source = args.grad_source
+    if args.dtype != "float64":
+        if grad_source != "jax":
+            raise GradlabError(
+                f"--dtype {args.dtype} applies to --grad-source jax only (backprop and numeric "
+                f"compute in float64); got --grad-source {grad_source}"
+            )
+        from gradlab.sources import jax_source
+
+        grad_source = jax_source(args.dtype)
     dataset = gd.load(args.data, args.labels)
     split = gd.train_test_split(dataset.X, dataset.y, test_fraction=args.test_fraction, seed=args.seed)
     part = gd.Dataset(split.X_train, split.y_train, dataset.name, dataset.notes, dataset.image_shape, dataset.pixel_order)
@@ -31,7 +41,7 @@ def run_train(args) -> int:
         _say(f"split: {len(split.y_train)} training / {len(split.y_test)} test examples "
              f"(stratified, seed {args.seed})")
     result = train(
-        part, hidden=args.hidden, grad_source=args.grad_source, method=args.method, lam=args.lam,
+        part, hidden=args.hidden, grad_source=grad_source, method=args.method, lam=args.lam,
         maxiter=args.maxiter, seed=args.seed, scale=args.scale, progress=not (args.quiet or args.json),
         test=test, force=args.force,
         info={"test_fraction": args.test_fraction, "split_seed": args.seed, "data_spec": str(args.data)},

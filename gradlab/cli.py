@@ -170,6 +170,9 @@ def _add_train(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the split (default 0)")
     p.add_argument("--scale", action="store_true", help="standardise inputs (fitted on the training part)")
     p.add_argument("--test-fraction", type=float, default=0.2, help="share held out for testing, in [0, 1) (default 0.2)")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="precision of the jax source (float32 is faster on accelerators); backprop "
+                   "and numeric always compute in float64 (default float64)")
     p.add_argument("--force", action="store_true", help="let --grad-source numeric train a large network")
     p.add_argument("--out", help="write the trained model to this .npz file")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

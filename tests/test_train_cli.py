@@ -200,3 +200,19 @@ def test_plotting_uses_agg_without_pyplot(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "d.png")], capture_output=True,
                          text=True, env=env, check=True).stdout
     assert out.strip() == "[]" and png_size(tmp_path / "d.png") == (800, 850)
+
+
+def test_train_dtype_float32_uses_the_float32_jax_source(tmp_path):
+    out = tmp_path / "f32.npz"
+    assert main(["train", "--grad-source", "jax", "--dtype", "float32", "--maxiter", "15",
+                 "--quiet", "--out", str(out)]) in (0, 1)
+    model = gradlab.load(out)
+    assert model.source == "jax-float32"
+    # float32 gradients still drive the cost down from its start.
+    assert model.history.cost[-1] < 0.5 * model.history.cost[0]
+
+
+def test_train_dtype_float32_needs_the_jax_source(capsys):
+    assert main(["train", "--dtype", "float32"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "--grad-source jax only" in err
