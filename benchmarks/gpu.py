@@ -4,8 +4,8 @@
     python benchmarks/gpu.py [--repeats N] [--json OUT] [--m M]
 
 784-1024-1024-10 at m = 60,000, synthetic data: the jax gradient in float64 and float32
-(warm, jit compiled once), gradlab's backprop on the CPU for reference, and -- once
-``gradlab.train`` exists (issue 3) -- a short training run with ``grad_source="jax"``.
+(warm, jit compiled once), gradlab's backprop on the CPU for reference, and
+a short training run with the jax source as the trainer's gradient source.
 Prepared so that a session lent a GPU machine runs it in one call; it runs unchanged on
 a CPU (where it takes a few minutes: one float64 gradient is about 0.7 TFLOP).
 """
@@ -68,8 +68,8 @@ def main(argv=None) -> int:
         for dtype in ("float64", "float32"):
             t0 = time.perf_counter()
             try:
-                gradlab.train(problem.X, problem.y, hidden=SIZES[1:-1], grad_source="jax", method="cg",
-                              maxiter=TRAIN_ITERATIONS, lam=1.0, seed=0, progress=False, dtype=dtype)
+                gradlab.train(problem.X, problem.y, hidden=SIZES[1:-1], grad_source=gradlab.jax_source(dtype), method="cg",
+                              maxiter=TRAIN_ITERATIONS, lam=1.0, seed=0, progress=False)
                 out["rows"][f"train jax {dtype}, CG {TRAIN_ITERATIONS} iterations"] = {
                     "median_s": time.perf_counter() - t0, "repeats": 1}
             except TypeError as exc:
