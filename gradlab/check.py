@@ -43,7 +43,7 @@ import numpy as np
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
 from gradlab._report import Report, fmt
-from gradlab.compare import EXACT_NORM_RATIO, NUMERIC_SAFETY, _roundoff_floor
+from gradlab.compare import EXACT_NORM_RATIO, NUMERIC_SAFETY, _numeric_bound, _roundoff_floor
 from gradlab.network import Network, Problem, _cost, _forward, random_init
 
 __all__ = [
@@ -1416,29 +1416,30 @@ def _run(grad_fn, cost_fn, signature, problem, params, mode, against, info, seed
         N, Nerr = SOURCES["numeric"].estimate(problem, params.copy())
         N, Nerr = np.asarray(N, float), np.asarray(Nerr, float)
     exact_crit = f"<= {EXACT_NORM_RATIO:g}, or every entry within its round-off bound"
-    num_crit = f"every entry within {NUMERIC_SAFETY:g}x the numeric error estimate"
+    num_crit = f"every entry within {NUMERIC_SAFETY:g}x the numeric error estimate + the exact side's round-off"
     u_r = u_n = r_n = None
     if R is not None:
         u_r = _agree(U, R, floor)
         comparisons[f"yours vs {exact}"] = {"ok": u_r, "measure": "||a-b||/||a+b||", "value": _norm_ratio(U, R),
                                             "criterion": exact_crit}
     if N is not None:
-        bound = np.maximum(NUMERIC_SAFETY * Nerr, floor)
+        bound = np.maximum(_numeric_bound(Nerr, U, N), floor)
         excess_u = np.abs(U - N) / np.maximum(bound, _TINY)
         u_n = bool(np.all(np.abs(U - N) <= bound))
         comparisons["yours vs numeric"] = {"ok": u_n, "measure": "max |a-b| / bound",
                                            "value": float(excess_u.max()), "criterion": num_crit}
         if R is not None:
-            r_n = bool(np.all(np.abs(R - N) <= NUMERIC_SAFETY * Nerr))
+            rn_bound = _numeric_bound(Nerr, R, N)
+            r_n = bool(np.all(np.abs(R - N) <= rn_bound))
             comparisons[f"{exact} vs numeric"] = {
                 "ok": r_n, "measure": "max |a-b| / bound",
-                "value": float((np.abs(R - N) / np.maximum(NUMERIC_SAFETY * Nerr, _TINY)).max()),
+                "value": float((np.abs(R - N) / np.maximum(rn_bound, _TINY)).max()),
                 "criterion": num_crit}
 
     if R is None:  # numeric only: entries, no experiments
         if not u_n:
             for layer, sl in enumerate(_layer_slices(net), start=1):
-                idx = sl.start + np.flatnonzero(np.abs(U[sl] - N[sl]) > NUMERIC_SAFETY * Nerr[sl])
+                idx = sl.start + np.flatnonzero(np.abs(U[sl] - N[sl]) > bound[sl])
                 if idx.size:
                     findings.append(_entry_finding(
                         net, "entries", layer, idx, U, N,
@@ -1459,7 +1460,7 @@ def _run(grad_fn, cost_fn, signature, problem, params, mode, against, info, seed
             " while finite differences agree with it" if r_n else "")
     if u_r:
         if r_n is False:
-            idx = np.flatnonzero(np.abs(R - N) > NUMERIC_SAFETY * Nerr)
+            idx = np.flatnonzero(np.abs(R - N) > rn_bound)
             layer = net.locate(int(idx[0]))[0]
             findings.append(_entry_finding(
                 net, "numeric_problem", layer, idx, N, R,
@@ -1470,7 +1471,7 @@ def _run(grad_fn, cost_fn, signature, problem, params, mode, against, info, seed
         return CheckReport(info, findings, comparisons)
 
     if r_n is False:
-        idx = np.flatnonzero(np.abs(R - N) > NUMERIC_SAFETY * Nerr)
+        idx = np.flatnonzero(np.abs(R - N) > rn_bound)
         layer = net.locate(int(idx[0]))[0]
         findings.append(_entry_finding(
             net, "cost_suspect", layer, idx, N, R,

@@ -156,15 +156,20 @@ def _stats(network, layer, idx, a, b, bound, exact_scale, judged=None, floor=Non
     )
 
 
+def _numeric_bound(error, a, b) -> np.ndarray:
+    """Per-entry tolerance when one side is numeric: NUMERIC_SAFETY times its error
+    estimate, plus NUMERIC_ROUNDOFF times the largest entry for the other side's round-off."""
+    scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)))
+    return NUMERIC_SAFETY * np.asarray(error, dtype=np.float64) + NUMERIC_ROUNDOFF * scale
+
+
 def _pair(network, a_name, b_name, a, b, est_a, est_b, floor=None) -> PairResult:
     offsets = network.offsets
     bound = None
     judged = None
     kink_rows = []
     if est_a is not None or est_b is not None:
-        err = sum(e.error for e in (est_a, est_b) if e is not None)
-        scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)))
-        bound = NUMERIC_SAFETY * err + NUMERIC_ROUNDOFF * scale
+        bound = _numeric_bound(sum(e.error for e in (est_a, est_b) if e is not None), a, b)
         criterion = (f"every entry within {NUMERIC_SAFETY:g}x the numeric error estimate "
                      f"+ {NUMERIC_ROUNDOFF:g} x max|g| round-off")
         kink = np.zeros(network.n_params, dtype=bool)

@@ -359,3 +359,12 @@ def test_networks_strategy_validates_activations():
         networks(activations=("sigmoid", "swish"))
     with pytest.raises(gradlab.GradlabError, match=r"activations must be a non-empty sequence"):
         networks(activations=())
+
+
+def test_complex_step_estimate_covers_gradients_near_underflow():
+    # Weights ~1e-302 make the gradient ~4e-303: h g (h = 1e-20) is below the smallest
+    # subnormal, so the complex step resolves it only to ~5e-304, which its estimate says.
+    p = gradlab.Problem(gradlab.Network((1, 2)), np.zeros((4, 1)), np.array([0, 1, 0, 1]), lam=1.0)
+    params = np.full(4, 1.50562272e-302)
+    report = gradlab.compare(p, params, ("backprop", "numeric-complex"))
+    assert report.ok, str(report)

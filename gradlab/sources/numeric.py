@@ -44,7 +44,7 @@ half the step (the stencil stays inside the one used): with error ``c h^p``,
 ``|D(h) - D(h/2)| = (1 - 2^-p) c h^p``. The round-off part is ``ROUNDOFF_EVALS * eps *
 |J| / h`` with |J| the largest value met on the stencil (a step can make the
 regularisation dwarf a tiny data term). The complex step's estimate is a few eps of the
-entry; the comparer adds the exact side's round-off
+entry plus the resolution of its imaginary part (smallest subnormal / h); the comparer adds the exact side's round-off
 (:data:`gradlab.compare.NUMERIC_ROUNDOFF`).
 
 Batched evaluation
@@ -82,6 +82,7 @@ FORWARD_STEP = EPS ** 0.5
 #: choice, small enough for any curvature and large enough that h * |dJ| stays a normal
 #: float for gradients down to about 1e-288.
 COMPLEX_STEP = 1e-20
+_SMALLEST_SUBNORMAL = float(np.finfo(np.float64).smallest_subnormal)
 #: Richardson: first (largest) relative step and number of steps, each half the one
 #: before. Extrapolation only helps inside the cost's radius of convergence (for a
 #: sigmoid, pi in z, so pi / |dz/dtheta| in theta): 2^-4 suits moderate weights, and
@@ -428,8 +429,10 @@ def _estimate(problem: Problem, theta: np.ndarray, method: str, h: np.ndarray, e
     elif method == "complex":
         g, kink = _complex(ev, theta, h, index)
         # Nothing cancels: a few eps relative to the entry itself (round-off inside J's
-        # sums relative to the gradient's scale is the comparer's allowance).
-        err = ROUNDOFF_EVALS * EPS * np.abs(g)
+        # sums relative to the gradient's scale is the comparer's allowance), and the
+        # imaginary part's resolution: h g underflows below the smallest subnormal, so no
+        # entry is known better than smallest_subnormal / h (~5e-304 for h = 1e-20).
+        err = ROUNDOFF_EVALS * EPS * np.abs(g) + _SMALLEST_SUBNORMAL / h
         step = h
     else:
         g, err, step, kink = _richardson(ev, theta, h, index)
