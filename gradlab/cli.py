@@ -9,6 +9,7 @@ Importing this module imports neither jax nor matplotlib: ``gradlab --help`` sta
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from gradlab._errors import GradlabError
@@ -375,6 +376,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("gradlab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`gradlab compare | head`): stop quietly. Point stdout at
+        # devnull so that the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a shell reports death by SIGPIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -137,3 +137,18 @@ def test_round_off_floor_still_catches_a_real_error_in_a_tiny_gradient():
         return g
 
     assert not gradlab.compare(p, params, (off_by_a_thousandth_of_a_unit, "jax")).ok
+
+
+def test_cli_output_into_a_closed_pipe_is_quiet():
+    # `gradlab compare ... --json | head -1`: the reader closes the pipe after one line,
+    # while the report (hundreds of KB) is still far from written.
+    proc = subprocess.Popen([sys.executable, "-m", "gradlab", "compare", "--sizes", "60,40,10",
+                             "--sources", "backprop,jax", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    proc.wait(timeout=60)
+    assert first.strip() == b"{"
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
