@@ -36,6 +36,29 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _add_problem_args(p, *, activation: bool = True) -> None:
+    """Options of the seed-style check problem shared by compare, explain and steps."""
+    p.add_argument("--sizes", type=_sizes, default=(3, 5, 3), help="layer sizes, inputs first (default 3,5,3)")
+    if activation:
+        p.add_argument("--activation", default="sigmoid", help="hidden activation: sigmoid, tanh or relu (default sigmoid)")
+    p.add_argument("--lambda", dest="lam", type=float, default=0.0, help="regularisation strength lambda >= 0 (default 0)")
+    p.add_argument("--examples", type=int, default=5, help="number of examples m (default 5)")
+    p.add_argument("--init", choices=("debug", "random"), default="debug",
+                   help="weights: the seed's deterministic sin(1..n)/10 (debug) or uniform +-sqrt(6/(in+out)) (random)")
+    p.add_argument("--seed", type=int, default=0, help="seed for --init random (default 0)")
+
+
+def _problem_and_params(args):
+    """The check problem the options describe: (problem, params, info for the report)."""
+    import gradlab
+
+    net = gradlab.Network(args.sizes, getattr(args, "activation", "sigmoid"))
+    problem = gradlab.debug_problem(net, args.examples, args.lam)
+    if args.init == "debug":
+        return problem, gradlab.debug_init(net), {"init": args.init}
+    return problem, gradlab.random_init(net, args.seed), {"init": args.init, "seed": args.seed}
+
+
 # ------------------------------------------------------------------------------- compare
 
 
@@ -53,16 +76,10 @@ def _add_compare(sub) -> None:
             "Exit status: 0 all pairs agree, 1 some pair disagrees, 2 usage error."
         ),
     )
-    p.add_argument("--sizes", type=_sizes, default=(3, 5, 3), help="layer sizes, inputs first (default 3,5,3)")
-    p.add_argument("--lambda", dest="lam", type=float, default=0.0, help="regularisation strength lambda >= 0 (default 0)")
-    p.add_argument("--examples", type=int, default=5, help="number of examples m (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="seed for --init random (default 0)")
-    p.add_argument("--init", choices=("debug", "random"), default="debug",
-                   help="weights: the seed's deterministic sin(1..n)/10 (debug) or uniform +-sqrt(6/(in+out)) (random)")
+    _add_problem_args(p)
     p.add_argument("--sources", type=_names, default=("backprop", "jax", "numeric"),
                    help="comma-separated gradient sources, at least two, from: " + ", ".join(SOURCES)
                    + " (default all)")
-    p.add_argument("--activation", default="sigmoid", help="hidden activation: sigmoid, tanh or relu (default sigmoid)")
     p.add_argument("--show", type=int, default=0, help="list the first N gradient entries side by side")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=_run_compare)
@@ -71,12 +88,7 @@ def _add_compare(sub) -> None:
 def _run_compare(args) -> int:
     import gradlab
 
-    problem = gradlab.debug_problem(gradlab.Network(args.sizes, args.activation), args.examples, args.lam)
-    if args.init == "debug":
-        params = gradlab.debug_init(problem.network)
-    else:
-        params = gradlab.random_init(problem.network, args.seed)
-    info = {"init": args.init} if args.init == "debug" else {"init": args.init, "seed": args.seed}
+    problem, params, info = _problem_and_params(args)
     report = gradlab.compare(problem, params, args.sources, show=args.show, info=info)
     print(report.to_json() if args.json else report)
     return 0 if report.ok else 1
@@ -97,31 +109,22 @@ def _add_explain(sub) -> None:
             "compare'. Exit status: 0 all agree, 1 some layer disagrees, 2 usage error."
         ),
     )
-    p.add_argument("--sizes", type=_sizes, default=(3, 5, 3), help="layer sizes, inputs first (default 3,5,3)")
+    _add_problem_args(p, activation=False)  # the walk-through is written for sigmoid units
     p.add_argument("--example", type=int, default=0, help="which example the tables show, 0..m-1 (default 0)")
-    p.add_argument("--lambda", dest="lam", type=float, default=0.0, help="regularisation strength lambda >= 0 (default 0)")
-    p.add_argument("--examples", type=int, default=5, help="number of examples m (default 5)")
-    p.add_argument("--init", choices=("debug", "random"), default="debug",
-                   help="weights: deterministic sin(1..n)/10 (debug) or uniform +-sqrt(6/(in+out)) (random)")
-    p.add_argument("--seed", type=int, default=0, help="seed for --init random (default 0)")
     p.add_argument("--jaxpr", action="store_true", help="also print the cost's jaxpr with each step marked")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=_run_explain)
 
 
 def _run_explain(args) -> int:
-    import gradlab
     from gradlab.explain import explain
 
-    problem = gradlab.debug_problem(args.sizes, args.examples, args.lam)
-    if args.init == "debug":
-        params = gradlab.debug_init(problem.network)
-    else:
-        params = gradlab.random_init(problem.network, args.seed)
-    info = {"init": args.init} if args.init == "debug" else {"init": args.init, "seed": args.seed}
+    problem, params, info = _problem_and_params(args)
     report = explain(problem, params, example=args.example, jaxpr=args.jaxpr, info=info)
     print(report.to_json() if args.json else report)
     return 0 if report.ok else 1
+
+
 # ------------------------------------------------------------ train, predict, plot (issue 3)
 # The work is done in gradlab/_train_cli.py, imported when one of these commands runs.
 
@@ -300,27 +303,16 @@ def _add_steps(sub) -> None:
             "--out also draws it as a labelled log-log figure. Problem as in 'gradlab compare'."
         ),
     )
-    p.add_argument("--sizes", type=_sizes, default=(3, 5, 3), help="layer sizes, inputs first (default 3,5,3)")
-    p.add_argument("--activation", default="sigmoid", help="hidden activation: sigmoid, tanh or relu (default sigmoid)")
-    p.add_argument("--lambda", dest="lam", type=float, default=0.0, help="regularisation strength lambda >= 0 (default 0)")
-    p.add_argument("--examples", type=int, default=5, help="number of examples m (default 5)")
-    p.add_argument("--init", choices=("debug", "random"), default="debug", help="weights: debug sin(1..n)/10 or random")
-    p.add_argument("--seed", type=int, default=0, help="seed for --init random (default 0)")
+    _add_problem_args(p)
     p.add_argument("--out", default=None, help="write the figure here (.png, .pdf or .svg)")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     p.set_defaults(run=_run_steps)
 
 
 def _run_steps(args) -> int:
-    import gradlab
     from gradlab.steps import plot_steps, step_curve
 
-    net = gradlab.Network(args.sizes, args.activation)
-    problem = gradlab.debug_problem(net, args.examples, args.lam)
-    if args.init == "debug":
-        params = gradlab.debug_init(net)
-    else:
-        params = gradlab.random_init(net, args.seed)
+    problem, params, _ = _problem_and_params(args)
     report = step_curve(problem, params)
     if args.out is not None:
         plot_steps(report, args.out)
