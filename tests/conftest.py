@@ -1,15 +1,21 @@
-"""Shared test configuration: hypothesis profiles."""
+"""Shared test configuration: hypothesis profiles.
+
+- ``ci`` (the default): >= 200 examples per property, derandomised, so a commit that
+  passes passes again -- CI is reproducible and never fails by the luck of the draw.
+- ``dev``: 50 random examples per property, for a quick loop.
+- ``explore``: 1,000 random examples per property, to hunt for new counter-examples
+  (``GRADLAB_HYPOTHESIS_PROFILE=explore python -m pytest``); what it finds becomes a
+  plain regression test.
+"""
 
 import os
 
 from hypothesis import HealthCheck, settings
 
 # jit compilation on first sight of a network shape makes single examples slow, so no
-# per-example deadline. The CI profile is the default: >= 200 examples per property.
-settings.register_profile(
-    "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile(
-    "dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+# per-example deadline.
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.register_profile("ci", max_examples=200, derandomize=True, **_COMMON)
+settings.register_profile("dev", max_examples=50, **_COMMON)
+settings.register_profile("explore", max_examples=1000, **_COMMON)
 settings.load_profile(os.environ.get("GRADLAB_HYPOTHESIS_PROFILE", "ci"))
