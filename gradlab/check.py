@@ -1423,13 +1423,13 @@ def _run(grad_fn, cost_fn, signature, problem, params, mode, against, info, seed
         comparisons[f"yours vs {exact}"] = {"ok": u_r, "measure": "||a-b||/||a+b||", "value": _norm_ratio(U, R),
                                             "criterion": exact_crit}
     if N is not None:
-        bound = np.maximum(_numeric_bound(Nerr, U, N), floor)
+        bound = _numeric_bound(Nerr, U, N, floor)
         excess_u = np.abs(U - N) / np.maximum(bound, _TINY)
         u_n = bool(np.all(np.abs(U - N) <= bound))
         comparisons["yours vs numeric"] = {"ok": u_n, "measure": "max |a-b| / bound",
                                            "value": float(excess_u.max()), "criterion": num_crit}
         if R is not None:
-            rn_bound = _numeric_bound(Nerr, R, N)
+            rn_bound = _numeric_bound(Nerr, R, N, floor)
             r_n = bool(np.all(np.abs(R - N) <= rn_bound))
             comparisons[f"{exact} vs numeric"] = {
                 "ok": r_n, "measure": "max |a-b| / bound",

@@ -156,11 +156,16 @@ def _stats(network, layer, idx, a, b, bound, exact_scale, judged=None, floor=Non
     )
 
 
-def _numeric_bound(error, a, b) -> np.ndarray:
+def _numeric_bound(error, a, b, floor=None) -> np.ndarray:
     """Per-entry tolerance when one side is numeric: NUMERIC_SAFETY times its error
-    estimate, plus NUMERIC_ROUNDOFF times the largest entry for the other side's round-off."""
+    estimate, plus the other side's round-off -- NUMERIC_ROUNDOFF times the largest entry,
+    or the a-priori round-off floor where that is larger (a gradient that is exactly zero
+    in exact arithmetic comes out of float64 sums as round-off, e.g. 3e-17)."""
     scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)))
-    return NUMERIC_SAFETY * np.asarray(error, dtype=np.float64) + NUMERIC_ROUNDOFF * scale
+    other = NUMERIC_ROUNDOFF * scale
+    if floor is not None:
+        other = np.maximum(other, floor)
+    return NUMERIC_SAFETY * np.asarray(error, dtype=np.float64) + other
 
 
 def _pair(network, a_name, b_name, a, b, est_a, est_b, floor=None) -> PairResult:
@@ -169,9 +174,9 @@ def _pair(network, a_name, b_name, a, b, est_a, est_b, floor=None) -> PairResult
     judged = None
     kink_rows = []
     if est_a is not None or est_b is not None:
-        bound = _numeric_bound(sum(e.error for e in (est_a, est_b) if e is not None), a, b)
+        bound = _numeric_bound(sum(e.error for e in (est_a, est_b) if e is not None), a, b, floor)
         criterion = (f"every entry within {NUMERIC_SAFETY:g}x the numeric error estimate "
-                     f"+ {NUMERIC_ROUNDOFF:g} x max|g| round-off")
+                     f"+ the other side's round-off ({NUMERIC_ROUNDOFF:g} x max|g|, or its floor)")
         kink = np.zeros(network.n_params, dtype=bool)
         for e in (est_a, est_b):
             if e is not None:
@@ -382,8 +387,7 @@ def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *,
         else:
             g = src.gradient(problem, theta.copy())
         gradients[src.name] = _checked_output(src, g, n)
-    exact = [s for s in resolved if s.estimate is None]
-    floor = _roundoff_floor(problem, theta) if len(exact) >= 2 else None
+    floor = _roundoff_floor(problem, theta)
     pairs = [
         _pair(problem.network, a.name, b.name, gradients[a.name], gradients[b.name],
               estimates.get(a.name), estimates.get(b.name), floor)

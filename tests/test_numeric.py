@@ -368,3 +368,12 @@ def test_complex_step_estimate_covers_gradients_near_underflow():
     params = np.full(4, 1.50562272e-302)
     report = gradlab.compare(p, params, ("backprop", "numeric-complex"))
     assert report.ok, str(report)
+
+
+def test_zero_gradient_with_round_off_on_the_exact_side_is_not_a_failure():
+    # All-zero weights and balanced labels: the output-bias gradient is exactly 0, which
+    # jax's float64 sums return as ~3e-17 while the complex step returns 0 (found by an
+    # explore run). The exact side's round-off floor covers it.
+    p = gradlab.Problem(Network((4, 6, 5, 2)), np.zeros((6, 4)), np.array([1, 1, 1, 0, 0, 0]))
+    report = gradlab.compare(p, np.zeros(p.network.n_params), ("jax", "numeric-complex", "numeric-richardson"))
+    assert report.ok, str(report)
