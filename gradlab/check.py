@@ -1458,23 +1458,22 @@ def _run(grad_fn, cost_fn, signature, problem, params, mode, against, info, seed
     else:
         info["blame"] = f"your gradient -- it differs from {exact}" + (
             " while finite differences agree with it" if r_n else "")
+    if r_n is False:  # the entries where jax and finite differences disagree, and the first layer
+        rn_idx = np.flatnonzero(np.abs(R - N) > rn_bound)
+        rn_layer = net.locate(int(rn_idx[0]))[0]
     if u_r:
         if r_n is False:
-            idx = np.flatnonzero(np.abs(R - N) > rn_bound)
-            layer = net.locate(int(idx[0]))[0]
             findings.append(_entry_finding(
-                net, "numeric_problem", layer, idx, N, R,
-                f"your gradient and {exact} agree, but finite differences differ from both at {idx.size} "
-                "entr" + ("y" if idx.size == 1 else "ies") + " by more than their own error estimate: a numerical "
+                net, "numeric_problem", rn_layer, rn_idx, N, R,
+                f"your gradient and {exact} agree, but finite differences differ from both at {rn_idx.size} "
+                "entr" + ("y" if rn_idx.size == 1 else "ies") + " by more than their own error estimate: a numerical "
                 "problem (the step, a kink, precision), not your gradient.",
                 f"compared your gradient, {exact} and central differences three ways", blame="numeric"))
         return CheckReport(info, findings, comparisons)
 
     if r_n is False:
-        idx = np.flatnonzero(np.abs(R - N) > rn_bound)
-        layer = net.locate(int(idx[0]))[0]
         findings.append(_entry_finding(
-            net, "cost_suspect", layer, idx, N, R,
+            net, "cost_suspect", rn_layer, rn_idx, N, R,
             f"{exact} and finite differences of the same cost disagree with each other"
             + (" and with your gradient" if not u_n else ", while your gradient matches finite differences")
             + ": the cost itself is suspect here (not smooth, or not the function both witnesses see).",

@@ -232,6 +232,8 @@ def _run_plot(args) -> int:
     from gradlab._train_cli import run_plot
 
     return run_plot(args)
+
+
 # --------------------------------------------------------------------------------- check
 
 
