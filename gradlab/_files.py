@@ -1,11 +1,34 @@
-"""Atomic file writes: a temporary file in the target's folder, then ``os.replace``."""
+"""Files: atomic writes, careful reads, and a memory budget for what a file claims to hold.
+
+Writes go to a temporary file in the target's folder, then ``os.replace``: a reader (or a
+process killed mid-save) never leaves half a file at the target. Reads go through
+:func:`read_bytes`, which turns every way a path can be unusable (missing, a folder, not
+readable, too large) into a :class:`GradlabError` naming the file.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import stat
 import tempfile
+import time
 
 from gradlab._errors import GradlabError
+
+#: A file may claim (in its header) at most this fraction of the machine's physical memory:
+#: a loaded array is then converted (float64) and used (forward passes, copies), so an
+#: array that takes more than half the memory cannot be worked with without swapping or an
+#: out-of-memory kill. The header is checked before anything of that size is allocated.
+MEMORY_FRACTION = 0.5
+#: Used when the physical memory cannot be asked for (not a POSIX system): 8 GiB.
+FALLBACK_MEMORY = 8 * 2**30
+
+#: Temporary files that atomic_write leaves only when its process is killed (SIGKILL, power
+#: loss) mid-save are removed by the next save to the same path once they are older than
+#: this. A live save of even a 10^8-parameter model (800 MB) takes well under a minute,
+#: so an hour-old temporary file belongs to no running writer.
+STALE_TMP_SECONDS = 3600.0
 
 
 def _umask() -> int:
@@ -15,19 +38,155 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path, write, *, name: str = "path") -> str:
-    """Call ``write(file_object)`` on a temporary file next to ``path``, then rename it.
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
-    A reader never sees a half-written file, and an interrupted write leaves the old file
-    (if any) in place. Returns the path written.
+
+def memory_limit() -> int:
+    """Bytes a file may claim to hold: :data:`MEMORY_FRACTION` of the physical memory."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        total = FALLBACK_MEMORY
+    if total <= 0:  # pragma: no cover
+        total = FALLBACK_MEMORY
+    return int(total * MEMORY_FRACTION)
+
+
+def human_bytes(n: float) -> str:
+    """``1.5 GiB``-style size for messages."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover
+
+
+def check_memory(path: str, what: str, nbytes: int) -> None:
+    """Refuse, before allocating, something a file claims that would not fit in memory."""
+    limit = memory_limit()
+    if nbytes > limit:
+        raise GradlabError(
+            f"{path}: {what} would need {human_bytes(nbytes)} of memory, more than gradlab "
+            f"allows a file to claim ({human_bytes(limit)}, half this machine's memory); "
+            f"refused before reading it"
+        )
+
+
+def file_path(name: str, path) -> str:
+    """``path`` as a string, refused unless it is a path to an existing regular file."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise GradlabError(f"{name} must be a file path; got {name}={path!r}")
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise GradlabError(f"{name}: no such file: {path}") from None
+    except (OSError, ValueError) as exc:  # ValueError: an embedded NUL byte
+        why = _why(exc) if isinstance(exc, OSError) else str(exc)
+        raise GradlabError(f"{name}: cannot use the path {path!r}: {why}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise GradlabError(f"{name}: {path} is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise GradlabError(f"{name}: {path} is not a regular file (a device, pipe or socket)")
+    return path
+
+
+def read_bytes(name: str, path) -> tuple[str, bytes]:
+    """``(path, contents)`` of an existing regular file, with clear errors for every failure.
+
+    The file's size is checked against :func:`memory_limit` before it is read.
+    """
+    path = file_path(name, path)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            check_memory(path, "the file", size)
+            return path, f.read()
+    except OSError as exc:
+        raise GradlabError(f"{name}: cannot read {path}: {_why(exc)}") from None
+
+
+def _folder_of(path: str) -> str:
+    return os.path.dirname(os.path.abspath(path))
+
+
+def check_writable(path, *, name: str = "out") -> str:
+    """Refuse, up front, a path :func:`atomic_write` could not write.
+
+    Used before long work (training) whose result goes to ``path``, so that a bad
+    ``--out`` is an error at once, not after an hour. Creates and removes one empty
+    temporary file in the target folder: the only reliable test of writability
+    (permissions, read-only file systems, quotas all answer it).
     """
     if not isinstance(path, (str, os.PathLike)):
         raise GradlabError(f"{name} must be a file path; got {name}={path!r}")
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    if path == "" or path.endswith(os.sep) or (os.altsep and path.endswith(os.altsep)):
+        raise GradlabError(f"{name} must be a file path, not a folder; got {name}={path!r}")
+    if os.path.isdir(path):
+        raise GradlabError(f"{name}: {path} is a folder; give a file name in it (e.g. {os.path.join(path, 'model.npz')})")
+    folder = _folder_of(path)
     if not os.path.isdir(folder):
         raise GradlabError(f"{name}: the folder {folder} does not exist; got {name}={path!r}")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    except OSError as exc:
+        raise GradlabError(f"{name}: cannot write in the folder {folder}: {_why(exc)}; got {name}={path!r}") from None
+    os.close(fd)
+    os.unlink(tmp)
+    return path
+
+
+def _remove_stale_temporaries(folder: str, base: str) -> None:
+    """Remove ``.BASE.*.tmp`` files older than :data:`STALE_TMP_SECONDS` (left by a killed save)."""
+    pattern = re.compile(re.escape("." + base + ".") + r"[A-Za-z0-9_]+" + re.escape(".tmp"))
+    now = time.time()
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for entry in names:
+        if not pattern.fullmatch(entry):
+            continue
+        full = os.path.join(folder, entry)
+        try:
+            st = os.lstat(full)
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > STALE_TMP_SECONDS:
+                os.unlink(full)
+        except OSError:
+            pass  # gone already, or not ours to remove: the save itself does not depend on it
+
+
+def atomic_write(path, write, *, name: str = "path") -> str:
+    """Call ``write(file_object)`` on a temporary file next to ``path``, then rename it.
+
+    A reader never sees a half-written file, and an interrupted write leaves the old file
+    (if any) in place. A process killed mid-write (SIGKILL) leaves its temporary file
+    ``.NAME.XXXXXXXX.tmp`` behind; the next save to the same path removes such files once
+    they are older than :data:`STALE_TMP_SECONDS`. Returns the path written.
+
+    Raises
+    ------
+    GradlabError
+        ``path`` is not a path, is a folder, its folder is missing, or the system refuses
+        the write (permissions, read-only file system, disk full); the old file is kept.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise GradlabError(f"{name} must be a file path; got {name}={path!r}")
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise GradlabError(f"{name}: {path} is a folder; give a file name in it")
+    folder = _folder_of(path)
+    if not os.path.isdir(folder):
+        raise GradlabError(f"{name}: the folder {folder} does not exist; got {name}={path!r}")
+    _remove_stale_temporaries(folder, os.path.basename(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    except OSError as exc:
+        raise GradlabError(f"{name}: cannot write {path}: {_why(exc)}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -36,10 +195,12 @@ def atomic_write(path, write, *, name: str = "path") -> str:
         # mkstemp makes the file private (0600); give it the mode a plain open() would.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            raise GradlabError(f"{name}: cannot write {path}: {_why(exc)}; the previous file (if any) is kept") from None
         raise
     return path

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import math
 import os
 from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
 
+from gradlab import _files
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
 
@@ -133,28 +135,46 @@ def _square_image(n: int) -> tuple[int, int] | None:
     return (side, side) if side * side == n else None
 
 
-def _dataset(X, y, name, notes=(), image_shape=None, pixel_order="C") -> Dataset:
-    """Validate and freeze a dataset (X finite 2-D, y integer labels >= 0, same length)."""
-    X = v.float_array("X", X, ndim=2)
+def _dataset(X, y, name, notes=(), image_shape=None, pixel_order="C", *, where=None) -> Dataset:
+    """Validate and freeze a dataset (X finite 2-D, y integer labels >= 0, same length).
+
+    ``where`` (a file path) starts every error message, so a bad file is named.
+    """
+    if where is None:
+        X = v.float_array("X", X, ndim=2)
+        where = name
+    else:
+        try:
+            X = v.float_array("X", X, ndim=2)
+        except GradlabError as exc:
+            raise GradlabError(f"{where}: {exc}") from None
     y_arr = np.asarray(y)
     if y_arr.ndim == 2 and 1 in y_arr.shape:
         y_arr = y_arr.ravel()
     if y_arr.ndim != 1 or y_arr.shape[0] != X.shape[0]:
         raise GradlabError(
-            f"{name}: labels y must be a vector with one entry per row of X ({X.shape[0]}); "
+            f"{where}: labels y must be a vector with one entry per row of X ({X.shape[0]}); "
             f"got y with shape {np.shape(y)}"
         )
     if X.shape[0] < 1:
-        raise GradlabError(f"{name}: no examples (X has shape {X.shape})")
-    if not (np.issubdtype(y_arr.dtype, np.integer) or np.issubdtype(y_arr.dtype, np.floating)):
-        raise GradlabError(f"{name}: labels y must be integers; got dtype {y_arr.dtype}")
-    as_int = np.asarray(np.round(y_arr), dtype=np.int64) if y_arr.dtype.kind == "f" else y_arr.astype(np.int64)
-    if y_arr.dtype.kind == "f" and (not np.all(np.isfinite(y_arr)) or np.any(as_int != y_arr)):
-        bad = int(np.argwhere(~np.isfinite(y_arr) | (np.round(y_arr) != y_arr))[0, 0])
-        raise GradlabError(f"{name}: labels y must be integers; got y[{bad}]={float(y_arr[bad])!r}")
+        raise GradlabError(f"{where}: no examples (X has shape {X.shape})")
+    if y_arr.dtype == np.bool_ or not (np.issubdtype(y_arr.dtype, np.integer) or np.issubdtype(y_arr.dtype, np.floating)):
+        raise GradlabError(f"{where}: labels y must be integers; got dtype {y_arr.dtype}")
+    if y_arr.dtype.kind == "f":
+        # Checked before the cast: NaN, inf or 1e300 cast to int64 is undefined (and warns).
+        bad = ~np.isfinite(y_arr) | (np.round(y_arr) != y_arr) | (np.abs(y_arr) > np.iinfo(np.int64).max // 2)
+        if np.any(bad):
+            i = int(np.argwhere(bad)[0, 0])
+            raise GradlabError(f"{where}: labels y must be integers; got y[{i}]={float(y_arr[i])!r}")
+        as_int = y_arr.astype(np.int64)
+    elif y_arr.dtype == np.uint64 and np.any(y_arr > np.iinfo(np.int64).max):
+        i = int(np.argwhere(y_arr > np.iinfo(np.int64).max)[0, 0])
+        raise GradlabError(f"{where}: labels y must be integers 0..K-1; got y[{i}]={int(y_arr[i])}")
+    else:
+        as_int = y_arr.astype(np.int64)
     if np.any(as_int < 0):
         bad = int(np.argwhere(as_int < 0)[0, 0])
-        raise GradlabError(f"{name}: labels y must be >= 0; got y[{bad}]={int(as_int[bad])}")
+        raise GradlabError(f"{where}: labels y must be >= 0; got y[{bad}]={int(as_int[bad])}")
     X.flags.writeable = False
     as_int = np.array(as_int, copy=True)
     as_int.flags.writeable = False
@@ -259,6 +279,11 @@ def load_mat(path, *, x_key: str = "X", y_key: str = "y") -> Dataset:
     Images: when n is a perfect square each row is taken as a square image unrolled
     column by column (MATLAB's order, as in the course's 20x20 digits).
 
+    Only the two variables are read; their declared sizes are checked against the memory
+    budget (:func:`gradlab._files.memory_limit`) before they are. scipy's reader never runs
+    code from the file (cells, structs and objects come back as plain arrays, which are
+    refused here).
+
     Parameters
     ----------
     path : str or path-like
@@ -272,32 +297,64 @@ def load_mat(path, *, x_key: str = "X", y_key: str = "y") -> Dataset:
     Raises
     ------
     GradlabError
-        Missing or unreadable file, a MATLAB v7.3 (HDF5) file, missing keys, shapes that
-        do not match, non-integer labels.
+        Missing, unreadable or empty file, a folder, a MATLAB v7.3 (HDF5) file, a file of
+        another format, missing variables, a cell, struct, text, sparse or complex X,
+        shapes that do not match, non-finite X, non-integer labels. Every message names
+        the file.
     """
-    path = _existing_file("path", path)
+    import io
+
+    path, raw = _files.read_bytes("path", path)
+    for key, arg in ((x_key, "x_key"), (y_key, "y_key")):
+        if not isinstance(key, str) or not key:
+            raise v.fail(arg, key, "a variable name")
+    if not raw:
+        raise GradlabError(f"{path} is empty (0 bytes), not a MATLAB .mat file")
     import scipy.io
 
+    def v73() -> GradlabError:
+        return GradlabError(
+            f"{path} is a MATLAB v7.3 (HDF5) file, which gradlab (scipy.io) cannot read; save it "
+            f"in MATLAB with the -v7 option: save('file.mat', 'X', 'y', '-v7')"
+        )
+
+    if raw[MATLAB_HDF5_OFFSET:MATLAB_HDF5_OFFSET + len(HDF5_SIGNATURE)] == HDF5_SIGNATURE or raw.startswith(HDF5_SIGNATURE):
+        raise v73()
     try:
-        contents = scipy.io.loadmat(path)
+        listing = scipy.io.whosmat(io.BytesIO(raw))
     except NotImplementedError:
-        raise GradlabError(
-            f"{path} is a MATLAB v7.3 (HDF5) file, which gradlab cannot read; save it with "
-            f"MATLAB's -v7 option (save('file.mat', 'X', 'y', '-v7'))"
-        ) from None
+        raise v73() from None
     except Exception as exc:  # scipy raises many types for a damaged or foreign file
-        raise GradlabError(f"{path} is not a readable MATLAB .mat file: {exc}") from None
-    found = sorted(k for k in contents if not k.startswith("__"))
+        raise GradlabError(f"{path} is not a readable MATLAB .mat file: {_one_line(exc)}") from None
+    declared = {name: (shape, cls) for name, shape, cls in listing}
+    found = ", ".join(f"{n} ({'x'.join(map(str, s))} {c})" for n, (s, c) in sorted(declared.items()))
     for key in (x_key, y_key):
-        if key not in contents:
+        if key not in declared:
             raise GradlabError(
                 f"{path} has no variable {key!r}; a .mat file for gradlab holds X (m x n) and "
-                f"y (m x 1); found: {', '.join(found) or 'nothing'}"
+                f"y (m x 1); found: {found or 'nothing'}"
             )
-    X, y = contents[x_key], np.asarray(contents[y_key])
+        shape, cls = declared[key]
+        if cls in MATLAB_REFUSED_CLASSES:
+            what = "a real (m, n) matrix" if key == x_key else "a real vector"
+            raise GradlabError(f"{path}: {key} must be {what}; got a MATLAB {cls} "
+                               f"({MATLAB_REFUSED_CLASSES[cls]})")
+        # float64 after conversion: 8 bytes an entry, whatever the stored class.
+        _files.check_memory(path, f"{key} (declared {'x'.join(map(str, shape))})",
+                            math.prod(int(d) for d in shape) * 8)
+    try:
+        contents = scipy.io.loadmat(io.BytesIO(raw), variable_names=[x_key, y_key])
+    except NotImplementedError:
+        raise v73() from None
+    except Exception as exc:
+        raise GradlabError(f"{path} is not a readable MATLAB .mat file: {_one_line(exc)}") from None
+    for key in (x_key, y_key):
+        if key not in contents:  # pragma: no cover - listed by whosmat but not read
+            raise GradlabError(f"{path}: variable {key!r} could not be read")
+    X, y = contents[x_key], contents[y_key]
     if not isinstance(X, np.ndarray) or X.dtype.kind not in "uif" or X.ndim != 2:
         raise GradlabError(f"{path}: {x_key} must be a real (m, n) matrix; got {_describe(X)}")
-    if y.dtype.kind not in "uif" or not (y.ndim == 1 or (y.ndim == 2 and 1 in y.shape)):
+    if not isinstance(y, np.ndarray) or y.dtype.kind not in "uif" or not (y.ndim == 1 or (y.ndim == 2 and 1 in y.shape)):
         raise GradlabError(f"{path}: {y_key} must be a real vector; got {_describe(y)}")
     y = y.ravel()
     notes = []
@@ -309,22 +366,34 @@ def load_mat(path, *, x_key: str = "X", y_key: str = "y") -> Dataset:
             f"label {MATLAB_ZERO_LABEL} is the digit 0); read label {MATLAB_ZERO_LABEL} as 0"
         )
     shape = _square_image(X.shape[1])
-    return _dataset(X, y, Path(path).name, notes, shape, "F")
+    return _dataset(X, y, Path(path).name, notes, shape, "F", where=path)
+
+
+#: MATLAB v7.3 files are HDF5 files with a 512-byte MATLAB preamble; the HDF5 signature
+#: follows it (or opens the file when the preamble was stripped).
+MATLAB_HDF5_OFFSET = 512
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+#: MATLAB classes (as scipy.io.whosmat names them) that cannot be a data matrix, and why.
+MATLAB_REFUSED_CLASSES = {
+    "cell": "a cell array; store a numeric matrix, e.g. cell2mat(X)",
+    "struct": "a struct; store its numeric field as its own variable",
+    "char": "text; store numbers",
+    "sparse": "a sparse matrix; store full(X)",
+    "object": "a MATLAB object; store a numeric matrix",
+    "function_handle": "a function handle; store a numeric matrix",
+    "opaque": "an opaque MATLAB value; store a numeric matrix",
+}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _describe(value) -> str:
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape} and dtype {value.dtype}"
     return type(value).__name__
-
-
-def _existing_file(name: str, path) -> str:
-    if not isinstance(path, (str, os.PathLike)):
-        raise v.fail(name, path, "a file path")
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise GradlabError(f"{name}: no such file: {path}")
-    return path
 
 
 # --------------------------------------------------------------------------------------
@@ -343,6 +412,39 @@ IDX_TYPES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+class _Stream:
+    """The bytes of an IDX file, plain or gzip, read in bounded pieces.
+
+    A gzip stream is inflated only as far as asked, so a small .gz whose header claims
+    terabytes is refused from its header, never inflated.
+    """
+
+    def __init__(self, path: str, raw: bytes):
+        self.path = path
+        self.zipped = raw[:2] == _GZIP_MAGIC
+        self.raw = raw
+        if self.zipped:
+            import io
+
+            self.f = gzip.GzipFile(fileobj=io.BytesIO(raw), mode="rb")
+        self.pos = 0
+
+    def read(self, n: int) -> bytes:
+        if not self.zipped:
+            out = self.raw[self.pos:self.pos + n]
+            self.pos += len(out)
+            return out
+        import zlib
+
+        try:
+            return self.f.read(n)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise GradlabError(f"{self.path} is a damaged gzip file: {_one_line(exc)}") from None
+
+    def size_hint(self) -> str:
+        return "after gzip decompression" if self.zipped else "in the file"
+
+
 def read_idx(path) -> np.ndarray:
     """Read one IDX file (the MNIST format), plain or gzip-compressed, into an array.
 
@@ -354,36 +456,44 @@ def read_idx(path) -> np.ndarray:
     Raises
     ------
     GradlabError
-        Missing file, damaged gzip stream, bad magic number, or a data length that does
-        not match the header (a truncated file).
+        Missing or unreadable file, a folder, damaged gzip stream, bad magic number, a
+        header claiming more than the memory budget (refused before reading the data),
+        or a data length that does not match the header (a truncated file).
     """
-    path = _existing_file("path", path)
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == _GZIP_MAGIC:
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise GradlabError(f"{path} is a damaged gzip file: {exc}") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES or raw[3] == 0:
+    path, raw = _files.read_bytes("path", path)
+    stream = _Stream(path, raw)
+    head = stream.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in IDX_TYPES or head[3] == 0:
         raise GradlabError(
             f"{path} is not an IDX file: it must start with two zero bytes, a type code "
             f"({', '.join(hex(t) for t in IDX_TYPES)}) and a number of dimensions >= 1; "
-            f"got first bytes {raw[:4].hex(' ') or '(empty file)'}"
+            f"got first bytes {head.hex(' ') or '(empty file)'}"
         )
-    dtype, ndim = IDX_TYPES[raw[2]], raw[3]
+    dtype, ndim = IDX_TYPES[head[2]], head[3]
     header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise GradlabError(f"{path}: IDX header truncated ({len(raw)} bytes, header needs {header})")
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "longer than its header says"
+    rest = stream.read(4 * ndim)
+    if len(rest) < 4 * ndim:
+        raise GradlabError(f"{path}: IDX header truncated ({4 + len(rest)} bytes, header needs {header})")
+    dims = tuple(int(d) for d in np.frombuffer(rest, dtype=">u4", count=ndim))
+    # Python integers: a product of 255 uint32 dimensions overflows any fixed-width type.
+    count = math.prod(dims)
+    # float64 after conversion (load_idx), the larger of the two sizes for every type code.
+    _files.check_memory(path, f"the IDX data (header says shape {dims} of {dtype.name})", count * 8)
+    expected = header + count * dtype.itemsize
+    data = stream.read(count * dtype.itemsize)
+    extra = stream.read(1)
+    if len(data) != count * dtype.itemsize or extra:
+        if len(data) < count * dtype.itemsize:
+            what, holds = "truncated", f"the file holds {header + len(data)} bytes {stream.size_hint()}"
+        elif not stream.zipped:
+            what, holds = "longer than its header says", f"the file holds {len(raw)} bytes"
+        else:  # not inflated further: the excess may be a decompression bomb
+            what, holds = "longer than its header says", f"the file holds more {stream.size_hint()}"
         raise GradlabError(
             f"{path}: IDX data {what}: header says shape {dims} of {dtype.name} "
-            f"({expected} bytes in all), file holds {len(raw)} bytes"
+            f"({expected} bytes in all), {holds}"
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+    return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 def load_idx(images, labels) -> Dataset:
@@ -401,9 +511,16 @@ def load_idx(images, labels) -> Dataset:
     Dataset
         X float64 (m, height*width), pixel values as stored (0..255 for MNIST; consider
         ``scale=True`` when training); y int64.
+
+    Raises
+    ------
+    GradlabError
+        Either file unusable (see :func:`read_idx`), the wrong number of dimensions,
+        non-integer labels, different numbers of images and labels, non-finite pixels.
     """
     imgs = read_idx(images)
     labs = read_idx(labels)
+    images, labels = os.fspath(images), os.fspath(labels)
     if imgs.ndim not in (2, 3):
         raise GradlabError(f"{images}: IDX images must have 2 or 3 dimensions (m, h, w); got shape {imgs.shape}")
     if labs.ndim != 1:
@@ -417,7 +534,12 @@ def load_idx(images, labels) -> Dataset:
         )
     shape = tuple(imgs.shape[1:]) if imgs.ndim == 3 else _square_image(imgs.shape[1])
     X = imgs.reshape(imgs.shape[0], -1).astype(np.float64)
-    return _dataset(X, labs.astype(np.int64), Path(images).name, (), shape, "C")
+    if X.shape[1] == 0:
+        raise GradlabError(f"{images}: IDX images have no pixels (shape {imgs.shape})")
+    if labs.size and np.any(labs < 0):
+        i = int(np.argwhere(labs < 0)[0, 0])
+        raise GradlabError(f"{labels}: labels must be >= 0; got label[{i}]={int(labs[i])}")
+    return _dataset(X, labs.astype(np.int64), Path(images).name, (), shape, "C", where=images)
 
 
 # --------------------------------------------------------------------------------------
@@ -440,6 +562,16 @@ def load(spec, labels=None) -> Dataset:
         (plain or ``.gz``; needs ``labels``).
     labels : str or path-like, optional
         The IDX labels file that goes with IDX images.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    GradlabError
+        An unknown name, a missing file or a folder, or whatever the loader for the file
+        refuses (:func:`load_mat`, :func:`load_idx`); messages name the file.
     """
     if isinstance(spec, str) and spec in DATASETS:
         if labels is not None:
@@ -452,7 +584,10 @@ def load(spec, labels=None) -> Dataset:
         if labels is not None:
             raise GradlabError(f"labels must be left out for a .mat file (it holds y); got labels={labels!r}")
         return load_mat(path)
-    if not os.path.isfile(path):
+    if os.path.isdir(path):
+        raise GradlabError(f"data: {path} is a folder; give a dataset name ({', '.join(DATASETS)}), "
+                           f"a .mat file or an IDX file")
+    if not os.path.exists(path):
         raise GradlabError(
             f"data must be a dataset name ({', '.join(DATASETS)}), a .mat file or an IDX file; "
             f"got data={path!r}, which is neither a name nor an existing file"
