@@ -3,13 +3,68 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 
 from gradlab._errors import GradlabError
+from gradlab._files import check_writable
 from gradlab._report import _jsonable
 
 #: Exit status of ``gradlab train`` when Ctrl-C stopped it (128 + SIGINT, the shell's convention).
 EXIT_INTERRUPTED = 130
+#: Exit status when SIGTERM (``kill PID``) stopped it (128 + SIGTERM).
+EXIT_TERMINATED = 143
+_EXIT = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: EXIT_TERMINATED}
+_SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
+
+
+class _StopSignals:
+    """SIGINT and SIGTERM during ``gradlab train``: stop training, keep the model.
+
+    Phase "train": the first signal raises KeyboardInterrupt, which the trainer catches
+    to end training with the best parameters so far (SIGTERM behaves as Ctrl-C does, so
+    ``kill PID`` keeps the work too). Later signals are only noted: a second, impatient
+    Ctrl-C must not abandon the model the first one asked to keep. Phase "save": signals
+    are noted and the save finishes -- it takes moments, and an interrupted save would
+    lose the model (the atomic rename keeps an old --out intact either way). The exit
+    status reports the first signal (130 or 143). A signal that was being ignored when
+    gradlab started (``nohup``, a background job) stays ignored.
+    """
+
+    def __init__(self):
+        self.received = None
+        self.phase = "train"
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is not threading.main_thread():
+            return self  # only the main thread may set handlers; Ctrl-C then works as before
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) is signal.SIG_IGN:
+                continue
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+    def _handle(self, signum, frame):
+        first = self.received is None
+        if first:
+            self.received = signum
+        if first and self.phase == "train":
+            raise KeyboardInterrupt
+
+    @property
+    def name(self) -> str:
+        return _SIGNAL_NAMES.get(self.received, "Ctrl-C")
+
+    @property
+    def status(self) -> int:
+        return _EXIT.get(self.received, EXIT_INTERRUPTED)
 
 
 def _say(text: str = "", *, file=None) -> None:
@@ -17,6 +72,41 @@ def _say(text: str = "", *, file=None) -> None:
 
 
 def run_train(args) -> int:
+    """``gradlab train``: load, split, train, save, report; see :class:`_StopSignals` for signals."""
+    if args.out:
+        check_writable(args.out, name="--out")  # now, not after an hour of training
+    with _StopSignals() as signals:
+        try:
+            result = _train(args)
+        except KeyboardInterrupt:
+            # Before the training loop began (loading data), or after it ended: no model.
+            print(f"gradlab: interrupted by {signals.name} before training produced a model; "
+                  f"nothing written", file=sys.stderr)
+            return signals.status
+        signals.phase = "save"
+        if signals.received == signal.SIGTERM and result.stop == "interrupted":
+            result.message = result.message.replace("(Ctrl-C)", "(SIGTERM)")
+        if args.out:
+            result.save(args.out)
+        if args.json:
+            d = result.to_dict()
+            d["model_file"] = args.out
+            _say(json.dumps(_jsonable(d), indent=2, allow_nan=False))
+        else:
+            _say(str(result))
+            if args.out:
+                _say(f"wrote {args.out}")
+        if signals.received is not None:
+            if result.stop != "interrupted":
+                where = f"; {args.out} was written completely first" if args.out else ""
+                print(f"gradlab: {signals.name} arrived as training ended{where}", file=sys.stderr)
+            return signals.status
+    if result.stop == "interrupted":
+        return EXIT_INTERRUPTED
+    return 0 if result.ok else 1
+
+
+def _train(args):
     from gradlab import data as gd
     from gradlab.trainer import train
 
@@ -40,25 +130,12 @@ def run_train(args) -> int:
             _say(f"  note: {note}")
         _say(f"split: {len(split.y_train)} training / {len(split.y_test)} test examples "
              f"(stratified, seed {args.seed})")
-    result = train(
+    return train(
         part, hidden=args.hidden, grad_source=grad_source, method=args.method, lam=args.lam,
         maxiter=args.maxiter, seed=args.seed, scale=args.scale, progress=not (args.quiet or args.json),
         test=test, force=args.force,
         info={"test_fraction": args.test_fraction, "split_seed": args.seed, "data_spec": str(args.data)},
     )
-    if args.out:
-        result.save(args.out)
-    if args.json:
-        d = result.to_dict()
-        d["model_file"] = args.out
-        _say(json.dumps(_jsonable(d), indent=2, allow_nan=False))
-    else:
-        _say(str(result))
-        if args.out:
-            _say(f"wrote {args.out}")
-    if result.stop == "interrupted":
-        return EXIT_INTERRUPTED
-    return 0 if result.ok else 1
 
 
 def _part(model, dataset, which: str):
@@ -115,6 +192,8 @@ def run_predict(args) -> int:
 
 def run_plot(args) -> int:
     from gradlab import plots
+
+    check_writable(args.out, name="--out")
 
     if args.figure == "digits":
         if args.model is not None:

@@ -293,15 +293,55 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _short(path: str) -> str:
+    """A path as a person would type it: relative when it lies under the working folder."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return path if rel.startswith(os.pardir) else rel
+
+
+def _raised_where(exc: BaseException, user_file: str | None) -> str:
+    """`` (FILE, line N)``: where the user's code raised -- the innermost frame in the user's
+    file when there is one (the error may surface inside numpy), else the innermost frame."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = os.path.dirname(os.path.abspath(__file__))
+    frames = [f for f in frames if not os.path.abspath(f.filename).startswith(own + os.sep)]
+    if not frames:
+        return ""
+    mine = [f for f in frames if user_file and os.path.abspath(f.filename) == os.path.abspath(user_file)]
+    frame = (mine or frames)[-1]
+    return f" ({_short(frame.filename)}, line {frame.lineno}, in {frame.name})"
+
+
 def load_function(target: str, name: str = "target"):
     """Load ``PATH.py:FUNC`` or ``module:FUNC`` and return the function.
+
+    Parameters
+    ----------
+    target : str
+        A Python file and a function name (``student.py:my_gradient``) or an importable
+        module and a function name (``mypackage.grads:my_gradient``).
+    name : str
+        How error messages name the argument (the CLI's ``target`` or ``--cost``).
+
+    Returns
+    -------
+    callable
 
     Raises
     ------
     GradlabError
-        Malformed target, file or module not found, no such function, not callable.
+        Malformed target, file or module not found, a folder or a file that is not
+        Python source (``.py``), an unreadable file, no such function, not callable.
     UserCodeError
-        Importing the user's module raised (the message names the exception).
+        Importing the user's module failed: a syntax error (the message names the file
+        and line) or an exception while running it (the message names the exception and
+        where it was raised). Also ``SystemExit``: a module that calls ``sys.exit()`` does
+        not end gradlab.
     """
     if not isinstance(target, str) or target.count(":") < 1:
         raise v.fail(name, target, "PATH.py:FUNC or module:FUNC")
@@ -320,11 +360,27 @@ def load_function(target: str, name: str = "target"):
 _MODULE_CACHE: dict = {}
 
 
+def _import_failed(name: str, where: str, exc: BaseException, user_file: str | None) -> UserCodeError:
+    if isinstance(exc, SyntaxError):
+        line = f", line {exc.lineno}" if exc.lineno else ""
+        text = f": {exc.text.strip()}" if exc.text and exc.text.strip() else ""
+        file = _short(exc.filename) if exc.filename else where
+        return UserCodeError(f"{name}: syntax error in {file}{line}: {exc.msg}{text}")
+    return UserCodeError(f"{name}: importing {where} raised {_one_line(exc)}{_raised_where(exc, user_file)}")
+
+
 def _load_module(where: str, name: str):
+    from gradlab import _files
+
     if where.endswith(".py") or os.sep in where or "/" in where:
         path = os.path.abspath(where)
-        if not os.path.isfile(path):
+        if not os.path.lexists(path):
             raise GradlabError(f"{name}: file not found: {where}")
+        _files.file_path(name, path)  # a folder, a device: refused with the reason
+        if not where.endswith(".py"):
+            # Only Python source is run: never a data or model file named by mistake.
+            raise GradlabError(f"{name} must name a Python file (.py) and a function; got {where!r}")
+        _files.read_bytes(name, path)  # unreadable: a gradlab error, not an import error
         if path in _MODULE_CACHE:
             return _MODULE_CACHE[path]
         # As `python PATH.py` would: the file's folder on the path, so its own imports work.
@@ -336,8 +392,8 @@ def _load_module(where: str, name: str):
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:  # the user's code: report it, never a traceback
-            raise UserCodeError(f"{name}: importing {where} raised {_one_line(exc)}") from exc
+        except (Exception, SystemExit) as exc:  # the user's code: report it, never a traceback
+            raise _import_failed(name, where, exc, path) from exc
         _MODULE_CACHE[path] = module
         return module
     try:
@@ -345,9 +401,9 @@ def _load_module(where: str, name: str):
     except ModuleNotFoundError as exc:
         if exc.name and where.startswith(exc.name):
             raise GradlabError(f"{name}: no module named {where!r} (nor a file {where!r})") from None
-        raise UserCodeError(f"{name}: importing {where} raised {_one_line(exc)}") from exc
-    except Exception as exc:
-        raise UserCodeError(f"{name}: importing {where} raised {_one_line(exc)}") from exc
+        raise _import_failed(name, where, exc, None) from exc
+    except (Exception, SystemExit) as exc:
+        raise _import_failed(name, where, exc, None) from exc
 
 
 def _check_signature(fn, n_args: int, name: str, shape: str) -> None:
@@ -399,6 +455,11 @@ class _Caller:
         self.network = network
         self.what = what
         self.name = _fn_name(fn)
+        try:
+            code = getattr(inspect.unwrap(fn), "__code__", None)
+        except ValueError:  # a cycle of __wrapped__
+            code = None
+        self.file = code.co_filename if code is not None else None
 
     def __call__(self, problem: Problem, params: np.ndarray, *, inplace: np.ndarray | None = None) -> _Call:
         theta = params.copy() if inplace is None else inplace
@@ -417,8 +478,9 @@ class _Caller:
         before = params.copy() if inplace is None else inplace.copy()
         try:
             raw = self.fn(*args)
-        except Exception as exc:
-            raise UserCodeError(f"{self.what} {self.name} raised {_one_line(exc)}") from exc
+        except (Exception, SystemExit) as exc:  # SystemExit: sys.exit() in the user's code
+            raise UserCodeError(f"{self.what} {self.name} raised {_one_line(exc)}"
+                                f"{_raised_where(exc, self.file)}") from exc
         writes = {}
         if not _same(before, theta):
             writes["params"] = (before, theta.copy())
