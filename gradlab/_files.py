@@ -62,15 +62,20 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} PiB"  # pragma: no cover
 
 
+def memory_problem(what: str, nbytes: int) -> str | None:
+    """Why ``what`` (``nbytes``, as a file declares it) is refused, or None when it fits."""
+    limit = memory_limit()
+    if nbytes <= limit:
+        return None
+    return (f"{what} would need {human_bytes(nbytes)} of memory, more than gradlab allows a file "
+            f"to claim ({human_bytes(limit)}, half this machine's memory); refused before reading it")
+
+
 def check_memory(path: str, what: str, nbytes: int) -> None:
     """Refuse, before allocating, something a file claims that would not fit in memory."""
-    limit = memory_limit()
-    if nbytes > limit:
-        raise GradlabError(
-            f"{path}: {what} would need {human_bytes(nbytes)} of memory, more than gradlab "
-            f"allows a file to claim ({human_bytes(limit)}, half this machine's memory); "
-            f"refused before reading it"
-        )
+    why = memory_problem(what, nbytes)
+    if why:
+        raise GradlabError(f"{path}: {why}")
 
 
 def file_path(name: str, path) -> str:

@@ -325,11 +325,13 @@ def load_mat(path, *, x_key: str = "X", y_key: str = "y") -> Dataset:
     except NotImplementedError:
         raise v73() from None
     except Exception as exc:  # scipy raises many types for a damaged or foreign file
-        raise GradlabError(f"{path} is not a readable MATLAB .mat file: {_one_line(exc)}") from None
+        raise GradlabError(f"{path} is not a readable MATLAB .mat file (damaged, truncated or another format): {_one_line(exc)}") from None
     declared = {name: (shape, cls) for name, shape, cls in listing}
     found = ", ".join(f"{n} ({'x'.join(map(str, s))} {c})" for n, (s, c) in sorted(declared.items()))
     for key in (x_key, y_key):
         if key not in declared:
+            # scipy lists a compressed file cut short as the variables before the cut.
+            _unreadable_mat(path, raw, declared)
             raise GradlabError(
                 f"{path} has no variable {key!r}; a .mat file for gradlab holds X (m x n) and "
                 f"y (m x 1); found: {found or 'nothing'}"
@@ -347,7 +349,7 @@ def load_mat(path, *, x_key: str = "X", y_key: str = "y") -> Dataset:
     except NotImplementedError:
         raise v73() from None
     except Exception as exc:
-        raise GradlabError(f"{path} is not a readable MATLAB .mat file: {_one_line(exc)}") from None
+        raise GradlabError(f"{path} is not a readable MATLAB .mat file (damaged, truncated or another format): {_one_line(exc)}") from None
     for key in (x_key, y_key):
         if key not in contents:  # pragma: no cover - listed by whosmat but not read
             raise GradlabError(f"{path}: variable {key!r} could not be read")
@@ -367,6 +369,22 @@ def load_mat(path, *, x_key: str = "X", y_key: str = "y") -> Dataset:
         )
     shape = _square_image(X.shape[1])
     return _dataset(X, y, Path(path).name, notes, shape, "F", where=path)
+
+
+def _unreadable_mat(path: str, raw: bytes, declared: dict) -> None:
+    """Raise when the whole file cannot be read (truncated, damaged); return when it can."""
+    import io
+
+    import scipy.io
+
+    total = sum(math.prod(int(d) for d in shape) * 8 for shape, _ in declared.values())
+    if total > _files.memory_limit():
+        return  # too large to try; the caller's message stands
+    try:
+        scipy.io.loadmat(io.BytesIO(raw))
+    except Exception as exc:  # scipy raises many types for a damaged file
+        raise GradlabError(f"{path} is not a readable MATLAB .mat file (damaged or truncated): "
+                           f"{_one_line(exc)}") from None
 
 
 #: MATLAB v7.3 files are HDF5 files with a 512-byte MATLAB preamble; the HDF5 signature

@@ -27,7 +27,7 @@ import zipfile
 import numpy as np
 
 from gradlab._errors import GradlabError
-from gradlab._files import atomic_write, check_memory, read_bytes
+from gradlab._files import atomic_write, memory_problem, read_bytes
 from gradlab._report import _jsonable
 
 __all__ = ["save", "load", "FORMAT_VERSION"]
@@ -132,8 +132,10 @@ def _read_entries(path: str, raw: bytes) -> dict:
     for key in (_MARKER, *_ENTRIES):
         try:
             info = archive.getinfo(key + ".npy")
-            check_memory(path, f"entry '{key}' ({info.file_size} bytes unpacked, as the archive declares)",
-                         info.file_size)
+            why = memory_problem(f"entry '{key}' ({info.file_size} bytes unpacked, as the archive declares)",
+                                 info.file_size)
+            if why:
+                raise _bad(path, why)
             with archive.open(info) as fp:
                 shape, dtype = _entry_header(fp)
                 offset = fp.tell()
@@ -141,7 +143,9 @@ def _read_entries(path: str, raw: bytes) -> dict:
                 raise _bad(path, f"entry '{key}' is an object array, which only pickle can read, and "
                            "unpickling can run code: gradlab never unpickles (allow_pickle=False)")
             nbytes = math.prod(shape) * dtype.itemsize
-            check_memory(path, f"entry '{key}' (declared shape {shape} of {dtype})", nbytes)
+            why = memory_problem(f"entry '{key}' (declared shape {shape} of {dtype})", nbytes)
+            if why:
+                raise _bad(path, why)
             if offset + nbytes != info.file_size:
                 raise _bad(path, f"entry '{key}' declares shape {shape} of {dtype} ({nbytes} bytes of "
                            f"data) but holds {info.file_size - offset}")
