@@ -129,7 +129,9 @@ def check_writable(path, *, name: str = "out") -> str:
     if not isinstance(path, (str, os.PathLike)):
         raise GradlabError(f"{name} must be a file path; got {name}={path!r}")
     path = os.fspath(path)
-    if path == "" or path.endswith(os.sep) or (os.altsep and path.endswith(os.altsep)):
+    if path == "":
+        raise GradlabError(f"{name} must be a file path; got {name}=''")
+    if path.endswith(os.sep) or (os.altsep and path.endswith(os.altsep)):
         raise GradlabError(f"{name} must be a file path, not a folder; got {name}={path!r}")
     if os.path.isdir(path):
         raise GradlabError(f"{name}: {path} is a folder; give a file name in it (e.g. {os.path.join(path, 'model.npz')})")
