@@ -6,9 +6,11 @@ import dataclasses
 
 import numpy as np
 
+from gradlab import _resources
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
 from gradlab._report import Report, fmt
+from gradlab.data import _flag
 from gradlab.network import Problem, _check_problem, _forward, cost
 from gradlab.sources import Source, _checked_output, get_source
 
@@ -337,7 +339,31 @@ class CompareReport(Report):
         return "\n".join(lines)
 
 
-def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *, show: int = 0, info=None) -> CompareReport:
+#: The numeric sources' registry names and the method each runs.
+_NUMERIC_METHODS = {"numeric": "central", "numeric-forward": "forward", "numeric-complex": "complex",
+                    "numeric-richardson": "richardson"}
+
+
+def _guard(problem: Problem, theta, resolved, force: bool) -> None:
+    """Refuse up front what would not fit in memory or would take too long (unless forced)."""
+    from gradlab.sources.numeric import BATCH_BYTES
+
+    net = problem.network
+    names = [s.name for s in resolved]
+    extra = {"numeric working memory": BATCH_BYTES} if any(n in _NUMERIC_METHODS for n in names) else None
+    _resources.require_memory(_resources.problem_memory(
+        net.sizes, problem.m, jax=any(n.startswith("jax") for n in names),
+        param_vectors=_resources.PARAM_VECTORS + 2 * len(names), extra=extra))
+    methods = [_NUMERIC_METHODS[n] for n in names if n in _NUMERIC_METHODS]
+    if methods:
+        evaluations = sum(_resources.numeric_evaluations(net.n_params, m) for m in methods)
+        _resources.require_time(problem, theta, evaluations,
+                                "comparing with " + ", ".join(n for n in names if n in _NUMERIC_METHODS),
+                                force=force, instead="compare backprop with jax (exact, one pass each)")
+
+
+def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *, show: int = 0, info=None,
+            force: bool = False) -> CompareReport:
     """Compute the gradient from each source and compare every pair.
 
     Parameters
@@ -348,6 +374,9 @@ def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *,
         At least two; names from :data:`gradlab.SOURCES` or callables ``(problem, params)``.
     show : int, default 0
         Number of leading entries to list in the text rendering.
+    force : bool, default False
+        Run the numeric sources even when their estimated time is above
+        :data:`gradlab._resources.NUMERIC_TIME_LIMIT`.
 
     Returns
     -------
@@ -359,6 +388,12 @@ def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *,
         every entry within the a-priori round-off floor of a correct float64 computation);
         pairs with a numeric source entry by entry against
         :data:`NUMERIC_SAFETY` times the numeric error estimate.
+
+    Raises
+    ------
+    GradlabError
+        Bad input; a problem that would not fit in memory; numeric sources whose
+        estimated time is above the limit, without ``force``.
 
     Examples
     --------
@@ -376,6 +411,13 @@ def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *,
     if len(resolved) < 2 or len(set(names)) != len(names):
         raise v.fail("sources", tuple(names), "at least two distinct sources")
     show = v.integer("show", show, minimum=0)
+    force = _flag("force", force)
+    _guard(problem, theta, resolved, force)
+    with _resources.forced():  # guarded above, as a whole
+        return _compare(problem, theta, resolved, show, info)
+
+
+def _compare(problem, theta, resolved, show, info) -> CompareReport:
     n = problem.network.n_params
     gradients, errors, estimates = {}, {}, {}
     for src in resolved:

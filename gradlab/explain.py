@@ -28,6 +28,7 @@ import textwrap
 
 import numpy as np
 
+from gradlab import _resources
 from gradlab import _validate as v
 from gradlab._report import Report, fmt
 from gradlab.compare import EXACT_NORM_RATIO, _norm_ratio
@@ -521,6 +522,9 @@ def explain(problem: Problem, params, *, example: int = 0, jaxpr: bool = False, 
     problem = _check_problem(problem)
     theta = problem.network.check_params(params)
     example = v.integer("example", example, minimum=0)
+    # Every intermediate of both passes is kept (and copied into the report).
+    _resources.require_memory(_resources.problem_memory(
+        problem.network.sizes, problem.m, jax=True, activation_copies=_resources.EXPLAIN_ACTIVATION_COPIES))
     if example >= problem.m:
         raise v.fail("example", example, f"an integer in [0, {problem.m - 1}] (m={problem.m} examples)")
     if not isinstance(jaxpr, (bool, np.bool_)):
