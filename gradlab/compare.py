@@ -117,10 +117,21 @@ class PairResult:
         }
 
 
+def _norm(x) -> float:
+    """Euclidean norm that does not overflow while its value is finite: gradients of
+    problems with inputs near 1e300 have entries whose squares overflow float64."""
+    x = np.asarray(x)
+    scale = float(np.max(np.abs(x), initial=0.0))
+    if scale == 0.0 or not np.isfinite(scale):
+        return scale
+    return scale * float(np.linalg.norm(x / scale))
+
+
 def _norm_ratio(a: np.ndarray, b: np.ndarray) -> float:
     """Ng's criterion ||a - b|| / ||a + b|| (0 when both are zero)."""
-    num = float(np.linalg.norm(a - b))
-    den = float(np.linalg.norm(a + b))
+    with np.errstate(over="ignore"):  # a - b, a + b of entries near float max: inf, then refused below
+        num = _norm(a - b)
+        den = _norm(a + b)
     if num == 0.0:
         return 0.0
     return num / den if den > 0 else float("inf")
@@ -139,9 +150,7 @@ def _stats(network, layer, idx, a, b, bound, exact_scale, judged=None, floor=Non
         k = int(np.argmax(diff)) if diff.size else 0
         # Per layer: would this layer's difference alone fail the overall criterion?
         # (Not if every entry is within its round-off floor.)
-        ok = float(np.linalg.norm(da - db)) <= EXACT_NORM_RATIO * exact_scale or float(
-            np.linalg.norm(da - db)
-        ) == 0.0 or (floor is not None and bool(np.all(diff <= floor[idx])))
+        ok = _norm(da - db) <= EXACT_NORM_RATIO * exact_scale or _norm(da - db) == 0.0 or (floor is not None and bool(np.all(diff <= floor[idx])))
     else:
         excess = diff / np.maximum(bound[idx], _TINY)
         k = int(np.argmax(excess)) if diff.size else 0
@@ -196,7 +205,7 @@ def _pair(network, a_name, b_name, a, b, est_a, est_b, floor=None) -> PairResult
                 })
     else:
         criterion = f"||a-b||/||a+b|| <= {EXACT_NORM_RATIO:g}, or every entry within its round-off floor"
-    scale = float(np.linalg.norm(a + b))
+    scale = _norm(a + b)
     layers = tuple(
         _stats(network, i + 1, slice(offsets[i], offsets[i + 1]), a, b, bound, scale, judged, floor)
         for i in range(len(network.shapes))

@@ -635,9 +635,9 @@ def _cost(xp, network: Network, params, X, Y, lam, z_shifts=None):
 _LOG_FLOAT_MAX = math.log(float(np.finfo(np.float64).max))
 #: Headroom the bounds keep below the largest float64, as a factor: the numeric sources
 #: evaluate the cost at weights moved by up to 1/16 of themselves (Richardson's first
-#: step), the complex step squares its tiny imaginary parts alongside, and each sum adds
-#: its rounding; 2^10 covers all of them several times over.
-OVERFLOW_HEADROOM = 2.0**10
+#: step, a factor 1.0625), and each sum adds a few roundings; 4 covers both with room,
+#: while inputs up to about 1e306 (with weights of order 0.1) are still evaluated.
+OVERFLOW_HEADROOM = 4.0
 #: Largest value of each hidden activation's derivative: a delta grows by at most this
 #: factor (times the weights) per layer on its way back.
 _GPRIME_BOUND = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0}

@@ -17,6 +17,7 @@ import numpy as np
 from gradlab import _resources
 from gradlab import _validate as v
 from gradlab._report import Report, fmt
+from gradlab.compare import _norm
 from gradlab.network import Problem, _check_problem
 from gradlab.sources import numeric as _num
 
@@ -101,8 +102,8 @@ class StepsReport(Report):
 
 
 def _rel_error(d, g) -> float:
-    ng = float(np.linalg.norm(g))
-    diff = float(np.linalg.norm(d - g))
+    ng = _norm(g)
+    diff = _norm(d - g)
     if ng == 0.0:
         return 0.0 if diff == 0.0 else float("inf")
     return diff / ng

@@ -22,6 +22,7 @@ from gradlab import _resources
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
 from gradlab._report import Report, fmt
+from gradlab.compare import _norm
 from gradlab.data import Dataset, Scaling, _dataset, _flag
 from gradlab.network import Network, Problem, _check_X, predict, random_init
 from gradlab.sources import get_source, value_and_gradient
@@ -504,7 +505,7 @@ def train(
         return hit
 
     def record(k, x, f, g):
-        gnorm = float(np.linalg.norm(g))
+        gnorm = _norm(g)
         elapsed = time.perf_counter() - t0
         rec_iter.append(k)
         rec_cost.append(float(f))
