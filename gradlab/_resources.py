@@ -207,16 +207,16 @@ def _cgroup_paths() -> dict:
     return out
 
 
-def _cgroup_available() -> int | None:
+def _cgroup_available(root: str = "/sys/fs/cgroup") -> int | None:
     """Memory left under this process's cgroup limit (v2 ``memory.max``, v1
     ``memory.limit_in_bytes``), minus what the group uses now; None without a limit."""
     paths = _cgroup_paths()
     candidates = []
     v2 = paths.get("", "/").lstrip("/")
-    for folder in (os.path.join("/sys/fs/cgroup", v2), "/sys/fs/cgroup"):
+    for folder in (os.path.join(root, v2), root):
         candidates.append((os.path.join(folder, "memory.max"), os.path.join(folder, "memory.current")))
     v1 = paths.get("memory", "/").lstrip("/")
-    for folder in (os.path.join("/sys/fs/cgroup/memory", v1), "/sys/fs/cgroup/memory"):
+    for folder in (os.path.join(root, "memory", v1), os.path.join(root, "memory")):
         candidates.append((os.path.join(folder, "memory.limit_in_bytes"),
                            os.path.join(folder, "memory.usage_in_bytes")))
     for limit_file, usage_file in candidates:

@@ -355,11 +355,11 @@ _NUMERIC_METHODS = {"numeric": "central", "numeric-forward": "forward", "numeric
 
 def _guard(problem: Problem, theta, resolved, force: bool) -> None:
     """Refuse up front what would not fit in memory or would take too long (unless forced)."""
-    from gradlab.sources.numeric import BATCH_BYTES
+    from gradlab.sources.numeric import working_memory
 
     net = problem.network
     names = [s.name for s in resolved]
-    extra = {"numeric working memory": BATCH_BYTES} if any(n in _NUMERIC_METHODS for n in names) else None
+    extra = {"numeric working memory": working_memory(net.sizes, problem.m)} if any(n in _NUMERIC_METHODS for n in names) else None
     _resources.require_memory(_resources.problem_memory(
         net.sizes, problem.m, jax=any(n.startswith("jax") for n in names),
         param_vectors=_resources.PARAM_VECTORS + 2 * len(names), extra=extra))

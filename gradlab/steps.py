@@ -155,7 +155,7 @@ def step_curve(problem: Problem, params, *, steps=DEFAULT_STEPS, force: bool = F
         raise v.fail("force", force, "True or False")
     net = problem.network
     _resources.require_memory(_resources.problem_memory(
-        net.sizes, problem.m, jax=True, extra={"numeric working memory": _num.BATCH_BYTES}))
+        net.sizes, problem.m, jax=True, extra={"numeric working memory": _num.working_memory(net.sizes, problem.m)}))
     _resources.require_time(problem, theta, EVALUATIONS_PER_STEP * net.n_params * hs.size + 1,
                             f"the step curve over {hs.size} steps", force=bool(force),
                             instead="pass fewer steps")

@@ -104,6 +104,14 @@ KINK_HALVINGS = 30
 #: small enough to stay well inside a laptop's memory.
 BATCH_BYTES = 256 * 2**20
 
+def working_memory(sizes, m: int) -> int:
+    """Bytes of the stacked evaluations at a time: up to :data:`BATCH_BYTES`, less when all
+    the rows of a gradient take less, at least one (complex) row however large."""
+    P = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    row = 2 * 8 * (P + 4 * m * sum(sizes[1:]))  # complex rows count twice (see _Evaluator)
+    return max(row, min(BATCH_BYTES, 2 * P * row))
+
+
 #: The methods, by name.
 METHODS = ("central", "forward", "complex", "richardson")
 
