@@ -593,6 +593,6 @@ class Scaling:
             i, j = (int(k) for k in np.argwhere(~np.isfinite(out))[0])
             raise GradlabError(
                 f"X must stay finite when standardised with the training data's mean and std; got "
-                f"X[{i}, {j}]={X[i, j]!r} with mean {self.mean[j]!r} and std {self.std[j]!r}"
+                f"X[{i}, {j}]={float(X[i, j])!r} with mean {float(self.mean[j])!r} and std {float(self.std[j])!r}"
             )
         return out
