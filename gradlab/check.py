@@ -1304,7 +1304,8 @@ def check(grad_fn, sizes=(3, 5, 3), *, signature: str = "gradlab", cost_fn=None,
         cost); ``("backprop",)`` is a cheap exact-only check.
     force : bool, default False
         Run the full check's numeric gradient even when its estimated time is above
-        :data:`gradlab._resources.NUMERIC_TIME_LIMIT` (``"auto"`` then picks fast mode).
+        :data:`gradlab._resources.NUMERIC_TIME_LIMIT`. (``mode="auto"`` picks fast mode
+        rather than a full check over the limit.)
 
     Returns
     -------
