@@ -40,6 +40,7 @@ import sys
 
 import numpy as np
 
+from gradlab import _resources
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
 from gradlab._report import Report, fmt
@@ -1329,7 +1330,7 @@ def _validate_against(against) -> tuple[str, ...]:
 
 def check(grad_fn, sizes=(3, 5, 3), *, signature: str = "gradlab", cost_fn=None, lam: float = DEFAULT_LAM,
           examples: int = DEFAULT_EXAMPLES, seed: int = 0, weight_scale: float = 1.0, mode: str = "auto",
-          against=("jax", "numeric")) -> CheckReport:
+          against=("jax", "numeric"), force: bool = False) -> CheckReport:
     """Check a gradient function: blame, localise and explain what is wrong with it.
 
     Parameters
@@ -1363,6 +1364,10 @@ def check(grad_fn, sizes=(3, 5, 3), *, signature: str = "gradlab", cost_fn=None,
         The witnesses of the full check. With an exact one and ``"numeric"``, a
         disagreement is blamed three ways (your gradient / a numerical problem / the
         cost); ``("backprop",)`` is a cheap exact-only check.
+    force : bool, default False
+        Run the full check's numeric gradient even when its estimated time is above
+        :data:`gradlab._resources.NUMERIC_TIME_LIMIT`. (``mode="auto"`` picks fast mode
+        rather than a full check over the limit.)
 
     Returns
     -------
@@ -1407,13 +1412,23 @@ def check(grad_fn, sizes=(3, 5, 3), *, signature: str = "gradlab", cost_fn=None,
     _check_signature(grad_fn, n_args, "grad_fn", shape)
     if cost_fn is not None:
         _check_signature(cost_fn, n_args, "cost_fn", shape)
+    if not isinstance(force, (bool, np.bool_)):
+        raise v.fail("force", force, "True or False")
+    _resources.require_memory(_resources.problem_memory(network.sizes, examples, jax="jax" in against))
     problem, params = _case(network, examples, lam, seed, weight_scale)
     if mode == "auto":
-        mode = "full" if network.n_params <= FULL_MODE_MAX_PARAMS else "fast"
+        mode = "full" if network.n_params <= FULL_MODE_MAX_PARAMS and not _slow(problem, params) else "fast"
     info = {"function": _fn_name(grad_fn), "signature": signature, "sizes": list(network.sizes),
             "n_params": network.n_params, "examples": examples, "lam": lam, "seed": seed,
             "weight_scale": weight_scale, "mode": mode, "against": list(against)}
-    return _run(grad_fn, cost_fn, signature, problem, params, mode, against, info, seed)
+    with _resources.forced(force):
+        return _run(grad_fn, cost_fn, signature, problem, params, mode, against, info, seed)
+
+
+def _slow(problem, params) -> bool:
+    """Would the full check's numeric gradient take longer than gradlab's time limit?"""
+    seconds, _ = _resources.time_estimate(problem, params, _resources.numeric_evaluations(problem.network.n_params))
+    return seconds is not None and seconds > _resources.NUMERIC_TIME_LIMIT
 
 
 def _run(grad_fn, cost_fn, signature, problem, params, mode, against, info, seed) -> CheckReport:

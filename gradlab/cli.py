@@ -59,6 +59,24 @@ def _problem_and_params(args):
     return problem, gradlab.random_init(net, args.seed), {"init": args.init, "seed": args.seed}
 
 
+def _add_force(p, what: str) -> None:
+    """``--force``: run finite differences whose estimated time is above gradlab's limit."""
+    p.add_argument("--force", action="store_true",
+                   help=f"run {what} even when the estimated time is above gradlab's limit (a minute)")
+
+
+def _forcible(run):
+    """``run(args)`` with the time guards of finite differences lifted when ``--force`` is given."""
+
+    def forcible(args) -> int:
+        from gradlab._resources import forced
+
+        with forced(args.force):
+            return run(args)
+
+    return forcible
+
+
 # ------------------------------------------------------------------------------- compare
 
 
@@ -82,7 +100,8 @@ def _add_compare(sub) -> None:
                    + " (default all)")
     p.add_argument("--show", type=int, default=0, help="list the first N gradient entries side by side")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(run=_run_compare)
+    _add_force(p, "the numeric sources")
+    p.set_defaults(run=_forcible(_run_compare))
 
 
 def _run_compare(args) -> int:
@@ -269,7 +288,8 @@ def _add_check(sub) -> None:
     p.add_argument("--max-examples", dest="max_examples", type=int, default=200,
                    help="cases --shrink tries (default 200)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(run=_run_check)
+    _add_force(p, "the full check's finite differences")
+    p.set_defaults(run=_forcible(_run_check))
 
 
 def _run_check(args) -> int:
@@ -308,7 +328,8 @@ def _add_steps(sub) -> None:
     _add_problem_args(p)
     p.add_argument("--out", default=None, help="write the figure here (.png, .pdf or .svg)")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
-    p.set_defaults(run=_run_steps)
+    _add_force(p, "the step curve")
+    p.set_defaults(run=_forcible(_run_steps))
 
 
 def _run_steps(args) -> int:

@@ -6,9 +6,11 @@ import dataclasses
 
 import numpy as np
 
+from gradlab import _resources
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
 from gradlab._report import Report, fmt
+from gradlab.data import _flag
 from gradlab.network import Problem, _check_problem, _forward, cost
 from gradlab.sources import Source, _checked_output, get_source
 
@@ -115,10 +117,21 @@ class PairResult:
         }
 
 
+def _norm(x) -> float:
+    """Euclidean norm that does not overflow while its value is finite: gradients of
+    problems with inputs near 1e300 have entries whose squares overflow float64."""
+    x = np.asarray(x)
+    scale = float(np.max(np.abs(x), initial=0.0))
+    if scale == 0.0 or not np.isfinite(scale):
+        return scale
+    return scale * float(np.linalg.norm(x / scale))
+
+
 def _norm_ratio(a: np.ndarray, b: np.ndarray) -> float:
     """Ng's criterion ||a - b|| / ||a + b|| (0 when both are zero)."""
-    num = float(np.linalg.norm(a - b))
-    den = float(np.linalg.norm(a + b))
+    with np.errstate(over="ignore"):  # a - b, a + b of entries near float max: inf, then refused below
+        num = _norm(a - b)
+        den = _norm(a + b)
     if num == 0.0:
         return 0.0
     return num / den if den > 0 else float("inf")
@@ -137,9 +150,7 @@ def _stats(network, layer, idx, a, b, bound, exact_scale, judged=None, floor=Non
         k = int(np.argmax(diff)) if diff.size else 0
         # Per layer: would this layer's difference alone fail the overall criterion?
         # (Not if every entry is within its round-off floor.)
-        ok = float(np.linalg.norm(da - db)) <= EXACT_NORM_RATIO * exact_scale or float(
-            np.linalg.norm(da - db)
-        ) == 0.0 or (floor is not None and bool(np.all(diff <= floor[idx])))
+        ok = _norm(da - db) <= EXACT_NORM_RATIO * exact_scale or _norm(da - db) == 0.0 or (floor is not None and bool(np.all(diff <= floor[idx])))
     else:
         excess = diff / np.maximum(bound[idx], _TINY)
         k = int(np.argmax(excess)) if diff.size else 0
@@ -194,7 +205,7 @@ def _pair(network, a_name, b_name, a, b, est_a, est_b, floor=None) -> PairResult
                 })
     else:
         criterion = f"||a-b||/||a+b|| <= {EXACT_NORM_RATIO:g}, or every entry within its round-off floor"
-    scale = float(np.linalg.norm(a + b))
+    scale = _norm(a + b)
     layers = tuple(
         _stats(network, i + 1, slice(offsets[i], offsets[i + 1]), a, b, bound, scale, judged, floor)
         for i in range(len(network.shapes))
@@ -337,7 +348,31 @@ class CompareReport(Report):
         return "\n".join(lines)
 
 
-def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *, show: int = 0, info=None) -> CompareReport:
+#: The numeric sources' registry names and the method each runs.
+_NUMERIC_METHODS = {"numeric": "central", "numeric-forward": "forward", "numeric-complex": "complex",
+                    "numeric-richardson": "richardson"}
+
+
+def _guard(problem: Problem, theta, resolved, force: bool) -> None:
+    """Refuse up front what would not fit in memory or would take too long (unless forced)."""
+    from gradlab.sources.numeric import working_memory
+
+    net = problem.network
+    names = [s.name for s in resolved]
+    extra = {"numeric working memory": working_memory(net.sizes, problem.m)} if any(n in _NUMERIC_METHODS for n in names) else None
+    _resources.require_memory(_resources.problem_memory(
+        net.sizes, problem.m, jax=any(n.startswith("jax") for n in names),
+        param_vectors=_resources.PARAM_VECTORS + 2 * len(names), extra=extra))
+    methods = [_NUMERIC_METHODS[n] for n in names if n in _NUMERIC_METHODS]
+    if methods:
+        evaluations = sum(_resources.numeric_evaluations(net.n_params, m) for m in methods)
+        _resources.require_time(problem, theta, evaluations,
+                                "comparing with " + ", ".join(n for n in names if n in _NUMERIC_METHODS),
+                                force=force, instead="compare backprop with jax (exact, one pass each)")
+
+
+def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *, show: int = 0, info=None,
+            force: bool = False) -> CompareReport:
     """Compute the gradient from each source and compare every pair.
 
     Parameters
@@ -348,6 +383,9 @@ def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *,
         At least two; names from :data:`gradlab.SOURCES` or callables ``(problem, params)``.
     show : int, default 0
         Number of leading entries to list in the text rendering.
+    force : bool, default False
+        Run the numeric sources even when their estimated time is above
+        :data:`gradlab._resources.NUMERIC_TIME_LIMIT`.
 
     Returns
     -------
@@ -359,6 +397,12 @@ def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *,
         every entry within the a-priori round-off floor of a correct float64 computation);
         pairs with a numeric source entry by entry against
         :data:`NUMERIC_SAFETY` times the numeric error estimate.
+
+    Raises
+    ------
+    GradlabError
+        Bad input; a problem that would not fit in memory; numeric sources whose
+        estimated time is above the limit, without ``force``.
 
     Examples
     --------
@@ -376,6 +420,13 @@ def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *,
     if len(resolved) < 2 or len(set(names)) != len(names):
         raise v.fail("sources", tuple(names), "at least two distinct sources")
     show = v.integer("show", show, minimum=0)
+    force = _flag("force", force)
+    _guard(problem, theta, resolved, force)
+    with _resources.forced():  # guarded above, as a whole
+        return _compare(problem, theta, resolved, show, info)
+
+
+def _compare(problem, theta, resolved, show, info) -> CompareReport:
     n = problem.network.n_params
     gradients, errors, estimates = {}, {}, {}
     for src in resolved:

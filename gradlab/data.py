@@ -713,8 +713,16 @@ class Scaling:
         X = v.float_array("X", X, ndim=2)
         if X.shape[0] < 1:
             raise GradlabError(f"X must have at least one row to fit a scaling; got shape {X.shape}")
-        mean = X.mean(axis=0)
-        std = X.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = X.mean(axis=0)
+            std = X.std(axis=0)
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std))):
+            # Sums (and squares) of inputs near float max overflow: fit on the columns
+            # divided by their largest magnitude, then scale back (both stay finite).
+            scale = np.max(np.abs(X), axis=0)
+            scale = np.where(scale > 0, scale, 1.0)
+            mean = (X / scale).mean(axis=0) * scale
+            std = (X / scale).std(axis=0) * scale
         std = np.where(std > 0, std, 1.0)
         mean.flags.writeable = False
         std.flags.writeable = False
@@ -728,4 +736,16 @@ class Scaling:
                 f"X must have {self.mean.shape[0]} columns, as the data the scaling was fitted on; "
                 f"got X with shape {X.shape}"
             )
-        return (X - self.mean) / self.std
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = (X - self.mean) / self.std
+            if not np.all(np.isfinite(out)):
+                # X - mean overflows for inputs near float max of both signs; dividing
+                # first keeps every term in range.
+                out = X / self.std - self.mean / self.std
+        if not np.all(np.isfinite(out)):
+            i, j = (int(k) for k in np.argwhere(~np.isfinite(out))[0])
+            raise GradlabError(
+                f"X must stay finite when standardised with the training data's mean and std; got "
+                f"X[{i}, {j}]={float(X[i, j])!r} with mean {float(self.mean[j])!r} and std {float(self.std[j])!r}"
+            )
+        return out

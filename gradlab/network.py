@@ -9,11 +9,13 @@ this maths exists in gradlab, so agreement between the gradient sources means so
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 from functools import cached_property
 
 import numpy as np
 
+from gradlab import _resources
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
 
@@ -87,6 +89,11 @@ class Network:
             raise v.fail("sizes", sizes, accepted)
         object.__setattr__(self, "sizes", tuple(int(s) for s in sizes))
         v.choice("activation", self.activation, ACTIVATIONS)
+        if self.n_params > _MAX_PARAMS:
+            # Python's integers do not overflow, numpy's indices do: refuse here rather
+            # than let an initialiser fail with OverflowError deep inside numpy.
+            raise v.fail("sizes", self.sizes, f"layer sizes whose parameter count ({self.n_params:.3g}) fits in a numpy "
+                         f"array (at most {_MAX_PARAMS:.3g} entries)")
 
     @property
     def n_layers(self) -> int:
@@ -186,6 +193,10 @@ def _unpack(network: Network, params):
     ]
 
 
+#: The most entries a numpy array can have: its index type's largest value.
+_MAX_PARAMS = int(np.iinfo(np.intp).max)
+
+
 # --------------------------------------------------------------------------------------
 # Initialisers
 # --------------------------------------------------------------------------------------
@@ -228,6 +239,7 @@ def random_init(network: Network, seed=0) -> np.ndarray:
     """
     network = _check_network(network)
     rng = _rng(seed)
+    _resources.require_memory(_resources.init_memory(network.sizes))
     parts = []
     for (rows, cols) in network.shapes:
         eps = np.sqrt(6.0 / (rows + cols - 1))
@@ -249,6 +261,7 @@ def debug_init(network: Network) -> np.ndarray:
     [0.084147, 0.09093]
     """
     network = _check_network(network)
+    _resources.require_memory(_resources.init_memory(network.sizes))
     return np.concatenate([_debug_matrix(r, c).ravel() for r, c in network.shapes])
 
 
@@ -296,6 +309,9 @@ class Problem:
         net = self.network
         if not isinstance(net, Network):
             net = Network(net)
+        if isinstance(self.X, np.ndarray) and self.X.ndim == 2 and self.X.shape[1] == net.n_inputs:
+            # Before the copy below: a problem too big to evaluate is refused up front.
+            _resources.require_memory(_resources.problem_memory(net.sizes, self.X.shape[0]))
         X = v.float_array("X", self.X, ndim=2)
         if X.shape[0] < 1:
             raise GradlabError(f"X must have at least one row; got X with shape {X.shape}")
@@ -415,6 +431,7 @@ def debug_problem(sizes=(3, 5, 3), examples: int = 5, lam: float = 0.0) -> Probl
     """
     net = sizes if isinstance(sizes, Network) else Network(sizes)
     m = v.integer("examples", examples, minimum=1)
+    _resources.require_memory(_resources.problem_memory(net.sizes, m))
     X = _debug_matrix(m, net.n_inputs)
     y = np.arange(1, m + 1) % net.n_outputs
     return Problem(net, X, y, lam)
@@ -605,6 +622,96 @@ def _cost(xp, network: Network, params, X, Y, lam, z_shifts=None):
 
 
 # --------------------------------------------------------------------------------------
+# Magnitudes: refuse inputs and weights whose cost or gradient would overflow float64
+# --------------------------------------------------------------------------------------
+#
+# A matrix product that overflows gives inf without a warning (BLAS does not report it),
+# and the first inf meets a 0 or another inf soon after: 0 * inf and inf - inf are NaN,
+# with a RuntimeWarning from numpy and a NaN gradient from jax. So every source first
+# bounds, from the largest |X| and the largest weight of each layer, what its sums can
+# reach, and refuses the problem with the culprit named when a bound passes float64's
+# range. The bounds cost O(P) (|X|'s maximum is found once per problem).
+
+_LOG_FLOAT_MAX = math.log(float(np.finfo(np.float64).max))
+#: Headroom the bounds keep below the largest float64, as a factor: the numeric sources
+#: evaluate the cost at weights moved by up to 1/16 of themselves (Richardson's first
+#: step, a factor 1.0625), and each sum adds a few roundings; 4 covers both with room,
+#: while inputs up to about 1e306 (with weights of order 0.1) are still evaluated.
+OVERFLOW_HEADROOM = 4.0
+#: Largest value of each hidden activation's derivative: a delta grows by at most this
+#: factor (times the weights) per layer on its way back.
+_GPRIME_BOUND = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0}
+
+
+def _log(x: float) -> float:
+    return math.log(x) if x > 0 else -math.inf
+
+
+def _largest(arr) -> float:
+    """max |arr| without an |arr| temporary."""
+    if np.iscomplexobj(arr):
+        return float(np.max(np.abs(arr))) if arr.size else 0.0
+    return float(max(np.max(arr), -np.min(arr))) if arr.size else 0.0
+
+
+def _check_magnitudes(problem: "Problem", params) -> None:
+    """Raise GradlabError when the cost or the gradient at ``params`` could overflow float64.
+
+    Bounds (each a sum over the terms float64 actually adds, before any division by m):
+    ``|z_(l+1)| <= max|Theta_l| (s_l + 1) max(1, max|a_l|)``, with ``|a| <= 1`` after a
+    sigmoid or tanh and ``|a| <= |z|`` after a relu; the cross-entropy sums m K terms of at
+    most ``|z_L| + log 2``; ``D_l`` sums m products ``|delta_(l+1)| max(1, |a_l|)`` with
+    ``|delta_L| <= 1`` and ``|delta_l| <= |delta_(l+1)| s_(l+1) max|Theta_l| max g'``; the
+    regularisation sums P squares of the largest weight.
+    """
+    net = problem.network
+    xmax = problem._cache.get("xmax")
+    if xmax is None:
+        xmax = problem._cache["xmax"] = _largest(problem.X)
+    limit = _LOG_FLOAT_MAX - math.log(OVERFLOW_HEADROOM)
+    thetas = _unpack(net, np.asarray(params))
+    m, K = problem.m, net.n_outputs
+
+    def refuse(quantity: str, log_bound: float, cause: str):
+        raise GradlabError(
+            f"X and params are too large to evaluate the cost in float64: {quantity} could reach "
+            f"about 1e{log_bound / math.log(10):.0f} ({cause}), beyond the largest float64 "
+            f"(1.8e+308) with room for the numeric steps; standardise the inputs (scale=True, "
+            f"--scale) or use smaller weights"
+        )
+
+    log_a = [_log(max(1.0, xmax))]  # bound on |a_l| (the bias unit is 1) per layer
+    log_w = []
+    for l, theta in enumerate(thetas, start=1):
+        w = _largest(theta)
+        log_w.append(_log(w))
+        log_z = log_w[-1] + math.log(theta.shape[1]) + log_a[-1]
+        if log_z > limit:
+            refuse(f"the pre-activations of layer {l + 1}", log_z,
+                   f"max |{'X' if l == 1 else f'a_{l}'}| = {math.exp(log_a[-1]) if log_a[-1] < _LOG_FLOAT_MAX else math.inf:.3g}"
+                   f" with the bias, max |Theta{l}| = {w:.3g}, {theta.shape[1]} columns")
+        if l < len(thetas):
+            log_a.append(max(0.0, log_z) if net.activation == "relu" else 0.0)
+    log_cost = math.log(m * K) + max(log_z, 0.0) + math.log(2.0)
+    if log_cost > limit:
+        refuse("the cross-entropy summed over the m x K outputs", log_cost,
+               f"output pre-activations up to 1e{log_z / math.log(10):.0f}, m={m}, K={K}")
+    log_delta = 0.0
+    for l in range(len(thetas), 0, -1):
+        log_sum = math.log(m) + log_delta + log_a[l - 1]
+        if log_sum > limit:
+            refuse(f"the gradient of Theta{l} (a sum over the m={m} examples)", log_sum,
+                   f"max |{'X' if l == 1 else f'a_{l}'}| = 1e{log_a[l - 1] / math.log(10):.0f}")
+        rows = thetas[l - 1].shape[0]
+        log_delta += math.log(rows) + log_w[l - 1] + math.log(_GPRIME_BOUND[net.activation])
+    if problem.lam:
+        log_reg = math.log(net.n_params) + 2.0 * max(log_w)
+        if log_reg > limit:
+            refuse("the regularisation's sum of squared weights", log_reg,
+                   f"the largest weight is {math.exp(max(log_w)):.3g}")
+
+
+# --------------------------------------------------------------------------------------
 # Public evaluation
 # --------------------------------------------------------------------------------------
 
@@ -633,6 +740,7 @@ def cost(problem: Problem, params) -> float:
     """
     problem = _check_problem(problem)
     theta = problem.network.check_params(params)
+    _check_magnitudes(problem, theta)
     return float(_cost(np, problem.network, theta, problem.X, problem.Y, problem.lam))
 
 

@@ -14,8 +14,10 @@ import tempfile
 
 import numpy as np
 
+from gradlab import _resources
 from gradlab import _validate as v
 from gradlab._report import Report, fmt
+from gradlab.compare import _norm
 from gradlab.network import Problem, _check_problem
 from gradlab.sources import numeric as _num
 
@@ -100,14 +102,20 @@ class StepsReport(Report):
 
 
 def _rel_error(d, g) -> float:
-    ng = float(np.linalg.norm(g))
-    diff = float(np.linalg.norm(d - g))
+    ng = _norm(g)
+    diff = _norm(d - g)
     if ng == 0.0:
         return 0.0 if diff == 0.0 else float("inf")
     return diff / ng
 
 
-def step_curve(problem: Problem, params, *, steps=DEFAULT_STEPS) -> StepsReport:
+#: Real-cost-equivalent evaluations per parameter and step: forward differences 1,
+#: central 2, Richardson's three central differences 6, the complex step 1 complex
+#: evaluation (about 4 real ones).
+EVALUATIONS_PER_STEP = 13
+
+
+def step_curve(problem: Problem, params, *, steps=DEFAULT_STEPS, force: bool = False) -> StepsReport:
     """Error of forward, central, Richardson and complex-step gradients as the step varies.
 
     Parameters
@@ -117,6 +125,9 @@ def step_curve(problem: Problem, params, *, steps=DEFAULT_STEPS) -> StepsReport:
     steps : sequence of float, default 1e-1 .. 1e-16 (four per decade)
         Relative steps in (0, 1]; entry i uses ``h * max(1, |theta_i|)``, at least one
         unit in the last place of theta_i.
+    force : bool, default False
+        Run even when the estimated time (``13 P`` cost evaluations per step) is above
+        :data:`gradlab._resources.NUMERIC_TIME_LIMIT`.
 
     Returns
     -------
@@ -140,6 +151,14 @@ def step_curve(problem: Problem, params, *, steps=DEFAULT_STEPS) -> StepsReport:
     hs = v.float_array("steps", steps, ndim=1)
     if hs.size < 1 or np.any(hs <= 0) or np.any(hs > 1):
         raise v.fail("steps", steps, "a non-empty sequence of relative steps in (0, 1]")
+    if not isinstance(force, (bool, np.bool_)):
+        raise v.fail("force", force, "True or False")
+    net = problem.network
+    _resources.require_memory(_resources.problem_memory(
+        net.sizes, problem.m, jax=True, extra={"numeric working memory": _num.working_memory(net.sizes, problem.m)}))
+    _resources.require_time(problem, theta, EVALUATIONS_PER_STEP * net.n_params * hs.size + 1,
+                            f"the step curve over {hs.size} steps", force=bool(force),
+                            instead="pass fewer steps")
     g = gradient(problem, theta, "jax")
     ev = _num._Evaluator(problem, theta)
     index = np.arange(theta.size)

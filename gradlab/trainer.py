@@ -18,9 +18,11 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from gradlab import _resources
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
 from gradlab._report import Report, fmt
+from gradlab.compare import _norm
 from gradlab.data import Dataset, Scaling, _dataset, _flag
 from gradlab.network import Network, Problem, _check_X, predict, random_init
 from gradlab.sources import get_source, value_and_gradient
@@ -31,7 +33,7 @@ __all__ = [
     "History",
     "Iteration",
     "OPTIMISERS",
-    "NUMERIC_MAX_PARAMS",
+    "GRADIENTS_PER_ITERATION",
     "numeric_estimate",
 ]
 
@@ -57,11 +59,11 @@ OPTIMISERS: dict[str, Optimiser] = {
 #: iterations, or the caller asked it to stop.
 OK_STOPS = ("converged", "maxiter", "callback")
 
-#: Largest network the "numeric" source trains without ``force=True``. One central-
-#: difference gradient costs 2P cost evaluations; at P = 1000 that is 2,000, and CG needs
-#: two or three gradients per iteration, so 100 iterations already take ~500,000 cost
-#: evaluations -- minutes on the digits, hours for the seed's 400-25-10 (P = 10,285).
-NUMERIC_MAX_PARAMS = 1000
+#: Gradients an optimiser iteration takes, for the time estimate of training with a
+#: numeric source: CG and L-BFGS-B accept most first trial steps and rarely need more
+#: than two or three points per line search; the lower end keeps the estimate a fair
+#: "at least". (The time limit itself is gradlab._resources.NUMERIC_TIME_LIMIT.)
+GRADIENTS_PER_ITERATION = 2
 
 #: Recent (params, cost, gradient) evaluations kept to find the gradient at an accepted
 #: iterate without recomputing it; a line search rarely needs more than a few points.
@@ -295,18 +297,6 @@ def _hidden(hidden) -> tuple[int, ...]:
     return tuple(int(h) for h in hidden)
 
 
-def _time_one_cost(problem: Problem, params: np.ndarray) -> float:
-    """Seconds for one evaluation of the cost (best of three), for the numeric estimate."""
-    from gradlab.network import cost
-
-    best = math.inf
-    for _ in range(3):
-        t0 = time.perf_counter()
-        cost(problem, params)
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def numeric_estimate(problem: Problem, params) -> str:
     """What one central-difference gradient costs for this problem, in words.
 
@@ -327,11 +317,16 @@ def numeric_estimate(problem: Problem, params) -> str:
     params = problem.network.check_params(params)
     P = problem.network.n_params
     evals = 2 * P + 1
-    seconds = evals * _time_one_cost(problem, params)
+    seconds = evals * _resources.seconds_per_cost(problem, params)
     return (
         f"one numeric gradient takes {evals} cost evaluations (2P + 1, P = {P} parameters), "
         f"about {seconds:.2g} s here; CG needs 2 or 3 gradients per iteration"
     )
+
+
+#: The numeric sources and the method each runs (their gradients cost evaluations in proportion to P).
+_NUMERIC_METHODS = {"numeric": "central", "numeric-forward": "forward", "numeric-complex": "complex",
+                    "numeric-richardson": "richardson"}
 
 
 def train(
@@ -385,7 +380,9 @@ def train(
     test : (X_test, y_test), optional
         Held-out data, never used for training; its accuracy is reported.
     force : bool, default False
-        Let ``"numeric"`` train networks above :data:`NUMERIC_MAX_PARAMS` parameters.
+        Train with a numeric source even when the estimated time (``maxiter`` times
+        :data:`GRADIENTS_PER_ITERATION` numeric gradients) is above
+        :data:`gradlab._resources.NUMERIC_TIME_LIMIT`.
     info : dict, optional
         Extra metadata to keep with the result (and in its model file).
 
@@ -398,7 +395,8 @@ def train(
     Raises
     ------
     GradlabError
-        Bad input; or ``"numeric"`` on a network above the limit without ``force``.
+        Bad input; a problem that would not fit in memory; or a numeric source whose
+        estimated training time is above the limit, without ``force``.
 
     Notes
     -----
@@ -450,6 +448,12 @@ def train(
     if callback is not None and not callable(callback):
         raise v.fail("callback", callback, "a callable taking an Iteration, or None")
 
+    # Before anything as large as the data is made: the scaled copy, the Problem, the weights.
+    net_sizes = problem.network.sizes if problem is not None else sizes
+    _resources.require_memory(_resources.problem_memory(
+        net_sizes, X_train.shape[0], jax=src.name.startswith("jax"),
+        param_vectors=_resources.TRAIN_PARAM_VECTORS,
+        extra={"scaled inputs": 8 * X_train.size} if scale else None))
     scaling = Scaling.fit(X_train) if scale else None
     if problem is None:
         X_used = scaling.apply(X_train) if scaling is not None else X_train
@@ -466,12 +470,13 @@ def train(
 
     params0 = random_init(network, seed) if init is None else network.check_params(init, "init")
 
-    if src.name == "numeric" and network.n_params > NUMERIC_MAX_PARAMS and not force:
-        raise GradlabError(
-            f"grad_source='numeric' is limited to {NUMERIC_MAX_PARAMS} parameters unless forced "
-            f"(force=True, --force); this network has {network.n_params}: "
-            f"{numeric_estimate(problem, params0)}. Use 'backprop' or 'jax' to train it"
-        )
+    if src.name in _NUMERIC_METHODS:
+        per_gradient = _resources.numeric_evaluations(network.n_params, _NUMERIC_METHODS[src.name], error=False)
+        _resources.require_time(
+            problem, params0, per_gradient * (GRADIENTS_PER_ITERATION * maxiter + 1),
+            f"training with grad_source={src.name!r} for maxiter={maxiter} (at least "
+            f"{GRADIENTS_PER_ITERATION} gradients per iteration, {per_gradient:,} cost evaluations each)",
+            force=force, instead="train with 'backprop' or 'jax'")
 
     # ----------------------------------------------------------------- the loop
     import scipy.optimize
@@ -500,7 +505,7 @@ def train(
         return hit
 
     def record(k, x, f, g):
-        gnorm = float(np.linalg.norm(g))
+        gnorm = _norm(g)
         elapsed = time.perf_counter() - t0
         rec_iter.append(k)
         rec_cost.append(float(f))
@@ -525,14 +530,16 @@ def train(
     scipy_status = None
     try:
         try:
-            f0, g0 = value_and_gradient(problem, params0, src)
-            counts["evaluations"] += 1
-            recent[params0.tobytes()] = (f0, g0)
-            record(0, params0, f0, g0)
-            res = scipy.optimize.minimize(
-                objective, params0, jac=True, method=opt.scipy_method,
-                options={"maxiter": maxiter}, callback=step,
-            )
+            # The whole run was guarded above; its single gradients need no guard of their own.
+            with _resources.forced():
+                f0, g0 = value_and_gradient(problem, params0, src)
+                counts["evaluations"] += 1
+                recent[params0.tobytes()] = (f0, g0)
+                record(0, params0, f0, g0)
+                res = scipy.optimize.minimize(
+                    objective, params0, jac=True, method=opt.scipy_method,
+                    options={"maxiter": maxiter}, callback=step,
+                )
         finally:
             bar.close()
     except KeyboardInterrupt:

@@ -100,7 +100,8 @@ def test_train_on_idx_files(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["train", "--grad-source", "numeric", "--quiet"], "limited to 1000 parameters"),
+        # maxiter 100000: even an optimistic flop rate puts it over the time limit (nothing is timed)
+        (["train", "--grad-source", "numeric", "--maxiter", "100000", "--quiet"], "above the limit of 60 s; pass force=True (--force)"),
         (["train", "--hidden", "0", "--quiet"], "hidden must be a positive integer"),
         (["train", "--hidden", "25,x"], "hidden must be comma-separated integers such as 25 or 64,32"),
         (["train", "--test-fraction", "1", "--quiet"], "test_fraction must be a number in [0, 1)"),

@@ -18,7 +18,8 @@ import functools
 import numpy as np
 
 from gradlab import _validate as v
-from gradlab.network import Network, Problem, _cost
+from gradlab import _resources
+from gradlab.network import Network, Problem, _check_magnitudes, _cost
 
 # Compiled functions are kept per network; jit itself re-specialises per data shape
 # and dtype.
@@ -68,6 +69,8 @@ def _device_data(problem: Problem, dtype: str = "float64"):
     key = ("jax", dtype)
     cached = problem._cache.get(key)
     if cached is None:
+        net = problem.network
+        _resources.require_memory(_resources.problem_memory(net.sizes, problem.m, jax=True))
         cached = (jnp.asarray(problem.X, dtype=dtype), jnp.asarray(problem.Y, dtype=dtype))
         problem._cache[key] = cached
     return cached
@@ -82,6 +85,7 @@ def value_and_gradient(problem: Problem, params: np.ndarray, dtype: str = "float
     import jax.numpy as jnp
 
     dtype = check_dtype(dtype)
+    _check_magnitudes(problem, params)
     fn = _compiled(problem.network)
     # Inside the scoped x64 context float64 is available; float32 inputs keep every
     # operation in float32 (gradlab's constants are Python scalars, weakly typed).

@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gradlab.network import Problem, _cost_from_forward, _forward, _sigmoid, _unpack
+from gradlab.network import Problem, _check_magnitudes, _cost_from_forward, _forward, _sigmoid, _unpack
 
 #: The cost's cross-entropy is summed over blocks of output units holding about this
 #: many entries (at least one unit; see network._cost_from_forward): its temporaries
@@ -131,6 +131,7 @@ def _backward(problem: Problem, params: np.ndarray, keep: bool = False):
     over the examples); :mod:`gradlab.explain` shows the deltas next to jax's dJ/dz.
     """
     network, lam, m = problem.network, problem.lam, problem.m
+    _check_magnitudes(problem, params)
     thetas = _unpack(network, params)
     ones, Y, one_minus_Y = _prepared(problem)
     times_g_prime = _TIMES_LOCAL_DERIVATIVE[network.activation]

@@ -68,7 +68,8 @@ import dataclasses
 import numpy as np
 
 from gradlab import _validate as v
-from gradlab.network import KINKED_ACTIVATIONS, Problem, _cost_from_forward, _forward
+from gradlab import _resources
+from gradlab.network import KINKED_ACTIVATIONS, Problem, _check_magnitudes, _cost_from_forward, _forward
 
 __all__ = ["METHODS", "NumericGradient", "numeric_gradient", "default_steps"]
 
@@ -102,6 +103,14 @@ KINK_HALVINGS = 30
 #: 400-25-10 on 5,000 examples; measured 1.6x faster per evaluation than 11 at a time),
 #: small enough to stay well inside a laptop's memory.
 BATCH_BYTES = 256 * 2**20
+
+def working_memory(sizes, m: int) -> int:
+    """Bytes of the stacked evaluations at a time: up to :data:`BATCH_BYTES`, less when all
+    the rows of a gradient take less, at least one (complex) row however large."""
+    P = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    row = 2 * 8 * (P + 4 * m * sum(sizes[1:]))  # complex rows count twice (see _Evaluator)
+    return max(row, min(BATCH_BYTES, 2 * P * row))
+
 
 #: The methods, by name.
 METHODS = ("central", "forward", "complex", "richardson")
@@ -157,6 +166,7 @@ class _Evaluator:
     hidden units' on/off pattern differs from the pattern at a reference point."""
 
     def __init__(self, problem: Problem, theta: np.ndarray):
+        _check_magnitudes(problem, np.real(theta))
         self.network, self.X, self.Y, self.lam = problem.network, problem.X, problem.Y, problem.lam
         self.kinked = self.network.activation in KINKED_ACTIVATIONS
         net, m = self.network, problem.m
@@ -352,7 +362,8 @@ def _one_sided(ev: _Evaluator, theta, index, h) -> tuple[np.ndarray, np.ndarray]
     return out[0], out[1]
 
 
-def numeric_gradient(problem: Problem, params, *, method: str = "central", step=None) -> NumericGradient:
+def numeric_gradient(problem: Problem, params, *, method: str = "central", step=None,
+                     force: bool = False) -> NumericGradient:
     """Finite-difference gradient of the cost, with a per-entry error estimate.
 
     Parameters
@@ -365,6 +376,9 @@ def numeric_gradient(problem: Problem, params, *, method: str = "central", step=
         Relative step: each entry uses ``step * max(1, |theta_i|)`` (the complex step
         uses ``step`` as is; Richardson uses it as the first of its halving sequence).
         Default: the method's own, see :func:`default_steps`.
+    force : bool, default False
+        Run even when the estimated time is above
+        :data:`gradlab._resources.NUMERIC_TIME_LIMIT` (see :func:`guard`).
 
     Returns
     -------
@@ -375,7 +389,8 @@ def numeric_gradient(problem: Problem, params, *, method: str = "central", step=
     Raises
     ------
     GradlabError
-        Bad problem, params, method or step.
+        Bad problem, params, method or step; or an estimated time above the limit
+        without ``force``.
 
     Examples
     --------
@@ -400,6 +415,7 @@ def numeric_gradient(problem: Problem, params, *, method: str = "central", step=
         h = np.broadcast_to(h, theta.shape).astype(np.float64)
         if np.any(h <= 0):
             raise v.fail("step", step, "steps large enough to change theta + step")
+    guard(problem, theta, method, force=force)
     return _estimate(problem, theta, method, h)
 
 
@@ -457,9 +473,25 @@ def _estimate(problem: Problem, theta: np.ndarray, method: str, h: np.ndarray, e
 # --------------------------------------------------------------- the registry's face
 
 
+def guard(problem: Problem, theta: np.ndarray, method: str = "central", *, error: bool = True,
+          force: bool = False, what: str | None = None) -> None:
+    """Refuse a full numeric gradient whose estimated time is above the limit, unless forced.
+
+    Estimated as the method's cost evaluations (:func:`gradlab._resources.numeric_evaluations`)
+    times the timed seconds of one; small problems are let through without timing.
+    """
+    n = _resources.numeric_evaluations(theta.size, method, error)
+    _resources.require_time(
+        problem, theta, n, what or f"a numeric gradient ({method} differences"
+        + (", with its error estimate)" if error and method in ("central", "forward") else ")"),
+        force=force, instead="use backprop or jax (exact, one pass)")
+
+
+
 def _estimator(method: str):
     def estimate(problem: Problem, params: np.ndarray) -> NumericGradient:
         theta = np.array(params, dtype=np.float64)
+        guard(problem, theta, method)
         return _estimate(problem, theta, method, default_steps(theta, method))
 
     estimate.__name__ = f"estimate_{method}"
@@ -477,6 +509,7 @@ def _gradient_of(method: str):
 
     def value_and_gradient(problem: Problem, params: np.ndarray):
         theta = np.array(params, dtype=np.float64)
+        guard(problem, theta, method, error=False)
         r = _estimate(problem, theta, method, default_steps(theta, method), error=False)
         return r.cost, r.gradient
 
