@@ -16,12 +16,13 @@ import time
 
 from gradlab._errors import GradlabError
 
-#: A file may claim (in its header) at most this fraction of the machine's physical memory:
-#: a loaded array is then converted (float64) and used (forward passes, copies), so an
-#: array that takes more than half the memory cannot be worked with without swapping or an
-#: out-of-memory kill. The header is checked before anything of that size is allocated.
+#: A file may claim (in its header) at most this fraction of the memory gradlab may use
+#: (:func:`gradlab._resources.available_memory`, which honours GRADLAB_MEMORY_LIMIT): a
+#: loaded array is then converted (float64) and used (forward passes, copies), so an array
+#: that takes more than half of it cannot be worked with. The header is checked before
+#: anything of that size is allocated.
 MEMORY_FRACTION = 0.5
-#: Used when the physical memory cannot be asked for (not a POSIX system): 8 GiB.
+#: Used when the memory cannot be asked for (not a POSIX system): 8 GiB.
 FALLBACK_MEMORY = 8 * 2**30
 
 #: Temporary files that atomic_write leaves only when its process is killed (SIGKILL, power
@@ -43,14 +44,11 @@ def _why(exc: OSError) -> str:
 
 
 def memory_limit() -> int:
-    """Bytes a file may claim to hold: :data:`MEMORY_FRACTION` of the physical memory."""
-    try:
-        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
-        total = FALLBACK_MEMORY
-    if total <= 0:  # pragma: no cover
-        total = FALLBACK_MEMORY
-    return int(total * MEMORY_FRACTION)
+    """Bytes a file may claim to hold: :data:`MEMORY_FRACTION` of what gradlab may use."""
+    from gradlab._resources import available_memory
+
+    limit, _ = available_memory()
+    return int((FALLBACK_MEMORY if limit is None else limit) * MEMORY_FRACTION)
 
 
 def human_bytes(n: float) -> str:
@@ -68,7 +66,8 @@ def memory_problem(what: str, nbytes: int) -> str | None:
     if nbytes <= limit:
         return None
     return (f"{what} would need {human_bytes(nbytes)} of memory, more than gradlab allows a file "
-            f"to claim ({human_bytes(limit)}, half this machine's memory); refused before reading it")
+            f"to claim ({human_bytes(limit)}, half the memory gradlab may use; set GRADLAB_MEMORY_LIMIT to "
+            f"change it); refused before reading it")
 
 
 def check_memory(path: str, what: str, nbytes: int) -> None:
