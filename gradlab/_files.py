@@ -133,7 +133,7 @@ def check_writable(path, *, name: str = "out") -> str:
     if path.endswith(os.sep) or (os.altsep and path.endswith(os.altsep)):
         raise GradlabError(f"{name} must be a file path, not a folder; got {name}={path!r}")
     if os.path.isdir(path):
-        raise GradlabError(f"{name}: {path} is a folder; give a file name in it (e.g. {os.path.join(path, 'model.npz')})")
+        raise GradlabError(f"{name}: {path} is a folder; give the path of a file in it, e.g. {os.path.join(path, 'NAME')}")
     folder = _folder_of(path)
     if not os.path.isdir(folder):
         raise GradlabError(f"{name}: the folder {folder} does not exist; got {name}={path!r}")
