@@ -527,7 +527,6 @@ def train(
             raise StopIteration
 
     t0 = time.perf_counter()
-    scipy_status = None
     try:
         try:
             # The whole run was guarded above; its single gradients need no guard of their own.
@@ -543,56 +542,69 @@ def train(
         finally:
             bar.close()
     except KeyboardInterrupt:
-        stop = "interrupted"
-        message = (
-            f"interrupted (Ctrl-C) after {len(rec_iter) - 1} iterations; keeping the best "
-            f"parameters reached (iteration {best['iteration']}, cost {best['cost']:.6g})"
-        )
-        final = best["params"]
-    else:
-        scipy_status = int(res.status)
-        message = str(res.message)
-        if stopped_by_callback:
-            stop = "callback"
-            message = f"stopped by the callback after {len(rec_iter) - 1} iterations"
-        else:
-            stop = opt.stops.get(scipy_status, "other")
-        final = np.asarray(res.x, dtype=np.float64)
-        if not (np.all(np.isfinite(final)) and float(res.fun) <= best["cost"]):
-            final = best["params"]
+        res = None
     elapsed = time.perf_counter() - t0
 
-    history = History(
-        np.asarray(rec_iter, dtype=np.int64), np.asarray(rec_cost), np.asarray(rec_gnorm), np.asarray(rec_time)
-    )
-    train_acc = None
-    if problem.labels is not None:
-        train_acc = float(np.mean(predict(network, final, problem.X) == problem.labels))
-    meta = {
-        "init": "random" if init is None else "given",
-        "maxiter": maxiter,
-        "evaluations": counts["evaluations"] + counts["re-evaluations"],
-        # Evaluations at an accepted iterate the optimiser had not evaluated itself
-        # (expected 0 for CG and L-BFGS-B: both accept a point their line search evaluated).
-        "re_evaluations": counts["re-evaluations"],
-        "elapsed": elapsed,
-        "m_train": problem.m,
-    }
-    if init is None:
-        meta["seed"] = seed if isinstance(seed, int) else "generator"
-    if dataset is not None:
-        meta["data"] = dataset.name
-        meta["image_shape"] = list(dataset.image_shape) if dataset.image_shape else None
-        meta["pixel_order"] = dataset.pixel_order
-        if dataset.notes:
-            meta["notes"] = list(dataset.notes)
-    if test_data is not None:
-        meta["m_test"] = test_data.m
-    meta.update(info or {})
-    result = TrainResult(
-        network, final, history, source=src.name, method=method, lam=problem.lam, stop=stop,
-        message=message, scipy_status=scipy_status, scaling=scaling, train_accuracy=train_acc, meta=meta,
-    )
-    if test_data is not None:
-        result.test_accuracy = result.accuracy(test_data.X, test_data.y)
-    return result
+    def assemble() -> TrainResult:
+        """The result: the final parameters, the history, accuracies and metadata."""
+        scipy_status = None
+        if res is None:
+            stop = "interrupted"
+            message = (
+                f"interrupted (Ctrl-C) after {len(rec_iter) - 1} iterations; keeping the best "
+                f"parameters reached (iteration {best['iteration']}, cost {best['cost']:.6g})"
+            )
+            final = best["params"]
+        else:
+            scipy_status = int(res.status)
+            message = str(res.message)
+            if stopped_by_callback:
+                stop = "callback"
+                message = f"stopped by the callback after {len(rec_iter) - 1} iterations"
+            else:
+                stop = opt.stops.get(scipy_status, "other")
+            final = np.asarray(res.x, dtype=np.float64)
+            if not (np.all(np.isfinite(final)) and float(res.fun) <= best["cost"]):
+                final = best["params"]
+        history = History(
+            np.asarray(rec_iter, dtype=np.int64), np.asarray(rec_cost), np.asarray(rec_gnorm), np.asarray(rec_time)
+        )
+        train_acc = None
+        if problem.labels is not None:
+            train_acc = float(np.mean(predict(network, final, problem.X) == problem.labels))
+        meta = {
+            "init": "random" if init is None else "given",
+            "maxiter": maxiter,
+            "evaluations": counts["evaluations"] + counts["re-evaluations"],
+            # Evaluations at an accepted iterate the optimiser had not evaluated itself
+            # (expected 0 for CG and L-BFGS-B: both accept a point their line search evaluated).
+            "re_evaluations": counts["re-evaluations"],
+            "elapsed": elapsed,
+            "m_train": problem.m,
+        }
+        if init is None:
+            meta["seed"] = seed if isinstance(seed, int) else "generator"
+        if dataset is not None:
+            meta["data"] = dataset.name
+            meta["image_shape"] = list(dataset.image_shape) if dataset.image_shape else None
+            meta["pixel_order"] = dataset.pixel_order
+            if dataset.notes:
+                meta["notes"] = list(dataset.notes)
+        if test_data is not None:
+            meta["m_test"] = test_data.m
+        meta.update(info or {})
+        result = TrainResult(
+            network, final, history, source=src.name, method=method, lam=problem.lam, stop=stop,
+            message=message, scipy_status=scipy_status, scaling=scaling, train_accuracy=train_acc, meta=meta,
+        )
+        if test_data is not None:
+            result.test_accuracy = result.accuracy(test_data.X, test_data.y)
+        return result
+
+    try:
+        return assemble()
+    except KeyboardInterrupt:
+        # Ctrl-C in the milliseconds between the end of training and the return (while the
+        # accuracies are computed) must not throw the trained parameters away: assemble the
+        # result once more. A further Ctrl-C during that second pass aborts as usual.
+        return assemble()

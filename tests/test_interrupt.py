@@ -181,3 +181,27 @@ def test_a_signal_before_training_writes_nothing(tmp_path, sig, status):
     assert stderr.strip().endswith("before training produced a model; nothing written")
     assert "Traceback" not in stderr and stdout == ""
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_as_training_ends_keeps_the_trained_parameters(monkeypatch):
+    # The trainer computes the accuracies after its loop; a Ctrl-C landing there (simulated:
+    # the first prediction raises KeyboardInterrupt) must still return the trained result.
+    import gradlab.trainer as trainer
+
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(40, 3)), np.arange(40) % 2
+    expected = gradlab.train(X, y, hidden=(4,), maxiter=5, progress=False)
+    real_predict, calls = trainer.predict, []
+
+    def interrupted_once(*args, **kw):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return real_predict(*args, **kw)
+
+    monkeypatch.setattr(trainer, "predict", interrupted_once)
+    result = gradlab.train(X, y, hidden=(4,), maxiter=5, progress=False)
+    assert len(calls) >= 2
+    assert result.stop == expected.stop and result.n_iter == expected.n_iter
+    np.testing.assert_array_equal(result.params, expected.params)
+    assert result.train_accuracy == expected.train_accuracy
