@@ -27,7 +27,10 @@ def atomic_write(path, write, *, name: str = "path") -> str:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise GradlabError(f"{name}: the folder {folder} does not exist; got {name}={path!r}")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    except OSError as exc:  # a name too long, a read-only folder: the user's path, not a bug
+        raise GradlabError(f"{name}: cannot write {path!r}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -36,10 +39,12 @@ def atomic_write(path, write, *, name: str = "path") -> str:
         # mkstemp makes the file private (0600); give it the mode a plain open() would.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):  # e.g. path names a folder, or the disk is full
+            raise GradlabError(f"{name}: cannot write {path!r}: {exc.strerror or exc}") from None
         raise
     return path
