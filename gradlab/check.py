@@ -342,7 +342,8 @@ def _load_module(where: str, name: str):
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:  # the user's code: report it, never a traceback
+        # The user's code: report it, never a traceback; sys.exit() in it must not end gradlab.
+        except (Exception, SystemExit) as exc:
             raise UserCodeError(f"{name}: importing {where} raised {_one_line(exc)}") from exc
         _MODULE_CACHE[path] = module
         return module
@@ -352,7 +353,7 @@ def _load_module(where: str, name: str):
         if exc.name and where.startswith(exc.name):
             raise GradlabError(f"{name}: no module named {where!r} (nor a file {where!r})") from None
         raise UserCodeError(f"{name}: importing {where} raised {_one_line(exc)}") from exc
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise UserCodeError(f"{name}: importing {where} raised {_one_line(exc)}") from exc
 
 
@@ -423,7 +424,7 @@ class _Caller:
         before = params.copy() if inplace is None else inplace.copy()
         try:
             raw = self.fn(*args)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in the user's function too
             raise UserCodeError(f"{self.what} {self.name} raised {_one_line(exc)}") from exc
         writes = {}
         if not _same(before, theta):

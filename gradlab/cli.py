@@ -47,8 +47,7 @@ def _short(text: str) -> str:
 
 
 #: Integers on the command line are ASCII digits: Python's int() also takes '١٢' (Arabic-Indic
-#: digits), '1_000' and '0x10' only with a base, and a user who typed any of those meant
-#: something else or nothing at all.
+#: digits, = 12) and '1_000', and a user who typed either meant something else or nothing.
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 #: Decimal numbers as a person writes them (1, 0.5, .5, 1e-3); not float()'s 'nan', 'inf',
 #: 'infinity' or non-ASCII digits.
@@ -64,7 +63,7 @@ def _integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer such as 5 (digits 0-9); got {_short(text)}")
     value = int(stripped)
     if abs(value) > INT_MAX:
-        raise argparse.ArgumentTypeError(f"must be an integer of at most {INT_MAX} in size; got {_short(text)}")
+        raise argparse.ArgumentTypeError(f"must be an integer within 64 bits (|n| <= {INT_MAX}); got {_short(text)}")
     return value
 
 
@@ -88,7 +87,7 @@ def _integer_list(text: str, name: str, example: str) -> tuple[int, ...]:
         )
     values = tuple(int(part) for part in parts)
     if any(abs(v) > INT_MAX for v in values):
-        raise argparse.ArgumentTypeError(f"{name} must be integers of at most {INT_MAX} in size; got {_short(text)}")
+        raise argparse.ArgumentTypeError(f"{name} must be integers within 64 bits (|n| <= {INT_MAX}); got {_short(text)}")
     return values
 
 
@@ -105,7 +104,7 @@ def _output_file(text: str) -> str:
         raise argparse.ArgumentTypeError(f"must be a file name, not a folder; got {_short(text)}")
     folder = os.path.dirname(os.path.abspath(text))
     if not os.path.isdir(folder):
-        raise argparse.ArgumentTypeError(f"the folder {_short(folder)} does not exist; got {_short(text)}")
+        raise argparse.ArgumentTypeError(f"the folder {folder!r} does not exist; got {_short(text)}")
     return text
 
 

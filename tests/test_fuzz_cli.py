@@ -24,6 +24,7 @@ import contextlib
 import importlib.util
 import io
 import os
+import re
 import shutil
 import signal
 import struct
@@ -98,6 +99,8 @@ def alarm():
 #: A correct gradient and cost in both signatures, plus functions that go wrong in the ways
 #: a user's file does. These files are the only code ``gradlab check`` may run here.
 _GOOD = '''
+import sys
+
 import numpy as np
 import gradlab
 
@@ -147,6 +150,10 @@ def returns_text(problem, params):
 
 def no_arguments():
     return 0
+
+
+def exits(problem, params):
+    sys.exit(3)
 '''
 
 _USER_FILES = {
@@ -154,6 +161,7 @@ _USER_FILES = {
     "syntax_error.py": "def grad(problem, params:\n    return params\n",
     "import_raises.py": "raise ImportError('a dependency of the user is missing')\ndef grad(p, q):\n    return q\n",
     "empty.py": "",
+    "exits_on_import.py": "import sys\nsys.exit('bye')\n",
 }
 
 
@@ -203,10 +211,10 @@ def _paths(d: Path) -> list[str]:
 def _safe_targets(d: Path) -> list[str]:
     """``check`` targets that run only this file's fixtures, or nothing at all."""
     functions = ("grad", "cost", "nnGradient", "nnCostFunction", "wrong", "raises", "returns_none",
-                 "returns_nan", "returns_text", "no_arguments", "NOT_A_FUNCTION", "missing_function")
+                 "returns_nan", "returns_text", "no_arguments", "exits", "NOT_A_FUNCTION", "missing_function")
     files = [f"{d / 'good.py'}:{f}" for f in functions]
     files += [f"{d / name}:grad" for name in ("syntax_error.py", "import_raises.py", "empty.py",
-                                              "a_folder.py", "missing.py")]
+                                              "exits_on_import.py", "a_folder.py", "missing.py")]
     modules = ["gradlab_fuzz_no_such_module:grad", "gradlab_fuzz_no_such_package.sub:grad"]
     malformed = [f"{d / 'good.py'}", f"{d / 'good.py'}:", ":grad", f"{d / 'good.py'}:1bad", "::"]
     return files + modules + malformed
@@ -310,8 +318,8 @@ def _plausible(action: argparse.Action, d: Path, safe_targets: list[str]):
         values += _PLAUSIBLE_INT
     elif action.type in _NUMBER_TYPES:
         values += _PLAUSIBLE_FLOAT
-    if action.dest == "target":
-        values += safe_targets
+    if action.dest == "target":  # the functions that run: right, wrong, seed-style
+        values += [t for t in safe_targets if t.endswith(("good.py:grad", "good.py:wrong", "good.py:nnGradient"))]
     return st.sampled_from(values) if values else st.sampled_from(_paths(d))
 
 
@@ -398,7 +406,9 @@ def command_argvs(draw, command: str, d: Path, safe_targets: list[str]):
     bound = [[a.option_strings[0], _BOUNDS[a.dest]] for a in options if a.dest in _BOUNDS]
     if bound and draw(st.booleans()):
         pieces = bound + pieces  # first, so that a drawn value of the same option overrides it
-    return [command] + [token for piece in pieces for token in piece]
+    argv = [command] + [token for piece in pieces for token in piece]
+    _assert_safe(argv, d)
+    return argv
 
 
 def _all_flags() -> list[str]:
@@ -422,7 +432,9 @@ def any_tokens(draw, d: Path, safe_targets: list[str]):
         _size_list(allow_none=True),
     )
     first = draw(st.one_of(st.sampled_from(COMMANDS), token))
-    return [first] + draw(st.lists(token, max_size=8))
+    argv = [first] + draw(st.lists(token, max_size=8))
+    _assert_safe(argv, d)
+    return argv
 
 
 # --------------------------------------------------------------------------- one run
@@ -538,3 +550,201 @@ def test_the_fuzzer_never_names_an_importable_module(pool):
         with pytest.raises(AssertionError):
             _assert_safe(bad, pool)
     _assert_safe(["check", *_safe_targets(pool)], pool)
+
+
+# --------------------------------------------------------------------------- regressions
+# What the fuzzer found, as plain examples: each fails for the one reason its row names.
+
+_HUGE = str(10**30)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        # int() and float() take non-ASCII digits: '١٢' was 12 examples.
+        (["compare", "--examples", "١٢"], r"argument --examples: must be an integer such as 5 \(digits 0-9\); got '١٢'"),
+        (["train", "--hidden", "١٢"], r"argument --hidden: hidden must be comma-separated integers such as 25"),
+        (["compare", "--sizes", "3,٥,3"], r"argument --sizes: sizes must be comma-separated integers such as 3,5,3"),
+        (["train", "--lambda", "٠.٥"], r"argument --lambda: must be a finite number such as 0.5 or 1e-3; got '٠.٥'"),
+        # Python literals that are not what a user types.
+        (["compare", "--examples", "0x10"], r"argument --examples: must be an integer such as 5"),
+        (["compare", "--examples", "1_000"], r"argument --examples: must be an integer such as 5"),
+        (["compare", "--seed", "1e3"], r"argument --seed: must be an integer such as 5"),
+        # float() takes nan and inf, and 1e309 overflows to inf.
+        (["compare", "--lambda", "nan"], r"argument --lambda: must be a finite number such as 0.5"),
+        (["train", "--test-fraction=-inf"], r"argument --test-fraction: must be a finite number such as 0.5"),
+        (["check", "f.py:g", "--weight-scale", "Infinity"], r"argument --weight-scale: must be a finite number"),
+        (["compare", "--lambda", "1e309"], r"argument --lambda: must be a finite number \(at most 1.79769e\+308"),
+        # Integers beyond 64 bits: --examples 10**30 reached numpy ("Maximum allowed size exceeded").
+        (["compare", "--examples", _HUGE], r"argument --examples: must be an integer within 64 bits"),
+        (["explain", "--example", _HUGE], r"argument --example: must be an integer within 64 bits \(\|n\| <= 9223372036854775807\)"),
+        (["check", "f.py:g", "--max-examples", _HUGE], r"argument --max-examples: must be an integer within 64 bits"),
+        (["compare", "--sizes", f"{_HUGE},3"], r"argument --sizes: sizes must be integers within 64 bits \(\|n\| <= 9223372036854775807\)"),
+        # A huge lambda overflowed the gradient's norm (steps: an internal "All-NaN slice").
+        (["steps", "--lambda", "1e200"], r"lam must be a finite real number >= 0 and <= 1e\+150; got lam=1e\+200"),
+        (["compare", "--lambda", "1e308"], r"lam must be a finite real number >= 0 and <= 1e\+150"),
+        # No command printed the help on stdout with status 2 and nothing on stderr.
+        ([], r"a command is required, one of compare, check, train"),
+        # argparse joined unrecognised arguments with spaces: an empty one vanished.
+        (["compare", ""], r"unrecognized arguments: ''"),
+        (["compare", "--json", " ", "x\ny"], r"unrecognized arguments: ' ' 'x\\ny'"),
+    ],
+)
+def test_bad_values_found_by_fuzzing_are_one_line_errors(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("gradlab: error: ") and err.count("\n") == 1
+    assert re.search(message, err), err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--out", "no_such_folder/m.npz"], r"argument --out: the folder '.*no_such_folder' does not exist"),
+        (["train", "--out", "."], r"argument --out: must be a file name, not a folder; got '.'"),
+        (["plot", "digits", "--out", ""], r"argument --out: must be a file name; got ''"),
+        (["steps", "--out", "no_such_folder/s.png"], r"argument --out: the folder '.*no_such_folder' does not exist"),
+    ],
+)
+def test_an_unwritable_out_is_refused_before_any_work(argv, message, capsys, tmp_path, monkeypatch):
+    # Training used to run to the end, printing progress, and only then fail to save.
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and re.search(message, err), err
+
+
+def test_an_out_name_too_long_for_the_file_system_is_a_usage_error(capsys, tmp_path, monkeypatch):
+    # mkstemp's OSError (ENAMETOOLONG) escaped as an internal error.
+    monkeypatch.chdir(tmp_path)
+    name = "m" * (os.pathconf(tmp_path, "PC_NAME_MAX") + 1)
+    assert main(["train", "--maxiter", "1", "--hidden", "2", "--quiet", "--out", name]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(r"gradlab: error: path: cannot write 'm{10}.*': File name too long", err), err
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: gradlab.debug_problem((3, 5, 3), 5, lam=2e150), r"lam must be a finite real number >= 0 and <= 1e\+150"),
+        (lambda: gradlab.debug_problem().with_lam(float("1e200")), r"lam must be .* <= 1e\+150; got lam=1e\+200"),
+        (lambda: gradlab.check(lambda problem, params: params, weight_scale=1e5),
+         r"weight_scale must be a finite real number >= 0 and <= 10000; got weight_scale=100000.0"),
+    ],
+)
+def test_library_bounds_found_by_fuzzing(call, message):
+    with pytest.raises(gradlab.GradlabError, match=message):
+        call()
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        # SystemExit is no Exception: it went past check's handlers and ended gradlab with the
+        # user's status and no message.
+        ("good.py:exits", r"grad_fn exits raised SystemExit: 3"),
+        ("exits_on_import.py:grad", r"target: importing .*exits_on_import.py raised SystemExit: bye"),
+    ],
+)
+def test_sys_exit_in_checked_code_is_a_usage_error(target, message, pool, capsys):
+    assert main(["check", f"{pool}/{target}"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("gradlab: error: ") and err.count("\n") == 1 and re.search(message, err), err
+
+
+# --------------------------------------------------------------------------- main()'s last line of defence
+
+
+def _boom(args):
+    raise RuntimeError("a bug\nover two lines")
+
+
+def test_an_internal_error_is_one_line_with_status_70(monkeypatch, capsys):
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    monkeypatch.setattr(cli, "_run_compare", _boom)
+    assert main(["compare"]) == EXIT_SOFTWARE
+    out, err = capsys.readouterr()
+    assert err == ("gradlab: internal error: RuntimeError: a bug over two lines (a bug in gradlab; "
+                   "run with GRADLAB_DEBUG=1 for the traceback)\n")
+
+
+def test_gradlab_debug_prints_the_traceback_of_an_internal_error(monkeypatch, capsys):
+    monkeypatch.setenv(cli.DEBUG_ENV, "1")
+    monkeypatch.setattr(cli, "_run_compare", _boom)
+    assert main(["compare"]) == EXIT_SOFTWARE
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):") and "RuntimeError: a bug" in err
+
+
+def test_out_of_memory_is_a_usage_error_not_a_bug(monkeypatch, capsys):
+    def too_big(args):
+        raise MemoryError("Unable to allocate 74.5 GiB for an array with shape (100000, 100000)")
+
+    monkeypatch.setattr(cli, "_run_compare", too_big)
+    assert main(["compare"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("gradlab: error: out of memory (Unable to allocate 74.5 GiB") and err.count("\n") == 1
+
+
+def test_help_lists_every_exit_status(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    listed = re.findall(r"^  (\d+) ", out.split("exit status:")[1], flags=re.M)
+    assert [int(s) for s in listed] == list(EXIT_STATUSES)
+
+
+# --------------------------------------------------------------------------- a real process
+
+
+def _gradlab(*args, code=None, env_extra=None, cwd=None):
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop(cli.DEBUG_ENV, None)
+    env.update(env_extra or {})
+    argv = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "gradlab", *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("compare", "--examples", "١٢"),
+        ("compare", "--lambda", "nan"),
+        ("train", "--out", "no_such_folder/m.npz"),
+        ("predict", "missing.npz"),
+        ("check", "no_such_file.py:grad"),
+        (),
+    ],
+)
+def test_a_real_process_prints_one_line_and_exits_2(args, tmp_path):
+    proc = _gradlab(*args, cwd=tmp_path)
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert proc.stdout == "" and proc.stderr.startswith("gradlab: error: ") and proc.stderr.count("\n") == 1
+    assert os.listdir(tmp_path) == []
+
+
+# A bug injected into a real process by the test's own script (the product has no such hook).
+_INJECT = (
+    "import sys\n"
+    "import gradlab.cli as cli\n"
+    "def boom(args):\n"
+    "    raise RuntimeError('injected')\n"
+    "cli._run_compare = boom\n"
+    "sys.exit(cli.main(sys.argv[1:]))\n"
+)
+
+
+def test_a_real_process_reports_an_internal_error_in_one_line_with_status_70(tmp_path):
+    proc = _gradlab("compare", code=_INJECT, cwd=tmp_path)
+    assert proc.returncode == EXIT_SOFTWARE, proc.stderr
+    assert proc.stderr == ("gradlab: internal error: RuntimeError: injected (a bug in gradlab; "
+                           "run with GRADLAB_DEBUG=1 for the traceback)\n")
+
+
+def test_a_real_process_with_gradlab_debug_prints_the_traceback(tmp_path):
+    proc = _gradlab("compare", code=_INJECT, env_extra={cli.DEBUG_ENV: "1"}, cwd=tmp_path)
+    assert proc.returncode == EXIT_SOFTWARE
+    assert proc.stderr.startswith("Traceback (most recent call last):") and "RuntimeError: injected" in proc.stderr
