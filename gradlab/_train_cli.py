@@ -8,7 +8,6 @@ import sys
 import threading
 
 from gradlab._errors import GradlabError
-from gradlab._files import check_writable
 from gradlab._report import _jsonable
 
 #: Exit status of ``gradlab train`` when Ctrl-C stopped it (128 + SIGINT, the shell's convention).
@@ -73,8 +72,6 @@ def _say(text: str = "", *, file=None) -> None:
 
 def run_train(args) -> int:
     """``gradlab train``: load, split, train, save, report; see :class:`_StopSignals` for signals."""
-    if args.out:
-        check_writable(args.out, name="--out")  # now, not after an hour of training
     with _StopSignals() as signals:
         try:
             result = _train(args)
@@ -193,7 +190,6 @@ def run_predict(args) -> int:
 def run_plot(args) -> int:
     from gradlab import plots
 
-    check_writable(args.out, name="--out")
 
     if args.figure == "digits":
         if args.model is not None:

@@ -36,14 +36,16 @@ def integer(name: str, value, *, minimum: int | None = None) -> int:
     return int(value)
 
 
-def real(name: str, value, *, minimum: float | None = None) -> float:
-    """A finite real number (not bool) at least ``minimum``."""
+def real(name: str, value, *, minimum: float | None = None, maximum: float | None = None) -> float:
+    """A finite real number (not bool) at least ``minimum`` and at most ``maximum``."""
     accepted = "a finite real number" + ("" if minimum is None else f" >= {minimum:g}")
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise fail(name, value, accepted)
     value = float(value)
     if not np.isfinite(value) or (minimum is not None and value < minimum):
         raise fail(name, value, accepted)
+    if maximum is not None and value > maximum:
+        raise fail(name, value, accepted + (" and" if minimum is not None else "") + f" <= {maximum:g}")
     return value
 
 

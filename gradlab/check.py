@@ -45,7 +45,7 @@ from gradlab import _validate as v
 from gradlab._errors import GradlabError
 from gradlab._report import Report, fmt
 from gradlab.compare import EXACT_NORM_RATIO, NUMERIC_SAFETY, _numeric_bound, _roundoff_floor
-from gradlab.network import Network, Problem, _cost, _forward, random_init
+from gradlab.network import MAX_LAM, Network, Problem, _cost, _forward, random_init
 
 __all__ = [
     "check",
@@ -66,6 +66,12 @@ __all__ = [
 #: error estimate) up to this many parameters; beyond it, fast mode. At 2,000 parameters
 #: and a few examples the full check takes well under a second on one core.
 FULL_MODE_MAX_PARAMS = 2000
+
+#: Largest ``weight_scale``: check's random weights lie within +-sqrt(6 / (in + out)) <= +-sqrt(3)
+#: times it, so 1e4 reaches weights of ~1e4, the range whose costs and gradients gradlab keeps
+#: finite (every sigmoid is saturated long before). At 1e200 the gradient overflowed (found
+#: by fuzzing the command line).
+MAX_WEIGHT_SCALE = 1e4
 
 #: A diagnosis "fits" when its model reproduces the user's numbers to this relative
 #: accuracy (norm of the residual over the norm of the numbers). Round-off leaves about
@@ -1402,10 +1408,10 @@ def check(grad_fn, sizes=(3, 5, 3), *, signature: str = "gradlab", cost_fn=None,
     network = sizes if isinstance(sizes, Network) else Network(sizes)
     if signature == "seed" and network.n_layers != 3:
         raise v.fail("sizes", network.sizes, "three layer sizes (input, hidden, output) for signature='seed'")
-    lam = v.real("lam", lam, minimum=0.0)
+    lam = v.real("lam", lam, minimum=0.0, maximum=MAX_LAM)
     examples = v.integer("examples", examples, minimum=1)
     seed = v.integer("seed", seed, minimum=0)
-    weight_scale = v.real("weight_scale", weight_scale, minimum=0.0)
+    weight_scale = v.real("weight_scale", weight_scale, minimum=0.0, maximum=MAX_WEIGHT_SCALE)
     shape = "(problem, params)" if signature == "gradlab" else \
         "(nn_params, input_layer_size, hidden_layer_size, num_labels, X, y, Lambda)"
     n_args = 2 if signature == "gradlab" else 7

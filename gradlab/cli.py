@@ -1,7 +1,9 @@
 """The ``gradlab`` command line: thin commands over the library.
 
 Exit status: 0 success / all gradients agree; 1 a disagreement (a result, not an error);
-2 a usage error, reported as one line on stderr.
+2 a usage error, reported as one line on stderr; 70 an internal error (a bug in gradlab,
+one line on stderr; ``GRADLAB_DEBUG=1`` prints the traceback); 130 interrupted (Ctrl-C);
+141 the reader of the output went away.
 
 Importing this module imports neither jax nor matplotlib: ``gradlab --help`` stays fast.
 """
@@ -9,8 +11,11 @@ Importing this module imports neither jax nor matplotlib: ``gradlab --help`` sta
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import sys
+import traceback
 
 from gradlab._errors import GradlabError
 
@@ -21,15 +26,85 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):  # noqa: D401 - argparse's hook
         raise GradlabError(f"{self.prog}: {message} (see {self.prog} --help)")
 
+    def parse_args(self, args=None, namespace=None):
+        # argparse joins unrecognised arguments with spaces, so '' or ' ' vanish from the
+        # message; their reprs show exactly what was not understood.
+        args, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.error("unrecognized arguments: " + " ".join(_short(e) for e in extras))
+        return args
+
+
+#: Longest rendering of a user's value in a message: enough to recognise it, and a 10,000
+#: character argument still gives a readable line.
+_SHOW_CHARS = 60
+
+
+def _short(text: str) -> str:
+    """``repr(text)``, cut to :data:`_SHOW_CHARS` characters."""
+    shown = repr(text)
+    return shown if len(shown) <= _SHOW_CHARS else shown[: _SHOW_CHARS - 4] + "...'"
+
+
+#: Integers on the command line are ASCII digits: Python's int() also takes '١٢' (Arabic-Indic
+#: digits, = 12) and '1_000', and a user who typed either meant something else or nothing.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+#: Decimal numbers as a person writes them (1, 0.5, .5, 1e-3); not float()'s 'nan', 'inf',
+#: 'infinity' or non-ASCII digits.
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+#: Integers are handed to numpy and scipy, whose integers are 64-bit.
+INT_MAX = 2**63 - 1
+
+
+def _integer(text: str) -> int:
+    """An argparse type: an integer in ASCII digits within 64 bits (ranges are the library's job)."""
+    stripped = text.strip()
+    if not _INTEGER.fullmatch(stripped):
+        raise argparse.ArgumentTypeError(f"must be an integer such as 5 (digits 0-9); got {_short(text)}")
+    value = int(stripped)
+    if abs(value) > INT_MAX:
+        raise argparse.ArgumentTypeError(f"must be an integer within 64 bits (|n| <= {INT_MAX}); got {_short(text)}")
+    return value
+
+
+def _number(text: str) -> float:
+    """An argparse type: a finite decimal number such as 0.5 or 1e-3 (ranges are the library's job)."""
+    stripped = text.strip()
+    if not _NUMBER.fullmatch(stripped):
+        raise argparse.ArgumentTypeError(f"must be a finite number such as 0.5 or 1e-3; got {_short(text)}")
+    value = float(stripped)
+    if not math.isfinite(value):  # 1e309 overflows to inf
+        raise argparse.ArgumentTypeError(f"must be a finite number (at most {sys.float_info.max:.6g} in size); "
+                                         f"got {_short(text)}")
+    return value
+
+
+def _integer_list(text: str, name: str, example: str) -> tuple[int, ...]:
+    parts = [part.strip() for part in text.split(",")]
+    if not all(_INTEGER.fullmatch(part) for part in parts):
+        raise argparse.ArgumentTypeError(
+            f"{name} must be comma-separated integers such as {example}; got {_short(text)}"
+        )
+    values = tuple(int(part) for part in parts)
+    if any(abs(v) > INT_MAX for v in values):
+        raise argparse.ArgumentTypeError(f"{name} must be integers within 64 bits (|n| <= {INT_MAX}); got {_short(text)}")
+    return values
+
 
 def _sizes(text: str) -> tuple[int, ...]:
     """Parse ``3,5,3`` into a tuple of ints (validation of the values is Network's job)."""
+    return _integer_list(text, "sizes", "3,5,3")
+
+
+def _output_file(text: str) -> str:
+    """An argparse type: a file gradlab can write (checked before any work, by a trial write)."""
+    from gradlab._files import check_writable
+
     try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"sizes must be comma-separated integers such as 3,5,3; got {text!r}"
-        ) from None
+        return check_writable(text, name="--out")
+    except GradlabError as exc:
+        # argparse would replace a ValueError's message with "invalid value"; keep ours.
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--out: ")) from None
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -41,11 +116,11 @@ def _add_problem_args(p, *, activation: bool = True) -> None:
     p.add_argument("--sizes", type=_sizes, default=(3, 5, 3), help="layer sizes, inputs first (default 3,5,3)")
     if activation:
         p.add_argument("--activation", default="sigmoid", help="hidden activation: sigmoid, tanh or relu (default sigmoid)")
-    p.add_argument("--lambda", dest="lam", type=float, default=0.0, help="regularisation strength lambda >= 0 (default 0)")
-    p.add_argument("--examples", type=int, default=5, help="number of examples m (default 5)")
+    p.add_argument("--lambda", dest="lam", type=_number, default=0.0, help="regularisation strength lambda >= 0 (default 0)")
+    p.add_argument("--examples", type=_integer, default=5, help="number of examples m (default 5)")
     p.add_argument("--init", choices=("debug", "random"), default="debug",
                    help="weights: the seed's deterministic sin(1..n)/10 (debug) or uniform +-sqrt(6/(in+out)) (random)")
-    p.add_argument("--seed", type=int, default=0, help="seed for --init random (default 0)")
+    p.add_argument("--seed", type=_integer, default=0, help="seed for --init random (default 0)")
 
 
 def _problem_and_params(args):
@@ -98,7 +173,7 @@ def _add_compare(sub) -> None:
     p.add_argument("--sources", type=_names, default=("backprop", "jax", "numeric"),
                    help="comma-separated gradient sources, at least two, from: " + ", ".join(SOURCES)
                    + " (default all)")
-    p.add_argument("--show", type=int, default=0, help="list the first N gradient entries side by side")
+    p.add_argument("--show", type=_integer, default=0, help="list the first N gradient entries side by side")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_force(p, "the numeric sources")
     p.set_defaults(run=_forcible(_run_compare))
@@ -129,7 +204,7 @@ def _add_explain(sub) -> None:
         ),
     )
     _add_problem_args(p, activation=False)  # the walk-through is written for sigmoid units
-    p.add_argument("--example", type=int, default=0, help="which example the tables show, 0..m-1 (default 0)")
+    p.add_argument("--example", type=_integer, default=0, help="which example the tables show, 0..m-1 (default 0)")
     p.add_argument("--jaxpr", action="store_true", help="also print the cost's jaxpr with each step marked")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=_run_explain)
@@ -154,12 +229,7 @@ def _hidden(text: str) -> tuple[int, ...]:
     """Parse ``25`` or ``64,32`` (hidden layer sizes); ``none`` for no hidden layer."""
     if text.strip().lower() == "none":
         return ()
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"hidden must be comma-separated integers such as 25 or 64,32 (or none); got {text!r}"
-        ) from None
+    return _integer_list(text, "hidden", "25 or 64,32 (or none)")
 
 
 def _add_data_args(p, *, default="digits") -> None:
@@ -188,16 +258,16 @@ def _add_train(sub) -> None:
     p.add_argument("--grad-source", default="backprop", choices=tuple(SOURCES), help="gradient source (default backprop)")
     p.add_argument("--method", default="cg", choices=tuple(OPTIMISERS),
                    help="; ".join(f"{k}: {o.description}" for k, o in OPTIMISERS.items()) + " (default cg)")
-    p.add_argument("--maxiter", type=int, default=100, help="iterations (default 100)")
-    p.add_argument("--lambda", dest="lam", type=float, default=1.0, help="regularisation strength (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the split (default 0)")
+    p.add_argument("--maxiter", type=_integer, default=100, help="iterations (default 100)")
+    p.add_argument("--lambda", dest="lam", type=_number, default=1.0, help="regularisation strength (default 1)")
+    p.add_argument("--seed", type=_integer, default=0, help="seed of the initial weights and the split (default 0)")
     p.add_argument("--scale", action="store_true", help="standardise inputs (fitted on the training part)")
-    p.add_argument("--test-fraction", type=float, default=0.2, help="share held out for testing, in [0, 1) (default 0.2)")
+    p.add_argument("--test-fraction", type=_number, default=0.2, help="share held out for testing, in [0, 1) (default 0.2)")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                    help="precision of the jax source (float32 is faster on accelerators); backprop "
                    "and numeric always compute in float64 (default float64)")
     p.add_argument("--force", action="store_true", help="let --grad-source numeric train a large network")
-    p.add_argument("--out", help="write the trained model to this .npz file")
+    p.add_argument("--out", type=_output_file, help="write the trained model to this .npz file")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(run=_run_train)
@@ -242,8 +312,8 @@ def _add_plot(sub) -> None:
     p.add_argument("figure", choices=("digits", "weights", "history"), help="which figure")
     p.add_argument("model", nargs="?", help="model file (.npz), for weights and history")
     _add_data_args(p)
-    p.add_argument("--seed", type=int, default=0, help="which random digits (default 0)")
-    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("--seed", type=_integer, default=0, help="which random digits (default 0)")
+    p.add_argument("--out", type=_output_file, required=True, help="PNG file to write")
     p.set_defaults(run=_run_plot)
 
 
@@ -274,18 +344,18 @@ def _add_check(sub) -> None:
     p.add_argument("--cost", default=None, metavar="FUNC",
                    help="also check this cost function (same signature; a name in the same file, or PATH.py:FUNC)")
     p.add_argument("--sizes", type=_sizes, default=(3, 5, 3), help="layer sizes (default 3,5,3)")
-    p.add_argument("--lambda", dest="lam", type=float, default=1.0,
+    p.add_argument("--lambda", dest="lam", type=_number, default=1.0,
                    help="lambda for the check, >= 0; lambda = 0 is tried too (default 1)")
-    p.add_argument("--examples", type=int, default=5, help="number of examples m (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and data (default 0)")
-    p.add_argument("--weight-scale", dest="weight_scale", type=float, default=1.0,
+    p.add_argument("--examples", type=_integer, default=5, help="number of examples m (default 5)")
+    p.add_argument("--seed", type=_integer, default=0, help="seed of the weights and data (default 0)")
+    p.add_argument("--weight-scale", dest="weight_scale", type=_number, default=1.0,
                    help="multiply the random weights (large values saturate the sigmoids; default 1)")
     p.add_argument("--mode", choices=("auto", "full", "fast"), default="auto",
                    help="full: every entry; fast: random directions and bisection; auto: full for small "
                         "networks (default auto)")
     p.add_argument("--shrink", action="store_true",
                    help="search (hypothesis) for the smallest failing case and print a reproducer")
-    p.add_argument("--max-examples", dest="max_examples", type=int, default=200,
+    p.add_argument("--max-examples", dest="max_examples", type=_integer, default=200,
                    help="cases --shrink tries (default 200)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_force(p, "the full check's finite differences")
@@ -326,7 +396,7 @@ def _add_steps(sub) -> None:
         ),
     )
     _add_problem_args(p)
-    p.add_argument("--out", default=None, help="write the figure here (.png, .pdf or .svg)")
+    p.add_argument("--out", type=_output_file, default=None, help="write the figure here (.png, .pdf or .svg)")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     _add_force(p, "the step curve")
     p.set_defaults(run=_forcible(_run_steps))
@@ -359,13 +429,46 @@ COMMANDS = [
 ]
 
 
+#: Exit statuses of ``gradlab`` (listed in ``gradlab --help``).
+EXIT_OK = 0
+#: A result, not an error: gradients disagree, a check found a problem, training stopped early.
+EXIT_FOUND = 1
+#: The input was bad (argparse's status for a usage error).
+EXIT_USAGE = 2
+#: EX_SOFTWARE from BSD's sysexits.h: gradlab itself failed; distinct from EXIT_USAGE so
+#: that a script can tell "my input was wrong" from "gradlab has a bug".
+EXIT_SOFTWARE = 70
+#: 128 + SIGINT, the shell's status for a process stopped by Ctrl-C.
+EXIT_INTERRUPTED = 130
+#: 128 + SIGPIPE, as a shell reports a process killed by writing into a closed pipe.
+EXIT_BROKEN_PIPE = 141
+#: The exit statuses main() can return, in the order --help lists them.
+EXIT_STATUSES = (EXIT_OK, EXIT_FOUND, EXIT_USAGE, EXIT_SOFTWARE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE)
+
+#: Set (to anything but empty or 0) to see the traceback of an internal error.
+DEBUG_ENV = "GRADLAB_DEBUG"
+
+_EPILOG = f"""\
+exit status:
+  {EXIT_OK}    success; every pair of gradients agrees; no problem found
+  {EXIT_FOUND}    a result, not an error: a disagreement, a problem found, training stopped early
+  {EXIT_USAGE}    usage error: bad option, value or file (one line on stderr: gradlab: error: ...)
+  {EXIT_SOFTWARE}   internal error, a bug in gradlab (one line on stderr; {DEBUG_ENV}=1 prints the traceback)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+  {EXIT_BROKEN_PIPE}  the reader of the output went away (gradlab ... | head)
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``gradlab`` argument parser with every command of :data:`COMMANDS`."""
     parser = _Parser(
         prog="gradlab",
         description=(
             "Cross-check neural-network gradients: hand-written back-propagation, finite "
             "differences and jax.grad of one regularised cost, side by side."
         ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from gradlab import __version__
 
@@ -376,26 +479,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str) -> str:
+    """``text`` with its line breaks folded, so a message stays one line on stderr."""
+    return " ".join(str(text).split()) or "(no message)"
+
+
 def main(argv=None) -> int:
-    """Entry point of the ``gradlab`` console script; returns the exit status."""
+    """Entry point of the ``gradlab`` console script; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        One of :data:`EXIT_STATUSES`. Every failure is reported as one line on stderr:
+        ``gradlab: error: ...`` for bad input (status 2), ``gradlab: internal error: ...``
+        for a bug in gradlab (status 70; with ``GRADLAB_DEBUG=1`` the traceback instead).
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            parser.print_help()
-            return 2
+            raise GradlabError(
+                f"a command is required, one of {', '.join(_command_names(parser))} (see gradlab --help)"
+            )
         return args.run(args)
     except GradlabError as exc:
-        print(f"gradlab: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"gradlab: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("gradlab: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`gradlab compare | head`): stop quietly. Point stdout at
         # devnull so that the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141  # as a shell reports death by SIGPIPE
+        return EXIT_BROKEN_PIPE
+    except MemoryError as exc:
+        # Not a bug but a request too large for this machine: the user can ask for less.
+        detail = f" ({_one_line(exc)})" if str(exc) else ""
+        print(f"gradlab: error: out of memory{detail}; try smaller --sizes, --hidden, "
+              "--examples or data", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # the last line of defence: a bug in gradlab, never a bare traceback
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            traceback.print_exc()
+        else:
+            print(f"gradlab: internal error: {type(exc).__name__}: {_one_line(exc)} (a bug in gradlab; "
+                  f"run with {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
+        return EXIT_SOFTWARE
+
+
+def _command_names(parser) -> list[str]:
+    """The subcommands of ``parser``, in the order --help lists them."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
 
 
 if __name__ == "__main__":  # pragma: no cover

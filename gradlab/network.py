@@ -321,7 +321,7 @@ class Problem:
                 f"got X with shape {X.shape}"
             )
         Y, labels = _targets(self.y, X.shape[0], net.n_outputs)
-        lam = v.real("lam", self.lam, minimum=0.0)
+        lam = v.real("lam", self.lam, minimum=0.0, maximum=MAX_LAM)
         X.flags.writeable = False
         Y.flags.writeable = False
         if labels is not None:
@@ -351,7 +351,7 @@ class Problem:
 
     def with_lam(self, lam) -> "Problem":
         """The same network and data with another lambda (no re-validation of the data)."""
-        lam = v.real("lam", lam, minimum=0.0)
+        lam = v.real("lam", lam, minimum=0.0, maximum=MAX_LAM)
         new = object.__new__(Problem)
         for field in ("network", "X", "y", "_Y", "_labels"):
             object.__setattr__(new, field, getattr(self, field))
@@ -506,6 +506,12 @@ def _relu(xp, z, out=None):
         return np.maximum(z, 0.0, out=out)
     return xp.where(xp.real(z) > 0, z, 0.0 * z)
 
+
+#: Largest lambda accepted. The gradient's regularisation part (lam / m) w must stay
+#: squarable in float64 (every norm squares it: |g| < sqrt(1.8e308) ~ 1.3e154) for weights
+#: up to +-1e4, the range whose costs and gradients gradlab keeps finite; 1e150 leaves that
+#: margin. At lam = 1e200 the gradient's norm overflowed (found by fuzzing the command line).
+MAX_LAM = 1e150
 
 #: Hidden-layer activations by name: the forward function of each (the local
 #: derivatives live beside back-propagation, in :mod:`gradlab.sources.backprop`).

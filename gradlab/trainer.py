@@ -24,7 +24,7 @@ from gradlab._errors import GradlabError
 from gradlab._report import Report, fmt
 from gradlab.compare import _norm
 from gradlab.data import Dataset, Scaling, _dataset, _flag
-from gradlab.network import Network, Problem, _check_X, predict, random_init
+from gradlab.network import MAX_LAM, Network, Problem, _check_X, predict, random_init
 from gradlab.sources import get_source, value_and_gradient
 
 __all__ = [
@@ -434,7 +434,7 @@ def train(
                 raise GradlabError("y (the labels) is required when data is an array of inputs")
             dataset = _dataset(data, y, "data")
         X_train, labels = dataset.X, dataset.y
-        lam = 1.0 if lam is None else v.real("lam", lam, minimum=0.0)
+        lam = 1.0 if lam is None else v.real("lam", lam, minimum=0.0, maximum=MAX_LAM)
         sizes = (X_train.shape[1], *_hidden((25,) if hidden is None else hidden), int(labels.max()) + 1)
         if sizes[-1] < 2:
             raise GradlabError(f"y must hold at least two classes (labels 0..K-1, K >= 2); got only label 0")

@@ -61,7 +61,7 @@ CLI_CASES = [
     (["compare", "--sizes", "3,-1,3"], "sizes=(3, -1, 3)"),
     (["compare", "--sizes", "3,2.5,3"], "3,2.5,3"),
     (["compare", "--lambda", "-1"], "lam=-1.0"),
-    (["compare", "--lambda", "nan"], "lam=nan"),
+    (["compare", "--lambda", "nan"], "argument --lambda: must be a finite number such as 0.5 or 1e-3; got 'nan'"),
     (["compare", "--examples", "0"], "examples=0"),
     (["compare", "--sources", "backprop,torch"], "sources='torch'"),
     (["compare", "--sources", "jax"], "at least two"),
