@@ -13,8 +13,9 @@ Safety of the fuzzer itself:
   names Python cannot find); free text never contains ``:`` and so never names a function.
   :func:`_assert_safe` enforces it on every argument list before it runs.
 - Free text never contains ``/``, so an output path cannot leave the example's folder.
-- Network sizes and example counts stay small enough that no example can allocate more than
-  a few hundred MB (see :data:`MAX_POOL_SIZE`).
+- Huge network sizes and example counts are in the pool (the resource guards must refuse
+  them up front), and every example runs with ``GRADLAB_MEMORY_LIMIT`` at :data:`MEMORY_CAP`,
+  so no accepted example can take more memory than that.
 """
 
 from __future__ import annotations
@@ -240,11 +241,15 @@ def _assert_safe(argv, d: Path) -> None:
 
 # --------------------------------------------------------------------------- hostile values
 
-#: Network sizes, hidden sizes and example counts in the pool stay at or below this, and at
-#: most one entry of a size list is that large: numbers of parameters and activations then
-#: stay below ~10**6 and ~10**7 floats, a few hundred MB at most. Huge networks are refused by
-#: resource guards that are not on this branch; they join the pool with them.
+#: Network sizes, hidden sizes and example counts in the pool: ordinary ones, at most one
+#: entry of a size list as large as MAX_POOL_SIZE, or one of HUGE_SIZES, which the resource
+#: guards must refuse up front (the properties run under MEMORY_CAP, so that no accepted
+#: example can allocate more than that either).
 MAX_POOL_SIZE = 10**4
+HUGE_SIZES = ["100000", "4000000000", str(2**62), str(2**63 - 1), str(10**30)]
+#: GRADLAB_MEMORY_LIMIT while fuzzing: the guard refuses anything estimated above it, so an
+#: example never takes more than this of the shared machine's memory.
+MEMORY_CAP = "1G"
 _SIZE_LIKE = {"sizes", "hidden", "examples"}
 
 #: Numbers as a user (or a script gone wrong) types them: ASCII and not, signs, exponents,
@@ -272,16 +277,17 @@ def _size_entry():
 
 
 def _size_list(*, allow_none: bool):
-    """Comma-separated sizes: small entries, and at most one of MAX_POOL_SIZE."""
+    """Comma-separated sizes: small entries, and at most one big one (MAX_POOL_SIZE or huge)."""
     entries = st.lists(_size_entry(), min_size=0, max_size=5)
 
     def join(parts, big, at):
         parts = list(parts)
         if big:
-            parts.insert(at % (len(parts) + 1), str(MAX_POOL_SIZE))
+            parts.insert(at % (len(parts) + 1), big)
         return ",".join(parts)
 
-    joined = st.builds(join, entries, st.booleans(), st.integers(0, 5))
+    big = st.sampled_from(["", str(MAX_POOL_SIZE), *HUGE_SIZES])
+    joined = st.builds(join, entries, big, st.integers(0, 5))
     extra = ["none", "None", ",", "3,", ",3", "3,,5", "3;5", "3 5", "3,5,3", "64,32"] if allow_none else \
         [",", "3,", ",3", "3,,5", "3;5", "3 5", "3,5,3", "4,6,6,5,2"]
     return st.one_of(joined, st.sampled_from(extra), hostile_text)
@@ -330,7 +336,7 @@ def _hostile(action: argparse.Action, d: Path, safe_targets: list[str]):
         return st.one_of(st.sampled_from(safe_targets), texts)
     if dest in _SIZE_LIKE:
         if action.type in _INTEGER_TYPES:
-            return st.sampled_from(_SIZE_NUMBERS + [str(MAX_POOL_SIZE), "1000"])
+            return st.sampled_from(_SIZE_NUMBERS + [str(MAX_POOL_SIZE), "1000", *HUGE_SIZES])
         return _size_list(allow_none=(dest == "hidden"))
     if dest == "sources":
         from gradlab.sources import SOURCES
@@ -497,8 +503,9 @@ def warm():
 
 
 @pytest.fixture
-def work(tmp_path):
-    """A folder whose sub-folders are the examples' working directories."""
+def work(tmp_path, monkeypatch):
+    """A folder whose sub-folders are the examples' working directories (under MEMORY_CAP)."""
+    monkeypatch.setenv("GRADLAB_MEMORY_LIMIT", MEMORY_CAP)
     w = tmp_path / "runs" / "here"
     w.mkdir(parents=True)
     return w
