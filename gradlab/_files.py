@@ -51,22 +51,15 @@ def memory_limit() -> int:
     return int((FALLBACK_MEMORY if limit is None else limit) * MEMORY_FRACTION)
 
 
-def human_bytes(n: float) -> str:
-    """``1.5 GiB``-style size for messages."""
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"  # pragma: no cover
-
-
 def memory_problem(what: str, nbytes: int) -> str | None:
     """Why ``what`` (``nbytes``, as a file declares it) is refused, or None when it fits."""
+    from gradlab._resources import format_bytes
+
     limit = memory_limit()
     if nbytes <= limit:
         return None
-    return (f"{what} would need {human_bytes(nbytes)} of memory, more than gradlab allows a file "
-            f"to claim ({human_bytes(limit)}, half the memory gradlab may use; set GRADLAB_MEMORY_LIMIT to "
+    return (f"{what} would need {format_bytes(nbytes)} of memory, more than gradlab allows a file "
+            f"to claim ({format_bytes(limit)}, half the memory gradlab may use; set GRADLAB_MEMORY_LIMIT to "
             f"change it); refused before reading it")
 
 

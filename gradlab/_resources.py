@@ -93,9 +93,9 @@ INPUT_COPIES = 2
 TARGET_COPIES = 3
 
 
-def _format_bytes(n: float) -> str:
+def format_bytes(n: float) -> str:
     """A byte count in the largest binary unit that keeps it at least 1 (3 significant digits)."""
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    for unit, size in (("EiB", 2**60), ("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size:
             value = n / size
             return f"{value:.3g} {unit}" if value < 1000 else f"{value:,.0f} {unit}"
@@ -115,8 +115,8 @@ class MemoryEstimate:
 
     def describe(self) -> str:
         """``needs about 157 GiB (parameters 149 GiB, ...)``."""
-        inner = ", ".join(f"{name} {_format_bytes(b)}" for name, b in self.parts.items() if b)
-        return f"{self.what} needs about {_format_bytes(self.total)} ({inner})"
+        inner = ", ".join(f"{name} {format_bytes(b)}" for name, b in self.parts.items() if b)
+        return f"{self.what} needs about {format_bytes(self.total)} ({inner})"
 
 
 def _n_params(sizes) -> int:
@@ -255,13 +255,13 @@ def available_memory() -> tuple[int | None, str]:
     text = os.environ.get(MEMORY_ENV)
     if text is not None and text.strip():
         limit = _parse_limit(text)
-        return limit, f"the limit is {_format_bytes(limit)} ({MEMORY_ENV}={text.strip()})"
+        return limit, f"the limit is {format_bytes(limit)} ({MEMORY_ENV}={text.strip()})"
     found = [b for b in (_cgroup_available(), _meminfo_available(), _physical()) if b is not None]
     if not found:
         return None, "unknown"
     have = min(found)
     return int(MEMORY_FRACTION * have), (
-        f"this machine has {_format_bytes(have)} available and gradlab uses at most "
+        f"this machine has {format_bytes(have)} available and gradlab uses at most "
         f"{MEMORY_FRACTION:.0%} of it (set {MEMORY_ENV} to change the limit)"
     )
 

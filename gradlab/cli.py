@@ -306,14 +306,14 @@ def _add_plot(sub) -> None:
         description=(
             "digits: 100 random examples as images (--data); weights MODEL: each hidden unit's "
             "incoming weights as an image; history MODEL: cost and gradient norm per iteration. "
-            "Writes a PNG (matplotlib, no window)."
+            "Writes the figure as .png, .pdf or .svg, as --out names it (matplotlib, no window)."
         ),
     )
     p.add_argument("figure", choices=("digits", "weights", "history"), help="which figure")
     p.add_argument("model", nargs="?", help="model file (.npz), for weights and history")
     _add_data_args(p)
     p.add_argument("--seed", type=_integer, default=0, help="which random digits (default 0)")
-    p.add_argument("--out", type=_output_file, required=True, help="PNG file to write")
+    p.add_argument("--out", type=_output_file, required=True, help="figure file to write: .png, .pdf or .svg")
     p.set_defaults(run=_run_plot)
 
 

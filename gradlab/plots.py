@@ -9,6 +9,7 @@ atomically.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -36,8 +37,25 @@ def _figure(inches):
     return fig
 
 
-def _save(fig, path) -> str:
-    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI), name="out")
+#: Figure formats by file extension (matplotlib's Agg canvas writes all three).
+FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
+_ENDINGS = ", ".join(list(FORMATS)[:-1]) + " or " + list(FORMATS)[-1]
+
+
+def figure_format(out, *, name: str = "out") -> str:
+    """The format a figure written to ``out`` takes, from its extension; checked before drawing."""
+    if not isinstance(out, (str, os.PathLike)):
+        raise v.fail(name, out, "a file path ending in " + _ENDINGS)
+    ext = os.path.splitext(os.fspath(out))[1].lower()
+    if ext not in FORMATS:
+        raise v.fail(name, os.fspath(out), "a file name ending in " + _ENDINGS)
+    return FORMATS[ext]
+
+
+def save_figure(fig, out, *, dpi: float = DPI) -> str:
+    """Write ``fig`` to ``out`` atomically, in the format its extension names."""
+    fmt = figure_format(out)
+    return atomic_write(out, lambda f: fig.savefig(f, format=fmt, dpi=dpi), name="out")
 
 
 def _grid(count: int) -> tuple[int, int]:
@@ -91,7 +109,7 @@ def plot_digits(data, out, *, n: int = 100, seed=0, image_shape=None, pixel_orde
         A :class:`gradlab.data.Dataset` (its labels are written in a corner of each
         tile, its image layout is used) or a matrix of image rows.
     out : path
-        PNG file to write (800 x 850 pixels).
+        Figure file to write, in the format its extension names: .png (800 x 850 pixels), .pdf or .svg.
     n : int, default 100
         How many examples (at most m), drawn without replacement with ``seed``.
     image_shape : (height, width), optional
@@ -104,6 +122,7 @@ def plot_digits(data, out, *, n: int = 100, seed=0, image_shape=None, pixel_orde
     str
         The path written.
     """
+    figure_format(out)  # before any work, not after drawing
     from gradlab.data import Dataset, rows_as_images
 
     if isinstance(data, Dataset):
@@ -127,7 +146,7 @@ def plot_digits(data, out, *, n: int = 100, seed=0, image_shape=None, pixel_orde
         if labels is not None:
             title += ", label in red"
     fig.suptitle(title, fontsize=12)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def _result(result):
@@ -148,7 +167,7 @@ def plot_weights(result, out, *, image_shape=None, pixel_order=None) -> str:
     ----------
     result : TrainResult
     out : path
-        PNG file to write (800 x 850 pixels).
+        Figure file to write, in the format its extension names: .png (800 x 850 pixels), .pdf or .svg.
     image_shape, pixel_order : optional
         Default: what the model file recorded about its data, else a square, "C".
 
@@ -156,6 +175,7 @@ def plot_weights(result, out, *, image_shape=None, pixel_order=None) -> str:
     -------
     str
     """
+    figure_format(out)  # before any work, not after drawing
     result = _result(result)
     net = result.network
     if net.n_layers < 3:
@@ -175,7 +195,7 @@ def plot_weights(result, out, *, image_shape=None, pixel_order=None) -> str:
         f"{shape[0]}x{shape[1]}\nred positive, blue negative, each tile scaled to its largest |weight|",
         fontsize=11,
     )
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def plot_history(result, out) -> str:
@@ -185,12 +205,13 @@ def plot_history(result, out) -> str:
     ----------
     result : TrainResult
     out : path
-        PNG file to write (800 x 600 pixels).
+        Figure file to write, in the format its extension names: .png (800 x 600 pixels), .pdf or .svg.
 
     Returns
     -------
     str
     """
+    figure_format(out)  # before any work, not after drawing
     result = _result(result)
     h = result.history
     if len(h) == 0:
@@ -210,4 +231,4 @@ def plot_history(result, out) -> str:
         f"stop: {result.stop}", fontsize=11,
     )
     fig.subplots_adjust(left=0.12, right=0.97, top=0.92, bottom=0.09, hspace=0.12)
-    return _save(fig, out)
+    return save_figure(fig, out)

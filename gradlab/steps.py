@@ -10,7 +10,6 @@ right the truncation error (~ h and ~ h^2) dominates, on the left the round-off 
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
@@ -28,6 +27,9 @@ DEFAULT_STEPS = tuple(float(10.0 ** (-k / 4.0)) for k in range(4, 65))
 
 #: Methods in the order of the table and the figure.
 _METHODS = ("forward", "central", "richardson", "complex")
+#: Size and resolution of the figure: room for four curves, their labels and a two-line title.
+FIGURE_INCHES = (9.5, 6.2)
+FIGURE_DPI = 110
 _LABELS = {
     "forward": "forward  (J(θ+h) − J(θ)) / h",
     "central": "central  (J(θ+h) − J(θ−h)) / 2h",
@@ -191,24 +193,19 @@ def plot_steps(report: StepsReport, path) -> str:
     """
     if not isinstance(report, StepsReport):
         raise v.fail("report", report, "a StepsReport from step_curve")
+    from gradlab.plots import _figure, figure_format, save_figure
+
+    figure_format(path)  # before drawing
     path = os.fspath(path)
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in (".png", ".pdf", ".svg"):
-        raise v.fail("out", path, "a file name ending in .png, .pdf or .svg")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
         raise v.fail("out", path, "a path in an existing folder")
-
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
 
     eps = _num.EPS
     floor = eps / 10.0  # an error of exactly 0 is drawn here
     h = report.steps
     colours = {"forward": "#d62728", "central": "#1f77b4", "richardson": "#2ca02c", "complex": "#9467bd"}
-    fig, ax = plt.subplots(figsize=(9.5, 6.2), dpi=110)
+    fig = _figure(FIGURE_INCHES)
+    ax = fig.add_subplot()
     style = {"forward": ("o-", 1.6), "central": ("o-", 3.0), "richardson": ("o-", 1.6), "complex": ("s--", 1.3)}
     for m in _METHODS:
         e = np.maximum(report.errors[m], floor)
@@ -252,13 +249,4 @@ def plot_steps(report: StepsReport, path) -> str:
     ax.legend(loc="lower left", bbox_to_anchor=(0.005, 0.2), fontsize=8.5, framealpha=0.95)
     fig.tight_layout()
 
-    fd, tmp = tempfile.mkstemp(prefix=".steps-", suffix=ext, dir=folder)
-    os.close(fd)
-    try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return save_figure(fig, path, dpi=FIGURE_DPI)

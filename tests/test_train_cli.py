@@ -183,3 +183,17 @@ def test_train_dtype_float32_needs_the_jax_source(capsys):
     assert main(["train", "--dtype", "float32"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "--grad-source jax only" in err
+
+
+@pytest.mark.parametrize("ext, magic", [(".png", b"\x89PNG"), (".pdf", b"%PDF"), (".svg", b"<?xml")])
+def test_plot_writes_the_format_its_extension_names(model_file, tmp_path, capsys, ext, magic):
+    out = tmp_path / f"history{ext}"
+    assert main(["plot", "history", str(model_file), "--out", str(out)]) == 0
+    assert out.read_bytes().startswith(magic)
+
+
+def test_plot_to_an_unknown_extension_is_refused_before_drawing(model_file, tmp_path, capsys):
+    out = tmp_path / "weights.txt"
+    assert main(["plot", "weights", str(model_file), "--out", str(out)]) == 2
+    assert "out must be a file name ending in .png, .pdf or .svg" in capsys.readouterr().err
+    assert not out.exists()
