@@ -164,7 +164,7 @@ def test_network_too_large_to_index_is_refused_not_an_overflow(sizes):
 
 def test_random_init_of_a_network_beyond_memory_is_refused_not_an_overflow():
     net = gradlab.Network((10**9, 10**9))  # 1e18 parameters: indexable, never allocatable
-    with pytest.raises(gradlab.GradlabError, match=r"sizes=\(1000000000, 1000000000\) needs about [0-9.,]+ TiB \(parameters"):
+    with pytest.raises(gradlab.GradlabError, match=r"sizes=\(1000000000, 1000000000\) needs about [0-9.,]+ EiB \(parameters"):
         gradlab.random_init(net)
 
 
