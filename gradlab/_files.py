@@ -110,6 +110,24 @@ def _folder_of(path: str) -> str:
     return os.path.dirname(os.path.abspath(path))
 
 
+def _write_target(path: str, name: str) -> str:
+    """The file a write to ``path`` replaces, refusing what a rename must not replace.
+
+    A symbolic link is followed (the link stays, its target gets the new contents). An
+    existing path that is not a regular file -- a device such as /dev/null, a pipe, a
+    socket -- is refused: the atomic rename would replace the device itself.
+    """
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    if os.path.isdir(target):
+        raise GradlabError(f"{name}: {path} is a folder; give the path of a file in it, e.g. {os.path.join(path, 'NAME')}")
+    if os.path.lexists(target) and not os.path.isfile(target):
+        raise GradlabError(
+            f"{name}: {path} exists and is not a regular file (a device, pipe or socket); gradlab writes a "
+            f"new file and renames it into place, which would replace it: give the path of a file"
+        )
+    return target
+
+
 def check_writable(path, *, name: str = "out") -> str:
     """Refuse, up front, a path :func:`atomic_write` could not write.
 
@@ -125,13 +143,12 @@ def check_writable(path, *, name: str = "out") -> str:
         raise GradlabError(f"{name} must be a file path; got {name}=''")
     if path.endswith(os.sep) or (os.altsep and path.endswith(os.altsep)):
         raise GradlabError(f"{name} must be a file path, not a folder; got {name}={path!r}")
-    if os.path.isdir(path):
-        raise GradlabError(f"{name}: {path} is a folder; give the path of a file in it, e.g. {os.path.join(path, 'NAME')}")
-    folder = _folder_of(path)
+    target = _write_target(path, name)
+    folder = _folder_of(target)
     if not os.path.isdir(folder):
         raise GradlabError(f"{name}: the folder {folder} does not exist; got {name}={path!r}")
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(target) + ".", suffix=".tmp")
     except OSError as exc:
         raise GradlabError(f"{name}: cannot write in the folder {folder}: {_why(exc)}; got {name}={path!r}") from None
     os.close(fd)
@@ -165,25 +182,26 @@ def atomic_write(path, write, *, name: str = "path") -> str:
     A reader never sees a half-written file, and an interrupted write leaves the old file
     (if any) in place. A process killed mid-write (SIGKILL) leaves its temporary file
     ``.NAME.XXXXXXXX.tmp`` behind; the next save to the same path removes such files once
-    they are older than :data:`STALE_TMP_SECONDS`. Returns the path written.
+    they are older than :data:`STALE_TMP_SECONDS`. A symbolic link at ``path`` stays a
+    link: its target gets the new contents. Returns the path written.
 
     Raises
     ------
     GradlabError
-        ``path`` is not a path, is a folder, its folder is missing, or the system refuses
+        ``path`` is not a path, is a folder, exists but is not a regular file (a device such
+        as /dev/null, a pipe: the rename would replace it), its folder is missing, or the system refuses
         the write (permissions, read-only file system, disk full); the old file is kept.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise GradlabError(f"{name} must be a file path; got {name}={path!r}")
     path = os.fspath(path)
-    if os.path.isdir(path):
-        raise GradlabError(f"{name}: {path} is a folder; give a file name in it")
-    folder = _folder_of(path)
+    target = _write_target(path, name)
+    folder = _folder_of(target)
     if not os.path.isdir(folder):
         raise GradlabError(f"{name}: the folder {folder} does not exist; got {name}={path!r}")
-    _remove_stale_temporaries(folder, os.path.basename(path))
+    _remove_stale_temporaries(folder, os.path.basename(target))
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(target) + ".", suffix=".tmp")
     except OSError as exc:
         raise GradlabError(f"{name}: cannot write {path}: {_why(exc)}") from None
     try:
@@ -193,7 +211,7 @@ def atomic_write(path, write, *, name: str = "path") -> str:
             os.fsync(f.fileno())
         # mkstemp makes the file private (0600); give it the mode a plain open() would.
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as exc:
         try:
             os.unlink(tmp)

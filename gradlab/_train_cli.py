@@ -9,11 +9,7 @@ import threading
 
 from gradlab._errors import GradlabError
 from gradlab._report import _jsonable
-
-#: Exit status of ``gradlab train`` when Ctrl-C stopped it (128 + SIGINT, the shell's convention).
-EXIT_INTERRUPTED = 130
-#: Exit status when SIGTERM (``kill PID``) stopped it (128 + SIGTERM).
-EXIT_TERMINATED = 143
+from gradlab.cli import EXIT_INTERRUPTED, EXIT_TERMINATED
 _EXIT = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: EXIT_TERMINATED}
 _SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
 

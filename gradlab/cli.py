@@ -438,12 +438,18 @@ EXIT_USAGE = 2
 #: EX_SOFTWARE from BSD's sysexits.h: gradlab itself failed; distinct from EXIT_USAGE so
 #: that a script can tell "my input was wrong" from "gradlab has a bug".
 EXIT_SOFTWARE = 70
+#: EX_IOERR from sysexits.h: the system refused a read or write that no argument of the
+#: user names (standard output on a full disk); neither bad input nor a bug in gradlab.
+EXIT_IO = 74
 #: 128 + SIGINT, the shell's status for a process stopped by Ctrl-C.
 EXIT_INTERRUPTED = 130
 #: 128 + SIGPIPE, as a shell reports a process killed by writing into a closed pipe.
 EXIT_BROKEN_PIPE = 141
+#: 128 + SIGTERM: ``gradlab train`` stopped by ``kill PID`` (it still writes --out).
+EXIT_TERMINATED = 143
 #: The exit statuses main() can return, in the order --help lists them.
-EXIT_STATUSES = (EXIT_OK, EXIT_FOUND, EXIT_USAGE, EXIT_SOFTWARE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE)
+EXIT_STATUSES = (EXIT_OK, EXIT_FOUND, EXIT_USAGE, EXIT_SOFTWARE, EXIT_IO, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE,
+                 EXIT_TERMINATED)
 
 #: Set (to anything but empty or 0) to see the traceback of an internal error.
 DEBUG_ENV = "GRADLAB_DEBUG"
@@ -454,8 +460,10 @@ exit status:
   {EXIT_FOUND}    a result, not an error: a disagreement, a problem found, training stopped early
   {EXIT_USAGE}    usage error: bad option, value or file (one line on stderr: gradlab: error: ...)
   {EXIT_SOFTWARE}   internal error, a bug in gradlab (one line on stderr; {DEBUG_ENV}=1 prints the traceback)
-  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+  {EXIT_IO}   the system refused a read or write no option names (e.g. stdout on a full disk)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C); gradlab train still writes --out
   {EXIT_BROKEN_PIPE}  the reader of the output went away (gradlab ... | head)
+  {EXIT_TERMINATED}  gradlab train stopped by SIGTERM (kill PID); it still writes --out
 """
 
 
@@ -516,7 +524,7 @@ def main(argv=None) -> int:
     except BrokenPipeError:
         # The reader went away (`gradlab compare | head`): stop quietly. Point stdout at
         # devnull so that the interpreter's final flush does not raise again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _discard_stdout()
         return EXIT_BROKEN_PIPE
     except MemoryError as exc:
         # Not a bug but a request too large for this machine: the user can ask for less.
@@ -524,6 +532,13 @@ def main(argv=None) -> int:
         print(f"gradlab: error: out of memory{detail}; try smaller --sizes, --hidden, "
               "--examples or data", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:
+        # Files gradlab opens turn their OSErrors into GradlabErrors naming the file; what
+        # is left is I/O no option names, such as stdout on a full disk.
+        _discard_stdout()
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"gradlab: error: input/output error: {exc.strerror or _one_line(exc)}{where}", file=sys.stderr)
+        return EXIT_IO
     except Exception as exc:  # the last line of defence: a bug in gradlab, never a bare traceback
         if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
             traceback.print_exc()
@@ -531,6 +546,14 @@ def main(argv=None) -> int:
             print(f"gradlab: internal error: {type(exc).__name__}: {_one_line(exc)} (a bug in gradlab; "
                   f"run with {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
         return EXIT_SOFTWARE
+
+
+def _discard_stdout() -> None:
+    """Point stdout at devnull, so that the interpreter's final flush cannot fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no stdout at all (closed, or None)
+        pass
 
 
 def _command_names(parser) -> list[str]:

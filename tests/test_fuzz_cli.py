@@ -186,6 +186,9 @@ def pool(tmp_path_factory):
     for name in ("garbage.npz", "garbage.mat", "garbage.idx", "garbage.idx.gz", "garbage.png"):
         (d / name).write_bytes(garbage)
     (d / "text.npz").write_text("not a model\n")
+    # Named pipes stand in for devices: reading one would block, a save would replace it.
+    os.mkfifo(d / "pipe.npz")
+    os.mkfifo(d / "pipe.png")
     model = d / "model.npz"
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert main(["train", "--maxiter", "2", "--hidden", "3", "--quiet", "--out", str(model)]) == 0
@@ -489,6 +492,8 @@ def _assert_clean(argv, outcome, stdout, stderr, budget_used) -> None:
         assert outcome == ("exit", 0) and any(t in ("-h", "--help", "--version") for t in argv), shown
         return
     assert outcome != EXIT_SOFTWARE, "internal error (fix it at its source):\n" + shown
+    # Output goes to memory here: an I/O error means a file error that escaped unnamed.
+    assert outcome != cli.EXIT_IO, "an OSError escaped (turn it into a GradlabError naming the file):\n" + shown
     assert outcome in EXIT_STATUSES and outcome != cli.EXIT_INTERRUPTED, shown
     if outcome == EXIT_USAGE:
         assert stderr.startswith("gradlab: error: ") and stderr.count("\n") == 1 and stderr.endswith("\n"), shown
@@ -755,3 +760,13 @@ def test_a_real_process_with_gradlab_debug_prints_the_traceback(tmp_path):
     proc = _gradlab("compare", code=_INJECT, env_extra={cli.DEBUG_ENV: "1"}, cwd=tmp_path)
     assert proc.returncode == EXIT_SOFTWARE
     assert proc.stderr.startswith("Traceback (most recent call last):") and "RuntimeError: injected" in proc.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device whose writes fail: disk full)")
+def test_output_to_a_full_disk_is_one_line_with_status_74(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "gradlab", "compare"], stdout=full, stderr=subprocess.PIPE,
+                              text=True, env=env, cwd=tmp_path, timeout=120)
+    assert proc.returncode == cli.EXIT_IO, proc.stderr
+    assert proc.stderr == "gradlab: error: input/output error: No space left on device\n"

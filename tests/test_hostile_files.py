@@ -12,6 +12,7 @@ import io
 import os
 import pickle
 import re
+import stat
 import struct
 import time
 import zipfile
@@ -621,6 +622,8 @@ OUT_CASES = {
     "a-folder": (_out_folder, r"--out: .*dir is a folder"),
     "a-folder-with-slash": (lambda t: _out_folder(t) + os.sep, r"--out must be a file path, not a folder"),
     "missing-folder": (lambda t: str(t / "nowhere" / "m.npz"), r"--out: the folder .*nowhere does not exist"),
+    # A FIFO stands in for /dev/null: the rename would replace the device node itself.
+    "a-pipe": (lambda t: (os.mkfifo(t / "pipe.png"), str(t / "pipe.png"))[1], r"--out: .*pipe\.png exists and is not a regular file"),
 }
 
 
@@ -683,3 +686,24 @@ def test_a_save_removes_stale_temporaries_of_the_same_file_only(tmp_path, model_
     model.save(tmp_path / "m.npz")
     # fresh: a save in progress elsewhere; other: another file's
     assert sorted(os.listdir(tmp_path)) == sorted(["m.npz", fresh.name, other.name])
+
+
+def test_a_device_or_pipe_is_never_replaced_by_a_save(tmp_path, model_file):
+    pipe = tmp_path / "pipe.npz"
+    os.mkfifo(pipe)
+    with pytest.raises(gradlab.GradlabError, match=r"pipe\.npz exists and is not a regular file"):
+        gradlab.load(model_file).save(pipe)
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
+    assert os.listdir(tmp_path) == ["pipe.npz"]
+
+
+def test_a_save_through_a_symbolic_link_keeps_the_link(tmp_path, model_file):
+    (tmp_path / "models").mkdir()
+    real = tmp_path / "models" / "m.npz"
+    real.write_bytes(b"an old model")
+    link = tmp_path / "latest.npz"
+    link.symlink_to(real)
+    gradlab.load(model_file).save(link)
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert gradlab.load(real).params.shape == gradlab.load(model_file).params.shape
+    assert os.listdir(tmp_path / "models") == ["m.npz"]

@@ -9,6 +9,7 @@ test cannot run (a file it does not know how to build) fails, so the table stays
 from __future__ import annotations
 
 import io
+import os
 import re
 import shlex
 import struct
@@ -80,13 +81,17 @@ def _idx(first: bytes, dims, data: bytes) -> bytes:
     return first + struct.pack(">" + "I" * len(dims), *dims) + data
 
 
-def _files(tmp_path: Path) -> dict[str, bytes | None]:
-    """Every file a row may name; None means a folder."""
+FIFO = object()
+
+
+def _files(tmp_path: Path) -> dict[str, object]:
+    """Every file a row may name; None means a folder, FIFO a named pipe (standing in for /dev/null)."""
     model = _model_bytes(tmp_path)
     huge = np.full((20, 4), 1e308)
     huge[::2] *= -1
     return {
         "folder": None,
+        "pipe.npz": FIFO,
         "empty.npz": b"",
         "truncated.npz": model[: len(model) // 2],
         "pickled.npz": _with_object_params(model),
@@ -103,8 +108,9 @@ def _files(tmp_path: Path) -> dict[str, bytes | None]:
     }
 
 
-#: Names rows may use for files that must NOT exist (the error is about their absence).
-ABSENT = {"nothere.mat", "missing.py", "nofolder"}
+#: Names rows may use for files that must NOT exist (the error is about their absence, or
+#: a refused command would have written them).
+ABSENT = {"nothere.mat", "missing.py", "nofolder", "digits.txt"}
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +119,8 @@ def workdir(tmp_path_factory):
     for name, raw in _files(folder).items():
         if raw is None:
             (folder / name).mkdir()
+        elif raw is FIFO:
+            os.mkfifo(folder / name)
         else:
             (folder / name).write_bytes(raw)
     (folder / "source-model.npz").unlink()
