@@ -507,6 +507,7 @@ def main(argv=None) -> int:
         ``gradlab: error: ...`` for bad input (status 2), ``gradlab: internal error: ...``
         for a bug in gradlab (status 70; with ``GRADLAB_DEBUG=1`` the traceback instead).
     """
+    _safe_output()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -546,6 +547,21 @@ def main(argv=None) -> int:
             print(f"gradlab: internal error: {type(exc).__name__}: {_one_line(exc)} (a bug in gradlab; "
                   f"run with {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
         return EXIT_SOFTWARE
+
+
+def _safe_output() -> None:
+    """Let stdout and stderr print any text, whatever their encoding.
+
+    Reports hold characters such as λ, ≤ and ε, and paths hold whatever the user named; on a
+    terminal or pipe set to ASCII (PYTHONIOENCODING=ascii, some CI systems) printing them
+    raised UnicodeEncodeError. Characters the encoding lacks are written as \\u escapes.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict":
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (AttributeError, ValueError, OSError):  # not a reconfigurable text stream
+                pass
 
 
 def _discard_stdout() -> None:

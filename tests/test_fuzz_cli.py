@@ -770,3 +770,13 @@ def test_output_to_a_full_disk_is_one_line_with_status_74(tmp_path):
                               text=True, env=env, cwd=tmp_path, timeout=120)
     assert proc.returncode == cli.EXIT_IO, proc.stderr
     assert proc.stderr == "gradlab: error: input/output error: No space left on device\n"
+
+
+def test_output_on_an_ascii_terminal_escapes_what_it_cannot_encode(tmp_path):
+    # Reports hold λ, ≤, ε and paths hold whatever the user named: an ASCII stdout raised
+    # UnicodeEncodeError (an internal error) when training finished and said "wrote ü.npz".
+    proc = _gradlab("train", "--maxiter", "1", "--hidden", "2", "--quiet", "--out", "ü.npz",
+                    env_extra={"PYTHONIOENCODING": "ascii"}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote \\xfc.npz" in proc.stdout
+    assert (tmp_path / "ü.npz").is_file()
