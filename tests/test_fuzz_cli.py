@@ -780,3 +780,12 @@ def test_output_on_an_ascii_terminal_escapes_what_it_cannot_encode(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "wrote \\xfc.npz" in proc.stdout
     assert (tmp_path / "ü.npz").is_file()
+
+
+def test_a_jax_that_cannot_start_is_one_line_with_status_2(tmp_path):
+    # A misconfigured environment surfaced as an AssertionError deep inside jax (status 70).
+    proc = _gradlab("compare", env_extra={"JAX_PLATFORMS": "nosuchplatform"}, cwd=tmp_path)
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("gradlab: error: jax could not start")
+    assert "JAX_PLATFORMS='nosuchplatform' is set" in proc.stderr

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 
 import numpy as np
 
 from gradlab import _validate as v
 from gradlab import _resources
+from gradlab._errors import GradlabError
 from gradlab.network import Network, Problem, _check_magnitudes, _cost
 
 # Compiled functions are kept per network; jit itself re-specialises per data shape
@@ -29,9 +31,29 @@ _CACHE_SIZE = 64
 DTYPES = ("float64", "float32")
 
 
+@functools.lru_cache(maxsize=1)
+def ready():
+    """Import jax and start its backend, once; a jax that cannot start is a GradlabError.
+
+    A misconfigured environment (``JAX_PLATFORMS=cuda`` without a GPU, a broken install)
+    otherwise surfaces as an assertion deep inside jax on the first computation.
+    """
+    try:
+        import jax
+
+        jax.devices()
+    except Exception as exc:  # ImportError, RuntimeError, jax's own assertions
+        platforms = os.environ.get("JAX_PLATFORMS")
+        hint = (f"; JAX_PLATFORMS={platforms!r} is set: unset it, or install jax for that platform"
+                if platforms else "; reinstall it with pip install jax")
+        detail = str(exc).splitlines()[0] if str(exc) else "(no message)"
+        raise GradlabError(f"jax could not start ({type(exc).__name__}: {detail}){hint}") from None
+    return jax
+
+
 def x64():
     """A context in which jax computes in float64, without changing the global setting."""
-    import jax
+    jax = ready()
 
     scoped = getattr(jax, "enable_x64", None)
     if scoped is not None and not isinstance(scoped, bool) and hasattr(scoped, "__call__"):
