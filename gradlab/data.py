@@ -158,6 +158,8 @@ def _dataset(X, y, name, notes=(), image_shape=None, pixel_order="C", *, where=N
         )
     if X.shape[0] < 1:
         raise GradlabError(f"{where}: no examples (X has shape {X.shape})")
+    if X.shape[1] < 1:
+        raise GradlabError(f"{where}: no features (X has shape {X.shape}); each example needs at least one")
     if y_arr.dtype == np.bool_ or not (np.issubdtype(y_arr.dtype, np.integer) or np.issubdtype(y_arr.dtype, np.floating)):
         raise GradlabError(f"{where}: labels y must be integers; got dtype {y_arr.dtype}")
     if y_arr.dtype.kind == "f":

@@ -450,10 +450,19 @@ def train(
 
     # Before anything as large as the data is made: the scaled copy, the Problem, the weights.
     net_sizes = problem.network.sizes if problem is not None else sizes
-    _resources.require_memory(_resources.problem_memory(
-        net_sizes, X_train.shape[0], jax=src.name.startswith("jax"),
-        param_vectors=_resources.TRAIN_PARAM_VECTORS,
-        extra={"scaled inputs": 8 * X_train.size} if scale else None))
+    try:
+        _resources.require_memory(_resources.problem_memory(
+            net_sizes, X_train.shape[0], jax=src.name.startswith("jax"),
+            param_vectors=_resources.TRAIN_PARAM_VECTORS,
+            extra={"scaled inputs": 8 * X_train.size} if scale else None))
+    except GradlabError as exc:
+        if problem is None and net_sizes[-1] > len(np.unique(labels)):
+            # One stray label (say 10**9 among 0..9) makes K = max(y) + 1 output units: say so.
+            raise GradlabError(
+                f"{exc}; the {net_sizes[-1]} output units come from the largest label, "
+                f"y.max()={int(labels.max())} (K = max(y) + 1), while y holds {len(np.unique(labels))} "
+                f"distinct labels") from None
+        raise
     scaling = Scaling.fit(X_train) if scale else None
     if problem is None:
         X_used = scaling.apply(X_train) if scaling is not None else X_train

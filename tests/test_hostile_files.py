@@ -407,6 +407,7 @@ MAT_CASES = {
     "X-empty": (lambda: mat_bytes({"X": np.zeros((0, 3)), "y": np.zeros((0, 1))}), r"no examples"),
     "X-claims-terabytes": (lambda: _mat_with_dims(2**30, 2**30), r"X \(declared 1073741824x1073741824\) would need 8 EiB"),
     "y-wrong-length": (lambda: mat_bytes({"X": GOOD_MAT["X"], "y": [0, 1, 0]}), r"one entry per row of X \(6\)"),
+    "X-no-columns": (lambda: mat_bytes({"X": np.ones((6, 0)), "y": GOOD_MAT["y"]}), r"no features \(X has shape \(6, 0\)\)"),
     "y-fractional": (lambda: mat_bytes({"X": GOOD_MAT["X"], "y": [0, 1, 0.5, 1, 0, 1]}), r"labels y must be integers; got y\[2\]=0\.5"),
     "y-nan": (lambda: mat_bytes({"X": GOOD_MAT["X"], "y": [0, 1, np.nan, 1, 0, 1]}), r"labels y must be integers; got y\[2\]=nan"),
     "y-huge": (lambda: mat_bytes({"X": GOOD_MAT["X"], "y": [0, 1, 1e300, 1, 0, 1]}), r"labels y must be integers; got y\[2\]=1e\+300"),

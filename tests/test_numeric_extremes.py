@@ -231,6 +231,15 @@ def test_training_on_label_zero_alone_is_refused():
         gradlab.train(X, np.zeros(6, dtype=int), progress=False)
 
 
+def test_one_stray_huge_label_is_refused_naming_the_label_behind_the_output_units():
+    # K = max(label) + 1: a single label 10**9 asks for a billion output units.
+    X, _ = _data()
+    y = np.array([0, 1, 0, 1, 10**9, 1])
+    with pytest.raises(gradlab.GradlabError, match=r"needs about .*the 1000000001 output units come from the "
+                                                     r"largest label, y\.max\(\)=1000000000.*3 distinct labels"):
+        gradlab.train(X, y, progress=False)
+
+
 # ---------------------------------------------------------------------- one output
 
 
