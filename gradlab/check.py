@@ -42,7 +42,7 @@ import numpy as np
 
 from gradlab import _resources
 from gradlab import _validate as v
-from gradlab._errors import GradlabError
+from gradlab._errors import GradlabError, UserCodeError
 from gradlab._report import Report, fmt
 from gradlab.compare import EXACT_NORM_RATIO, NUMERIC_SAFETY, _numeric_bound, _roundoff_floor
 from gradlab.network import MAX_LAM, Network, Problem, _cost, _forward, random_init
@@ -141,8 +141,6 @@ _MODES = ("auto", "full", "fast")
 _AGAINST = ("jax", "backprop", "numeric")
 
 
-class UserCodeError(GradlabError):
-    """The user's function (or module) raised; the message names the exception."""
 
 
 # --------------------------------------------------------------------------------------
@@ -414,7 +412,16 @@ def _load_module(where: str, name: str):
 
 
 def _check_signature(fn, n_args: int, name: str, shape: str) -> None:
-    """Refuse a function that cannot take ``n_args`` positional arguments."""
+    """Refuse a function that cannot take ``n_args`` positional arguments, or that returns
+    a generator or coroutine (whose body would never run) instead of a value."""
+    try:
+        target = inspect.unwrap(fn)
+    except ValueError:  # a cycle of __wrapped__
+        target = fn
+    if inspect.isgeneratorfunction(target) or inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
+        kind = "a coroutine function" if inspect.iscoroutinefunction(target) else "a generator function"
+        raise GradlabError(f"{name} must be a function that returns its result; got {_fn_name(fn)}, "
+                           f"{kind} (its body runs only when iterated or awaited)")
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):

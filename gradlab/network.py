@@ -9,6 +9,7 @@ this maths exists in gradlab, so agreement between the gradient sources means so
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 from functools import cached_property
@@ -79,8 +80,12 @@ class Network:
     def __post_init__(self):
         sizes = self.sizes
         accepted = "at least two positive integers"
-        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        if (isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__")
+                or (isinstance(sizes, np.ndarray) and sizes.ndim != 1)):
             raise v.fail("sizes", sizes, accepted)
+        if isinstance(sizes, (set, frozenset, dict)):
+            # No order (and a set drops a repeated width): which layer is which would be a guess.
+            raise v.fail("sizes", sizes, accepted + " in order (a list or tuple, not a set)")
         sizes = tuple(sizes)
         if len(sizes) < 2 or any(
             isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral) or s < 1
@@ -88,7 +93,8 @@ class Network:
         ):
             raise v.fail("sizes", sizes, accepted)
         object.__setattr__(self, "sizes", tuple(int(s) for s in sizes))
-        v.choice("activation", self.activation, ACTIVATIONS)
+        # str(): a numpy string (from an array of names) is kept as the plain name.
+        object.__setattr__(self, "activation", str(v.choice("activation", self.activation, ACTIVATIONS)))
         if self.n_params > _MAX_PARAMS:
             # Python's integers do not overflow, numpy's indices do: refuse here rather
             # than let an initialiser fail with OverflowError deep inside numpy.
@@ -151,6 +157,8 @@ class Network:
 
     def pack(self, matrices) -> np.ndarray:
         """Flatten a list of weight matrices (row by row) into a new flat vector."""
+        if isinstance(matrices, (str, bytes, np.ndarray)) or not hasattr(matrices, "__iter__"):
+            raise v.fail("matrices", matrices, f"a sequence of {len(self.shapes)} weight matrices")
         matrices = list(matrices)
         if len(matrices) != len(self.shapes):
             raise GradlabError(
@@ -367,6 +375,9 @@ class Problem:
 
 def _targets(y, m: int, K: int):
     """Validate ``y``; return the (m, K) float64 target matrix and the labels (or None)."""
+    if isinstance(y, np.ma.MaskedArray) and np.ma.is_masked(y):
+        raise GradlabError(f"y must have no masked entries; got y with {int(np.ma.count_masked(y))} masked "
+                           f"entries (their hidden values would be used as labels)")
     arr = np.asarray(y)
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.integer)
@@ -398,13 +409,16 @@ def _targets(y, m: int, K: int):
             raise GradlabError(
                 f"y (labels) must hold integers 0..{K - 1}; got y[{bad}]={float(arr[bad])!r}"
             )
-    labels = arr.astype(np.int64)
-    out_of_range = (labels < 0) | (labels >= K)
+    # Range first, on y as given: a cast of 1e300 (or of a uint64 above 2**63) to int64
+    # is undefined, warns, and would show a different number in the message.
+    out_of_range = (arr < 0) | (arr >= K)
     if np.any(out_of_range):
         bad = int(np.argwhere(out_of_range)[0, 0])
+        shown = float(arr[bad]) if arr.dtype.kind == "f" else int(arr[bad])
         raise GradlabError(
-            f"y (labels) must hold integers 0..{K - 1} (K={K} outputs); got y[{bad}]={labels[bad]}"
+            f"y (labels) must hold integers 0..{K - 1} (K={K} outputs); got y[{bad}]={shown!r}"
         )
+    labels = arr.astype(np.int64)
     Y = np.zeros((m, K), dtype=np.float64)
     Y[np.arange(m), labels] = 1.0
     return Y, labels
@@ -660,6 +674,34 @@ def _largest(arr) -> float:
     return float(max(np.max(arr), -np.min(arr))) if arr.size else 0.0
 
 
+def _refuse(what: str, quantity: str, log_bound: float, cause: str):
+    raise GradlabError(
+        f"X and params are too large to {what} in float64: {quantity} could reach "
+        f"about 1e{log_bound / math.log(10):.0f} ({cause}), beyond the largest float64 "
+        f"(1.8e+308) with room for the numeric steps; standardise the inputs (scale=True, "
+        f"--scale) or use smaller weights"
+    )
+
+
+def _forward_bounds(net: Network, xmax: float, thetas, refuse):
+    """Bounds (as logs) on each layer's |a| and largest weight and on the output |z|;
+    ``refuse(quantity, log_bound, cause)`` is called when a pre-activation could overflow."""
+    limit = _LOG_FLOAT_MAX - math.log(OVERFLOW_HEADROOM)
+    log_a = [_log(max(1.0, xmax))]  # bound on |a_l| (the bias unit is 1) per layer
+    log_w = []
+    for l, theta in enumerate(thetas, start=1):
+        w = _largest(theta)
+        log_w.append(_log(w))
+        log_z = log_w[-1] + math.log(theta.shape[1]) + log_a[-1]
+        if log_z > limit:
+            refuse(f"the pre-activations of layer {l + 1}", log_z,
+                   f"max |{'X' if l == 1 else f'a_{l}'}| = {math.exp(log_a[-1]) if log_a[-1] < _LOG_FLOAT_MAX else math.inf:.3g}"
+                   f" with the bias, max |Theta{l}| = {w:.3g}, {theta.shape[1]} columns")
+        if l < len(thetas):
+            log_a.append(max(0.0, log_z) if net.activation == "relu" else 0.0)
+    return log_a, log_w, log_z
+
+
 def _check_magnitudes(problem: "Problem", params) -> None:
     """Raise GradlabError when the cost or the gradient at ``params`` could overflow float64.
 
@@ -677,27 +719,8 @@ def _check_magnitudes(problem: "Problem", params) -> None:
     limit = _LOG_FLOAT_MAX - math.log(OVERFLOW_HEADROOM)
     thetas = _unpack(net, np.asarray(params))
     m, K = problem.m, net.n_outputs
-
-    def refuse(quantity: str, log_bound: float, cause: str):
-        raise GradlabError(
-            f"X and params are too large to evaluate the cost in float64: {quantity} could reach "
-            f"about 1e{log_bound / math.log(10):.0f} ({cause}), beyond the largest float64 "
-            f"(1.8e+308) with room for the numeric steps; standardise the inputs (scale=True, "
-            f"--scale) or use smaller weights"
-        )
-
-    log_a = [_log(max(1.0, xmax))]  # bound on |a_l| (the bias unit is 1) per layer
-    log_w = []
-    for l, theta in enumerate(thetas, start=1):
-        w = _largest(theta)
-        log_w.append(_log(w))
-        log_z = log_w[-1] + math.log(theta.shape[1]) + log_a[-1]
-        if log_z > limit:
-            refuse(f"the pre-activations of layer {l + 1}", log_z,
-                   f"max |{'X' if l == 1 else f'a_{l}'}| = {math.exp(log_a[-1]) if log_a[-1] < _LOG_FLOAT_MAX else math.inf:.3g}"
-                   f" with the bias, max |Theta{l}| = {w:.3g}, {theta.shape[1]} columns")
-        if l < len(thetas):
-            log_a.append(max(0.0, log_z) if net.activation == "relu" else 0.0)
+    refuse = functools.partial(_refuse, "evaluate the cost")
+    log_a, log_w, log_z = _forward_bounds(net, xmax, thetas, refuse)
     log_cost = math.log(m * K) + max(log_z, 0.0) + math.log(2.0)
     if log_cost > limit:
         refuse("the cross-entropy summed over the m x K outputs", log_cost,
@@ -710,11 +733,12 @@ def _check_magnitudes(problem: "Problem", params) -> None:
                    f"max |{'X' if l == 1 else f'a_{l}'}| = 1e{log_a[l - 1] / math.log(10):.0f}")
         rows = thetas[l - 1].shape[0]
         log_delta += math.log(rows) + log_w[l - 1] + math.log(_GPRIME_BOUND[net.activation])
-    if problem.lam:
-        log_reg = math.log(net.n_params) + 2.0 * max(log_w)
-        if log_reg > limit:
-            refuse("the regularisation's sum of squared weights", log_reg,
-                   f"the largest weight is {math.exp(max(log_w)):.3g}")
+    # Checked whatever lam is: the cost computes the sum of squares before multiplying by
+    # lam, so at lam = 0 an overflowing sum still gives inf * 0 = NaN (and a warning).
+    log_reg = math.log(net.n_params) + 2.0 * max(log_w)
+    if log_reg > limit:
+        refuse("the regularisation's sum of squared weights (computed even at lam=0)", log_reg,
+               f"the largest weight is {math.exp(max(log_w)):.3g}")
 
 
 # --------------------------------------------------------------------------------------
@@ -768,6 +792,9 @@ def predict(network: Network, params, X) -> np.ndarray:
     network = _check_network(network)
     theta = network.check_params(params)
     X = _check_X(network, X)
+    # An overflowing forward pass gives inf - inf = NaN outputs without a warning (BLAS
+    # does not report overflow), and argmax would silently pick the first NaN.
+    _forward_bounds(network, _largest(X), _unpack(network, theta), functools.partial(_refuse, "predict"))
     zs, _ = _forward(np, network, theta, X)
     return np.argmax(zs[-1], axis=1)
 

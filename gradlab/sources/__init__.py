@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from gradlab import _validate as v
-from gradlab._errors import GradlabError
+from gradlab._errors import GradlabError, UserCodeError
 from gradlab.network import Problem, _check_problem
 from gradlab.sources import autodiff, backprop, numeric
 
@@ -103,15 +103,45 @@ def get_source(source, name: str = "source") -> Source:
             raise v.fail(name, source, "one of " + ", ".join(repr(s) for s in SOURCES) + " or a callable")
         return SOURCES[source]
     if callable(source):
-        label = getattr(source, "__name__", None) or type(source).__name__
-        return Source(label, source, None, True, "user-supplied gradient function")
+        return _user_source(source, name)
     raise v.fail(name, source, "one of " + ", ".join(repr(s) for s in SOURCES) + " or a callable")
 
 
+def _user_source(fn, name: str) -> Source:
+    """A user's callable as a Source: its signature checked now, its exceptions named.
+
+    An exception raised inside the user's function becomes a
+    :class:`~gradlab._errors.UserCodeError` naming the function, the exception and where
+    it was raised; the original is chained (``__cause__``), so its traceback is kept.
+    """
+    from gradlab.check import _check_signature, _raised_where, _one_line
+
+    label = getattr(fn, "__name__", None) or type(fn).__name__
+    _check_signature(fn, 2, name, "(problem, params)")
+    code = getattr(fn, "__code__", None)
+    file = code.co_filename if code is not None else None
+
+    @functools.wraps(fn)
+    def call(problem, params):
+        try:
+            return fn(problem, params)
+        except (Exception, SystemExit) as exc:  # SystemExit: sys.exit() in the user's code
+            raise UserCodeError(f"source {label!r} raised {_one_line(exc)}{_raised_where(exc, file)}") from exc
+
+    return Source(label, call, None, True, "user-supplied gradient function")
+
+
 def _checked_output(src: Source, grad, n_params: int) -> np.ndarray:
+    if np.iscomplexobj(grad) or (isinstance(grad, np.ndarray) and grad.dtype.kind not in "biuf"
+                                 and grad.dtype != object):
+        # A cast would drop the imaginary part (with a warning) or parse strings as numbers.
+        raise GradlabError(
+            f"source {src.name!r} must return a real float array of length {n_params}; "
+            f"got an array of dtype {np.asarray(grad).dtype}"
+        )
     try:
         arr = np.asarray(grad, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise GradlabError(
             f"source {src.name!r} must return a float array of length {n_params}; "
             f"got {type(grad).__name__}"
