@@ -1628,6 +1628,8 @@ def shrink(grad_fn, *, signature: str = "gradlab", cost_fn=None, max_examples: i
     max_examples = v.integer("max_examples", max_examples, minimum=1)
     seed = v.integer("seed", seed, minimum=0)
     against = _validate_against(against)
+    if target is not None and not isinstance(target, str):
+        raise v.fail("target", target, "a string naming the function (PATH.py:FUNC) or None")
     n_layers = st.just(3) if signature == "seed" else st.integers(2, 4)
     cases = st.fixed_dictionaries({
         "sizes": n_layers.flatmap(lambda n: st.lists(st.integers(1, 6), min_size=n, max_size=n)).map(tuple),

@@ -421,6 +421,7 @@ def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *,
         raise v.fail("sources", tuple(names), "at least two distinct sources")
     show = v.integer("show", show, minimum=0)
     force = _flag("force", force)
+    info = v.metadata("info", info)
     _guard(problem, theta, resolved, force)
     with _resources.forced():  # guarded above, as a whole
         return _compare(problem, theta, resolved, show, info)

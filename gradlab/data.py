@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import math
+import numbers
 import os
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -84,6 +85,29 @@ class Dataset:
     image_shape: tuple[int, int] | None = None
     pixel_order: str = "C"
 
+    def __post_init__(self):
+        # Loaders pass arrays _dataset has validated and frozen; a Dataset built by hand gets
+        # the same checks (and copies), so that train() and the plots never meet None or a
+        # ragged list deep inside.
+        X, y = self.X, self.y
+        ready = (isinstance(X, np.ndarray) and X.dtype == np.float64 and X.ndim == 2 and not X.flags.writeable
+                 and isinstance(y, np.ndarray) and y.dtype == np.int64 and y.shape == X.shape[:1]
+                 and not y.flags.writeable)
+        if not isinstance(self.name, str):
+            raise v.fail("name", self.name, "a string")
+        image_shape = None if self.image_shape is None else _check_image_shape(self.image_shape)
+        pixel_order = v.choice("pixel_order", self.pixel_order, ("C", "F"))
+        if not ready:
+            checked = _dataset(X, y, self.name)
+            object.__setattr__(self, "X", checked.X)
+            object.__setattr__(self, "y", checked.y)
+        if image_shape is not None and image_shape[0] * image_shape[1] != self.X.shape[1]:
+            raise v.fail("image_shape", self.image_shape, f"(height, width) with height * width = {self.X.shape[1]}, "
+                         f"the number of features")
+        object.__setattr__(self, "image_shape", image_shape)
+        object.__setattr__(self, "notes", tuple(str(n) for n in self.notes))
+        object.__setattr__(self, "pixel_order", pixel_order)
+
     def __iter__(self):
         return iter((self.X, self.y))
 
@@ -112,7 +136,7 @@ class Dataset:
 def rows_as_images(X, image_shape, pixel_order: str = "C") -> np.ndarray:
     """Reshape rows of X into ``(m, h, w)`` images; ``pixel_order`` "F" is MATLAB's column order."""
     X = np.asarray(X)
-    h, w = image_shape
+    h, w = _check_image_shape(image_shape)
     if X.ndim != 2 or X.shape[1] != h * w:
         raise GradlabError(
             f"X must have {h * w} columns for image_shape={tuple(image_shape)}; got X with shape {X.shape}"
@@ -121,6 +145,16 @@ def rows_as_images(X, image_shape, pixel_order: str = "C") -> np.ndarray:
     if order == "C":
         return X.reshape(-1, h, w)
     return X.reshape(-1, w, h).transpose(0, 2, 1)
+
+
+def _check_image_shape(image_shape) -> tuple[int, int]:
+    """``(height, width)``: two positive integers."""
+    accepted = "(height, width), two positive integers"
+    if isinstance(image_shape, (str, bytes)) or not hasattr(image_shape, "__len__") or len(image_shape) != 2:
+        raise v.fail("image_shape", image_shape, accepted)
+    if any(isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral) or s < 1 for s in image_shape):
+        raise v.fail("image_shape", image_shape, accepted)
+    return int(image_shape[0]), int(image_shape[1])
 
 
 def _flag(name: str, value) -> bool:
@@ -708,6 +742,21 @@ class Scaling:
 
     mean: np.ndarray
     std: np.ndarray
+
+    def __post_init__(self):
+        # fit() and model files give checked vectors; one built by hand is checked here.
+        mean = v.float_array("mean", self.mean, ndim=1)
+        std = v.float_array("std", self.std, ndim=1)
+        if mean.shape != std.shape:
+            raise GradlabError(f"mean and std must have the same length; got mean with shape {mean.shape} "
+                               f"and std with shape {std.shape}")
+        if np.any(std <= 0):
+            i = int(np.argmax(std <= 0))
+            raise GradlabError(f"std must hold positive numbers (a constant feature takes std 1); got std[{i}]={float(std[i])!r}")
+        mean.flags.writeable = False
+        std.flags.writeable = False
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "std", std)
 
     @classmethod
     def fit(cls, X) -> "Scaling":

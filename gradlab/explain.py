@@ -532,8 +532,7 @@ def explain(problem: Problem, params, *, example: int = 0, jaxpr: bool = False, 
         raise v.fail("example", example, f"an integer in [0, {problem.m - 1}] (m={problem.m} examples)")
     if not isinstance(jaxpr, (bool, np.bool_)):
         raise v.fail("jaxpr", jaxpr, "True or False")
-    if info is not None and not isinstance(info, dict):
-        raise v.fail("info", info, "a dict of name: value pairs or None")
+    info = v.metadata("info", info)
     net, m = problem.network, problem.m
 
     # The hand-written side: numpy only; its deltas never reach jax.

@@ -55,6 +55,8 @@ def figure_format(out, *, name: str = "out") -> str:
 def save_figure(fig, out, *, dpi: float = DPI) -> str:
     """Write ``fig`` to ``out`` atomically, in the format its extension names."""
     fmt = figure_format(out)
+    if not hasattr(fig, "savefig"):
+        raise v.fail("fig", fig, "a matplotlib Figure")
     return atomic_write(out, lambda f: fig.savefig(f, format=fmt, dpi=dpi), name="out")
 
 
@@ -100,7 +102,11 @@ def _image_shape(n_features: int, image_shape):
     return (int(shape[0]), int(shape[1]))
 
 
-def plot_digits(data, out, *, n: int = 100, seed=0, image_shape=None, pixel_order=None, title=None) -> str:
+#: Examples plot_digits draws by default: the seed's 10 x 10 grid.
+DIGITS_SHOWN = 100
+
+
+def plot_digits(data, out, *, n: int | None = None, seed=0, image_shape=None, pixel_order=None, title=None) -> str:
     """A grid of ``n`` random examples drawn as images (the seed shows 100 in a 10x10 grid).
 
     Parameters
@@ -110,8 +116,9 @@ def plot_digits(data, out, *, n: int = 100, seed=0, image_shape=None, pixel_orde
         tile, its image layout is used) or a matrix of image rows.
     out : path
         Figure file to write, in the format its extension names: .png (800 x 850 pixels), .pdf or .svg.
-    n : int, default 100
-        How many examples (at most m), drawn without replacement with ``seed``.
+    n : int, optional
+        How many examples (at most m), drawn without replacement with ``seed``. Default:
+        100 (the seed's 10 x 10 grid), or all m examples when there are fewer.
     image_shape : (height, width), optional
         Default: the dataset's, or a square.
     pixel_order : {"C", "F"}, optional
@@ -131,7 +138,8 @@ def plot_digits(data, out, *, n: int = 100, seed=0, image_shape=None, pixel_orde
         pixel_order = pixel_order or data.pixel_order
     else:
         X, labels, name = v.float_array("data", data, ndim=2), None, "data"
-    n = v.integer("n", n, minimum=1)
+    # A small dataset is shown whole by default: a limit the caller never set is no error.
+    n = min(DIGITS_SHOWN, X.shape[0]) if n is None else v.integer("n", n, minimum=1)
     if n > X.shape[0]:
         raise v.fail("n", n, f"an integer in [1, {X.shape[0]}] (the number of examples)")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(v.integer("seed", seed, minimum=0))
@@ -140,7 +148,11 @@ def plot_digits(data, out, *, n: int = 100, seed=0, image_shape=None, pixel_orde
     images = rows_as_images(X[pick], shape, pixel_order or "C")
     fig = _figure(_DIGITS_INCHES)
     ax = fig.add_axes((0.02, 0.02, 0.96, 0.9))
-    _tiles(ax, images, "gray_r", float(X.min()), float(X.max()), None if labels is None else labels[pick])
+    # Drawn divided by the largest |pixel|: the colour scale's vmax - vmin overflows for
+    # pixels near +-1.8e308 and loses all precision for subnormal ones; the picture is the same.
+    lo, hi = float(X.min()), float(X.max())
+    unit = max(abs(lo), abs(hi)) or 1.0
+    _tiles(ax, images / unit, "gray_r", lo / unit, hi / unit, None if labels is None else labels[pick])
     if title is None:
         title = f"{n} random examples from {name} ({shape[0]}x{shape[1]} pixels)"
         if labels is not None:

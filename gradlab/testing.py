@@ -22,7 +22,7 @@ from hypothesis.extra import numpy as hnp
 
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
-from gradlab.network import Network, Problem
+from gradlab.network import MAX_LAM, Network, Problem
 
 __all__ = [
     "networks",
@@ -62,13 +62,14 @@ def networks(*, min_layers: int = 2, max_layers: int = 4, min_width: int = 1, ma
 
     lo_l, hi_l = _pair("layers", min_layers, max_layers, minimum=2)
     lo_w, hi_w = _pair("width", min_width, max_width, minimum=1)
-    if isinstance(activations, str) or not hasattr(activations, "__iter__"):
+    if (isinstance(activations, str) or not hasattr(activations, "__iter__")
+            or (isinstance(activations, np.ndarray) and activations.ndim != 1)):
         raise v.fail("activations", activations, "a non-empty sequence of " + ", ".join(map(repr, ACTIVATIONS)))
     activations = tuple(activations)
     if not activations:
         raise v.fail("activations", activations, "a non-empty sequence of " + ", ".join(map(repr, ACTIVATIONS)))
-    for a in activations:
-        v.choice("activations", a, ACTIVATIONS)
+    # str(): numpy strings (from an array of names) drawn as the plain names.
+    activations = tuple(str(v.choice("activations", a, ACTIVATIONS)) for a in activations)
     sizes = st.lists(st.integers(lo_w, hi_w), min_size=lo_l, max_size=hi_l)
     return st.builds(Network, sizes, st.sampled_from(activations))
 
@@ -111,8 +112,12 @@ def problems(
     """
     if network_strategy is None:
         network_strategy = networks()
+    if not isinstance(network_strategy, st.SearchStrategy):
+        # Checked now: otherwise the mistake surfaces only when hypothesis draws.
+        raise v.fail("network_strategy", network_strategy,
+                     "a hypothesis strategy of Network values (e.g. networks(...) or st.just(net)) or None")
     lo_m, hi_m = _pair("examples", min_examples, max_examples, minimum=1)
-    max_lam = v.real("max_lam", max_lam, minimum=0.0)
+    max_lam = v.real("max_lam", max_lam, minimum=0.0, maximum=MAX_LAM)
     max_input = v.real("max_input", max_input, minimum=0.0)
     targets = v.choice("targets", targets, ("labels", "matrix", "both"))
 
@@ -162,11 +167,14 @@ def assert_gradients_agree(problem: Problem, params, sources=("backprop", "jax")
     """
     from gradlab.compare import compare
 
+    # Checked up front: used only for exact pairs that disagree, a bad rtol would
+    # otherwise pass unnoticed whenever they agree.
+    rtol = None if rtol is None else v.real("rtol", rtol, minimum=0.0)
     report = compare(problem, params, sources)
     failures = []
     for pair in report.pairs:
         exact = pair.a not in report.errors and pair.b not in report.errors
-        ok = pair.ok if (rtol is None or not exact) else pair.overall.norm_ratio <= v.real("rtol", rtol, minimum=0.0)
+        ok = pair.ok if (rtol is None or not exact) else pair.overall.norm_ratio <= rtol
         if ok:
             continue
         w = pair.worst

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sys
 import time
 from typing import Callable, NamedTuple
@@ -173,6 +174,13 @@ class TrainResult(Report):
         """Fraction of rows of raw inputs X whose predicted class equals y."""
         X = _check_X(self.network, X)
         data = _dataset(X, y, "data")
+        K = self.network.n_outputs
+        if np.any(data.y >= K):
+            # A label the network has no output for can never be predicted: a mismatch of
+            # data and model (say 0..9 against 1..10), not a 0% score to report silently.
+            i = int(np.argmax(data.y >= K))
+            raise GradlabError(f"y must hold labels 0..{K - 1}, one per output of the model (K={K}); "
+                               f"got y[{i}]={int(data.y[i])}")
         return float(np.mean(self.predict(data.X) == data.y))
 
     def save(self, path) -> str:
@@ -282,10 +290,33 @@ class _Progress:
 # --------------------------------------------------------------------------------------
 
 
+def _user_callback(fn):
+    """The user's callback, its signature checked and its exceptions named (chained)."""
+    import functools
+
+    from gradlab._errors import UserCodeError
+    from gradlab.check import _check_signature, _one_line, _raised_where
+
+    _check_signature(fn, 1, "callback", "(an Iteration)")
+    code = getattr(fn, "__code__", None)
+
+    @functools.wraps(fn)
+    def call(it):
+        try:
+            return fn(it)
+        except (Exception, SystemExit) as exc:  # SystemExit: sys.exit() in the user's code
+            raise UserCodeError(f"callback {getattr(fn, '__name__', type(fn).__name__)!r} raised "
+                                f"{_one_line(exc)}{_raised_where(exc, code and code.co_filename)}") from exc
+
+    return call
+
+
 def _hidden(hidden) -> tuple[int, ...]:
     accepted = "a positive integer or a sequence of positive integers, e.g. 25 or (64, 32)"
     if isinstance(hidden, (bool, np.bool_)):
         raise v.fail("hidden", hidden, accepted)
+    if isinstance(hidden, np.ndarray) and hidden.ndim == 0:
+        hidden = hidden[()]  # np.array(25): one width, as 25 is (iterating it would fail)
     if isinstance(hidden, (int, np.integer)):
         hidden = (hidden,)
     if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
@@ -430,6 +461,9 @@ def train(
                 raise GradlabError("y must be left out when data is a Dataset (it holds its labels)")
             dataset = data
         else:
+            if isinstance(data, (str, bytes, os.PathLike)):
+                raise v.fail("data", data, "an array of inputs (with y), a gradlab.data.Dataset or a "
+                             "gradlab.Problem; load files and named datasets with gradlab.data.load")
             if y is None:
                 raise GradlabError("y (the labels) is required when data is an array of inputs")
             dataset = _dataset(data, y, "data")
@@ -447,6 +481,9 @@ def train(
     scale, progress, force = _flag("scale", scale), _flag("progress", progress), _flag("force", force)
     if callback is not None and not callable(callback):
         raise v.fail("callback", callback, "a callable taking an Iteration, or None")
+    if callback is not None:
+        callback = _user_callback(callback)
+    info = v.metadata("info", info)
 
     # Before anything as large as the data is made: the scaled copy, the Problem, the weights.
     net_sizes = problem.network.sizes if problem is not None else sizes
@@ -476,6 +513,12 @@ def train(
             raise v.fail("test", test, "a pair (X_test, y_test)")
         X_test = _check_X(network, test[0])
         test_data = _dataset(X_test, test[1], "test")
+        if np.any(test_data.y >= network.n_outputs):
+            # Before training, not after: the test accuracy would refuse this label anyway.
+            i = int(np.argmax(test_data.y >= network.n_outputs))
+            raise GradlabError(f"test: y_test must hold labels 0..{network.n_outputs - 1}, one per output "
+                               f"unit (K={network.n_outputs}, from the training labels); got y_test[{i}]="
+                               f"{int(test_data.y[i])}")
 
     params0 = random_init(network, seed) if init is None else network.check_params(init, "init")
 
