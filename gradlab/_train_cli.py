@@ -8,7 +8,8 @@ import sys
 import threading
 
 from gradlab._errors import GradlabError
-from gradlab._report import _jsonable
+from gradlab._files import check_not_input
+from gradlab._report import _jsonable, printable
 from gradlab.cli import EXIT_INTERRUPTED, EXIT_TERMINATED
 _EXIT = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: EXIT_TERMINATED}
 _SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
@@ -66,8 +67,17 @@ def _say(text: str = "", *, file=None) -> None:
     print(text, file=file or sys.stdout, flush=True)
 
 
+def _input_files(args) -> dict:
+    """The data files a command reads, by option (a shipped dataset's name is not a file)."""
+    from gradlab.data import DATASETS
+
+    return {"--data": None if args.data in DATASETS else args.data, "--labels": args.labels}
+
+
 def run_train(args) -> int:
     """``gradlab train``: load, split, train, save, report; see :class:`_StopSignals` for signals."""
+    if args.out:
+        check_not_input(args.out, _input_files(args), name="--out")
     with _StopSignals() as signals:
         try:
             result = _train(args)
@@ -174,8 +184,9 @@ def run_predict(args) -> int:
         }
         _say(json.dumps(out, indent=2))
     else:
-        _say(f"model: {args.model}: sizes {','.join(map(str, model.network.sizes))}, source {model.source}, "
-             f"method {model.method}, lambda {model.lam:g}")
+        # source and method are text from the model file: printed with control characters escaped.
+        _say(f"model: {args.model}: sizes {','.join(map(str, model.network.sizes))}, source {printable(model.source)}, "
+             f"method {printable(model.method)}, lambda {model.lam:g}")
         _say(f"data: {dataset.describe()}")
         for note in dataset.notes:
             _say(f"  note: {note}")
@@ -183,16 +194,24 @@ def run_predict(args) -> int:
     return 0
 
 
+#: Examples ``gradlab plot digits`` draws: the seed's 10 x 10 grid.
+DIGITS_SHOWN = 100
+
+
 def run_plot(args) -> int:
     from gradlab import plots
 
+    check_not_input(args.out, {"the model file": args.model, **_input_files(args)}, name="--out")
 
     if args.figure == "digits":
         if args.model is not None:
             raise GradlabError(f"plot digits takes no model file (it draws --data); got {args.model!r}")
         from gradlab import data as gd
 
-        path = plots.plot_digits(gd.load(args.data, args.labels), args.out, seed=args.seed)
+        dataset = gd.load(args.data, args.labels)
+        # The CLI has no option for how many: a grid of DIGITS_SHOWN, or of every example
+        # when there are fewer (plot_digits would refuse n > m naming an option it lacks).
+        path = plots.plot_digits(dataset, args.out, n=min(DIGITS_SHOWN, dataset.m), seed=args.seed)
     else:
         if args.model is None:
             raise GradlabError(f"plot {args.figure} needs a model file: gradlab plot {args.figure} MODEL.npz --out FILE.png")

@@ -296,7 +296,10 @@ def _ranges(items) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    try:
+        text = " ".join(str(exc).split())
+    except Exception as inner:  # the user's exception class may fail to describe itself
+        text = f"(no message: str() of it raised {type(inner).__name__})"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -304,7 +307,7 @@ def _short(path: str) -> str:
     """A path as a person would type it: relative when it lies under the working folder."""
     try:
         rel = os.path.relpath(path)
-    except ValueError:  # another drive (Windows)
+    except (ValueError, OSError):  # another drive (Windows); the working folder was deleted
         return path
     return path if rel.startswith(os.pardir) else rel
 
@@ -380,7 +383,7 @@ def _load_module(where: str, name: str):
     from gradlab import _files
 
     if where.endswith(".py") or os.sep in where or "/" in where:
-        path = os.path.abspath(where)
+        path = _files.absolute(where, name)
         if not os.path.lexists(path):
             raise GradlabError(f"{name}: file not found: {where}")
         _files.file_path(name, path)  # a folder, a device: refused with the reason

@@ -534,6 +534,11 @@ def main(argv=None) -> int:
               "--examples or data", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
+        if isinstance(exc, FileNotFoundError) and _cwd_gone():
+            # A relative path that no gradlab check resolved (a library's own abspath).
+            print("gradlab: error: the current folder no longer exists (deleted or moved), so relative "
+                  "paths cannot be used; cd to an existing folder", file=sys.stderr)
+            return EXIT_USAGE
         # Files gradlab opens turn their OSErrors into GradlabErrors naming the file; what
         # is left is I/O no option names, such as stdout on a full disk.
         _discard_stdout()
@@ -562,6 +567,15 @@ def _safe_output() -> None:
                 stream.reconfigure(errors="backslashreplace")
             except (AttributeError, ValueError, OSError):  # not a reconfigurable text stream
                 pass
+
+
+def _cwd_gone() -> bool:
+    """Whether the working folder was deleted (every relative path then fails)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
 
 
 def _discard_stdout() -> None:
