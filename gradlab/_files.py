@@ -135,6 +135,9 @@ def _write_target(path: str, name: str) -> str:
     target = os.path.realpath(absolute(path, name)) if os.path.islink(path) else path
     if os.path.isdir(target):
         raise GradlabError(f"{name}: {path} is a folder; give the path of a file in it, e.g. {os.path.join(path, 'NAME')}")
+    if os.path.islink(target):  # realpath stops at a loop of links and returns a link
+        raise GradlabError(f"{name}: {path} is a symbolic link in a loop of links (it leads to no file); "
+                           f"remove it or give another path")
     if os.path.lexists(target) and not os.path.isfile(target):
         raise GradlabError(
             f"{name}: {path} exists and is not a regular file (a device, pipe or socket); gradlab writes a "

@@ -369,6 +369,11 @@ def load_function(target: str, name: str = "target"):
 
 _MODULE_CACHE: dict = {}
 
+# _USER_FAILURES: what the user's code raises is reported, whatever it is -- an Exception,
+# SystemExit (sys.exit() in the module or function), GeneratorExit or the user's own
+# BaseException subclass (which escaped main()'s last line of defence as a bare traceback).
+# Only KeyboardInterrupt passes: it is the person at the keyboard, not the code.
+
 
 def _import_failed(name: str, where: str, exc: BaseException, user_file: str | None) -> UserCodeError:
     if isinstance(exc, SyntaxError):
@@ -402,7 +407,9 @@ def _load_module(where: str, name: str):
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
-        except (Exception, SystemExit) as exc:  # the user's code: report it, never a traceback
+        except KeyboardInterrupt:  # the user's Ctrl-C, not the code's failure
+            raise
+        except BaseException as exc:  # the user's code: report it, never a traceback (see _USER_FAILURES)
             raise _import_failed(name, where, exc, path) from exc
         _MODULE_CACHE[path] = module
         return module
@@ -412,7 +419,9 @@ def _load_module(where: str, name: str):
         if exc.name and where.startswith(exc.name):
             raise GradlabError(f"{name}: no module named {where!r} (nor a file {where!r})") from None
         raise _import_failed(name, where, exc, None) from exc
-    except (Exception, SystemExit) as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
         raise _import_failed(name, where, exc, None) from exc
 
 
@@ -488,7 +497,9 @@ class _Caller:
         before = params.copy() if inplace is None else inplace.copy()
         try:
             raw = self.fn(*args)
-        except (Exception, SystemExit) as exc:  # SystemExit: sys.exit() in the user's code
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # see _USER_FAILURES
             raise UserCodeError(f"{self.what} {self.name} raised {_one_line(exc)}"
                                 f"{_raised_where(exc, self.file)}") from exc
         writes = {}

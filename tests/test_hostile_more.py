@@ -298,3 +298,24 @@ def test_plot_digits_of_fewer_than_100_examples_draws_them_all(tmp_path, capsys)
     data = write_mat(tmp_path / "small.mat", m=12)
     assert main(["plot", "digits", "--data", data, "--out", str(tmp_path / "d.png")]) == 0
     assert capsys.readouterr().out == f"wrote {tmp_path / 'd.png'}\n"
+
+
+@pytest.mark.parametrize("where", ["function", "import"])
+def test_a_base_exception_from_user_code_is_reported_not_a_traceback(tmp_path, capsys, where):
+    # A BaseException that is neither Exception nor SystemExit escaped main()'s last line of
+    # defence: a bare traceback and status 1.
+    raising = "    raise Odd('strange')\n" if where == "function" else "    pass\nraise Odd('strange')\n"
+    (tmp_path / "mine.py").write_text(
+        "class Odd(BaseException):\n    pass\n\n"
+        "def grad(problem, params):\n" + raising
+    )
+    assert main(["check", f"{tmp_path / 'mine.py'}:grad"]) == EXIT_USAGE
+    one_line_error(capsys, "raised Odd: strange", "mine.py, line")
+
+
+def test_out_that_is_a_loop_of_links_is_named_as_one(tmp_path, capsys):
+    # It was called "not a regular file (a device, pipe or socket)".
+    (tmp_path / "a.npz").symlink_to(tmp_path / "b.npz")
+    (tmp_path / "b.npz").symlink_to(tmp_path / "a.npz")
+    assert main(["train", "--quiet", "--out", str(tmp_path / "a.npz")]) == EXIT_USAGE
+    one_line_error(capsys, "a.npz is a symbolic link in a loop of links")
