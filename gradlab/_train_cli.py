@@ -10,7 +10,7 @@ import threading
 from gradlab._errors import GradlabError
 from gradlab._files import check_not_input
 from gradlab._report import _jsonable, printable
-from gradlab.cli import EXIT_INTERRUPTED, EXIT_TERMINATED
+from gradlab.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, caused_by_interrupt
 _EXIT = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: EXIT_TERMINATED}
 _SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
 
@@ -74,6 +74,13 @@ def _input_files(args) -> dict:
     return {"--data": None if args.data in DATASETS else args.data, "--labels": args.labels}
 
 
+def _interrupted_before_a_model(signals) -> int:
+    # Before the training loop began (loading data), or after it ended: no model.
+    print(f"gradlab: interrupted by {signals.name} before training produced a model; "
+          f"nothing written", file=sys.stderr)
+    return signals.status
+
+
 def run_train(args) -> int:
     """``gradlab train``: load, split, train, save, report; see :class:`_StopSignals` for signals."""
     if args.out:
@@ -81,11 +88,14 @@ def run_train(args) -> int:
     with _StopSignals() as signals:
         try:
             result = _train(args)
+        except Exception as exc:
+            # The signal may surface as another exception: SIGINT while scipy or jax is first
+            # imported gives ImportError "initialization failed", caused by the interrupt.
+            if signals.received is None or not caused_by_interrupt(exc):
+                raise
+            return _interrupted_before_a_model(signals)
         except KeyboardInterrupt:
-            # Before the training loop began (loading data), or after it ended: no model.
-            print(f"gradlab: interrupted by {signals.name} before training produced a model; "
-                  f"nothing written", file=sys.stderr)
-            return signals.status
+            return _interrupted_before_a_model(signals)
         signals.phase = "save"
         if signals.received == signal.SIGTERM and result.stop == "interrupted":
             result.message = result.message.replace("(Ctrl-C)", "(SIGTERM)")

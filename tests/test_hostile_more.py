@@ -319,3 +319,48 @@ def test_out_that_is_a_loop_of_links_is_named_as_one(tmp_path, capsys):
     (tmp_path / "b.npz").symlink_to(tmp_path / "a.npz")
     assert main(["train", "--quiet", "--out", str(tmp_path / "a.npz")]) == EXIT_USAGE
     one_line_error(capsys, "a.npz is a symbolic link in a loop of links")
+
+
+# ------------------------------------------------------------------------ Ctrl-C during an import
+
+
+def _import_interrupted_by(sig):
+    """A stand-in for _train: ``sig`` arrives while a C extension initialises, which turns the
+    KeyboardInterrupt into ImportError "initialization failed" (as scipy's modules do)."""
+
+    def fake_train(args):
+        try:
+            os.kill(os.getpid(), sig)  # gradlab's handler raises KeyboardInterrupt here
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+        raise AssertionError(f"{sig} did not interrupt")
+
+    return fake_train
+
+
+@pytest.mark.parametrize("signame, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_during_an_import_in_train_is_an_interruption_not_an_internal_error(monkeypatch, capsys,
+                                                                                   signame, status):
+    import signal
+
+    import gradlab._train_cli as tc
+
+    monkeypatch.setattr(tc, "_train", _import_interrupted_by(getattr(signal, signame)))
+    assert main(["train", "--quiet"]) == status
+    err = capsys.readouterr().err
+    assert err.startswith("gradlab: interrupted by ") and "before training produced a model" in err
+    assert err.count("\n") == 1
+
+
+def test_ctrl_c_surfacing_as_another_exception_in_any_command_is_status_130(monkeypatch, capsys):
+    import gradlab.cli as cli
+
+    def interrupted_import(args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    monkeypatch.setattr(cli, "_run_compare", interrupted_import)
+    assert main(["compare"]) == 130
+    assert capsys.readouterr().err == "gradlab: interrupted\n"
