@@ -77,6 +77,8 @@ def file_path(name: str, path) -> str:
     path = os.fspath(path)
     if isinstance(path, bytes):
         path = os.fsdecode(path)
+    if path == "":
+        raise GradlabError(f"{name} must be a file path; got {name}=''")
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -106,8 +108,21 @@ def read_bytes(name: str, path) -> tuple[str, bytes]:
         raise GradlabError(f"{name}: cannot read {path}: {_why(exc)}") from None
 
 
-def _folder_of(path: str) -> str:
-    return os.path.dirname(os.path.abspath(path))
+def absolute(path: str, name: str) -> str:
+    """``os.path.abspath(path)``; a relative path when the working folder is gone is a GradlabError.
+
+    A shell can sit in a folder that another process deleted; ``os.getcwd()`` then fails,
+    and with it every relative path.
+    """
+    try:
+        return os.path.abspath(path)
+    except FileNotFoundError:
+        raise GradlabError(f"{name}: cannot use the relative path {path!r}: the current folder no longer "
+                           f"exists (deleted or moved); cd to an existing folder or give an absolute path") from None
+
+
+def _folder_of(path: str, name: str) -> str:
+    return os.path.dirname(absolute(path, name))
 
 
 def _write_target(path: str, name: str) -> str:
@@ -117,9 +132,12 @@ def _write_target(path: str, name: str) -> str:
     existing path that is not a regular file -- a device such as /dev/null, a pipe, a
     socket -- is refused: the atomic rename would replace the device itself.
     """
-    target = os.path.realpath(path) if os.path.islink(path) else path
+    target = os.path.realpath(absolute(path, name)) if os.path.islink(path) else path
     if os.path.isdir(target):
         raise GradlabError(f"{name}: {path} is a folder; give the path of a file in it, e.g. {os.path.join(path, 'NAME')}")
+    if os.path.islink(target):  # realpath stops at a loop of links and returns a link
+        raise GradlabError(f"{name}: {path} is a symbolic link in a loop of links (it leads to no file); "
+                           f"remove it or give another path")
     if os.path.lexists(target) and not os.path.isfile(target):
         raise GradlabError(
             f"{name}: {path} exists and is not a regular file (a device, pipe or socket); gradlab writes a "
@@ -144,7 +162,7 @@ def check_writable(path, *, name: str = "out") -> str:
     if path.endswith(os.sep) or (os.altsep and path.endswith(os.altsep)):
         raise GradlabError(f"{name} must be a file path, not a folder; got {name}={path!r}")
     target = _write_target(path, name)
-    folder = _folder_of(target)
+    folder = _folder_of(target, name)
     if not os.path.isdir(folder):
         raise GradlabError(f"{name}: the folder {folder} does not exist; got {name}={path!r}")
     try:
@@ -154,6 +172,25 @@ def check_writable(path, *, name: str = "out") -> str:
     os.close(fd)
     os.unlink(tmp)
     return path
+
+
+def check_not_input(path, inputs: dict, *, name: str = "out") -> None:
+    """Refuse an output ``path`` that is one of the files a command reads.
+
+    ``inputs`` maps how each input is named (``--data``) to its path, or None. The same file
+    reached by another spelling (``./d.mat``, a link) counts: the model or figure would
+    silently replace the user's data or model.
+    """
+    for what, source in inputs.items():
+        if source is None or not isinstance(source, (str, os.PathLike)):
+            continue
+        try:
+            same = os.path.samefile(path, source)
+        except (OSError, ValueError):  # either does not exist (yet): not the same file
+            same = False
+        if same:
+            raise GradlabError(f"{name} must not be the same file as {what} ({os.fspath(source)}): writing "
+                               f"{name} would replace it; got {name}={os.fspath(path)!r}")
 
 
 def _remove_stale_temporaries(folder: str, base: str) -> None:
@@ -196,7 +233,7 @@ def atomic_write(path, write, *, name: str = "path") -> str:
         raise GradlabError(f"{name} must be a file path; got {name}={path!r}")
     path = os.fspath(path)
     target = _write_target(path, name)
-    folder = _folder_of(target)
+    folder = _folder_of(target, name)
     if not os.path.isdir(folder):
         raise GradlabError(f"{name}: the folder {folder} does not exist; got {name}={path!r}")
     _remove_stale_temporaries(folder, os.path.basename(target))

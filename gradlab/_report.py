@@ -41,6 +41,15 @@ class Report:
         return self._text()
 
 
+def printable(text) -> str:
+    """``text`` with every character that is not printable written as its escape (as repr does).
+
+    For strings a file supplies (a model file's metadata): printed as they are, a newline
+    forges a line of gradlab's output and an escape sequence drives the user's terminal.
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def fmt(x: float) -> str:
     """Compact scientific notation for a table cell."""
     if x is None:

@@ -8,8 +8,9 @@ import sys
 import threading
 
 from gradlab._errors import GradlabError
-from gradlab._report import _jsonable
-from gradlab.cli import EXIT_INTERRUPTED, EXIT_TERMINATED
+from gradlab._files import check_not_input
+from gradlab._report import _jsonable, printable
+from gradlab.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, caused_by_interrupt
 _EXIT = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: EXIT_TERMINATED}
 _SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
 
@@ -66,16 +67,35 @@ def _say(text: str = "", *, file=None) -> None:
     print(text, file=file or sys.stdout, flush=True)
 
 
+def _input_files(args) -> dict:
+    """The data files a command reads, by option (a shipped dataset's name is not a file)."""
+    from gradlab.data import DATASETS
+
+    return {"--data": None if args.data in DATASETS else args.data, "--labels": args.labels}
+
+
+def _interrupted_before_a_model(signals) -> int:
+    # Before the training loop began (loading data), or after it ended: no model.
+    print(f"gradlab: interrupted by {signals.name} before training produced a model; "
+          f"nothing written", file=sys.stderr)
+    return signals.status
+
+
 def run_train(args) -> int:
     """``gradlab train``: load, split, train, save, report; see :class:`_StopSignals` for signals."""
+    if args.out:
+        check_not_input(args.out, _input_files(args), name="--out")
     with _StopSignals() as signals:
         try:
             result = _train(args)
+        except Exception as exc:
+            # The signal may surface as another exception: SIGINT while scipy or jax is first
+            # imported gives ImportError "initialization failed", caused by the interrupt.
+            if signals.received is None or not caused_by_interrupt(exc):
+                raise
+            return _interrupted_before_a_model(signals)
         except KeyboardInterrupt:
-            # Before the training loop began (loading data), or after it ended: no model.
-            print(f"gradlab: interrupted by {signals.name} before training produced a model; "
-                  f"nothing written", file=sys.stderr)
-            return signals.status
+            return _interrupted_before_a_model(signals)
         signals.phase = "save"
         if signals.received == signal.SIGTERM and result.stop == "interrupted":
             result.message = result.message.replace("(Ctrl-C)", "(SIGTERM)")
@@ -174,8 +194,9 @@ def run_predict(args) -> int:
         }
         _say(json.dumps(out, indent=2))
     else:
-        _say(f"model: {args.model}: sizes {','.join(map(str, model.network.sizes))}, source {model.source}, "
-             f"method {model.method}, lambda {model.lam:g}")
+        # source and method are text from the model file: printed with control characters escaped.
+        _say(f"model: {args.model}: sizes {','.join(map(str, model.network.sizes))}, source {printable(model.source)}, "
+             f"method {printable(model.method)}, lambda {model.lam:g}")
         _say(f"data: {dataset.describe()}")
         for note in dataset.notes:
             _say(f"  note: {note}")
@@ -186,13 +207,16 @@ def run_predict(args) -> int:
 def run_plot(args) -> int:
     from gradlab import plots
 
+    check_not_input(args.out, {"the model file": args.model, **_input_files(args)}, name="--out")
 
     if args.figure == "digits":
         if args.model is not None:
             raise GradlabError(f"plot digits takes no model file (it draws --data); got {args.model!r}")
         from gradlab import data as gd
 
-        path = plots.plot_digits(gd.load(args.data, args.labels), args.out, seed=args.seed)
+        dataset = gd.load(args.data, args.labels)
+        # plot_digits' default: the seed's 10 x 10 grid, or every example when there are fewer.
+        path = plots.plot_digits(dataset, args.out, seed=args.seed)
     else:
         if args.model is None:
             raise GradlabError(f"plot {args.figure} needs a model file: gradlab plot {args.figure} MODEL.npz --out FILE.png")

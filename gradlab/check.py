@@ -294,7 +294,10 @@ def _ranges(items) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    try:
+        text = " ".join(str(exc).split())
+    except Exception as inner:  # the user's exception class may fail to describe itself
+        text = f"(no message: str() of it raised {type(inner).__name__})"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -302,7 +305,7 @@ def _short(path: str) -> str:
     """A path as a person would type it: relative when it lies under the working folder."""
     try:
         rel = os.path.relpath(path)
-    except ValueError:  # another drive (Windows)
+    except (ValueError, OSError):  # another drive (Windows); the working folder was deleted
         return path
     return path if rel.startswith(os.pardir) else rel
 
@@ -364,6 +367,11 @@ def load_function(target: str, name: str = "target"):
 
 _MODULE_CACHE: dict = {}
 
+# _USER_FAILURES: what the user's code raises is reported, whatever it is -- an Exception,
+# SystemExit (sys.exit() in the module or function), GeneratorExit or the user's own
+# BaseException subclass (which escaped main()'s last line of defence as a bare traceback).
+# Only KeyboardInterrupt passes: it is the person at the keyboard, not the code.
+
 
 def _import_failed(name: str, where: str, exc: BaseException, user_file: str | None) -> UserCodeError:
     if isinstance(exc, SyntaxError):
@@ -378,7 +386,7 @@ def _load_module(where: str, name: str):
     from gradlab import _files
 
     if where.endswith(".py") or os.sep in where or "/" in where:
-        path = os.path.abspath(where)
+        path = _files.absolute(where, name)
         if not os.path.lexists(path):
             raise GradlabError(f"{name}: file not found: {where}")
         _files.file_path(name, path)  # a folder, a device: refused with the reason
@@ -397,7 +405,9 @@ def _load_module(where: str, name: str):
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
-        except (Exception, SystemExit) as exc:  # the user's code: report it, never a traceback
+        except KeyboardInterrupt:  # the user's Ctrl-C, not the code's failure
+            raise
+        except BaseException as exc:  # the user's code: report it, never a traceback (see _USER_FAILURES)
             raise _import_failed(name, where, exc, path) from exc
         _MODULE_CACHE[path] = module
         return module
@@ -407,7 +417,9 @@ def _load_module(where: str, name: str):
         if exc.name and where.startswith(exc.name):
             raise GradlabError(f"{name}: no module named {where!r} (nor a file {where!r})") from None
         raise _import_failed(name, where, exc, None) from exc
-    except (Exception, SystemExit) as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
         raise _import_failed(name, where, exc, None) from exc
 
 
@@ -492,7 +504,9 @@ class _Caller:
         before = params.copy() if inplace is None else inplace.copy()
         try:
             raw = self.fn(*args)
-        except (Exception, SystemExit) as exc:  # SystemExit: sys.exit() in the user's code
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # see _USER_FAILURES
             raise UserCodeError(f"{self.what} {self.name} raised {_one_line(exc)}"
                                 f"{_raised_where(exc, self.file)}") from exc
         writes = {}

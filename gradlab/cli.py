@@ -517,11 +517,12 @@ def main(argv=None) -> int:
             )
         return args.run(args)
     except GradlabError as exc:
+        if caused_by_interrupt(exc):
+            return _interrupted()
         print(f"gradlab: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("gradlab: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted()
     except BrokenPipeError:
         # The reader went away (`gradlab compare | head`): stop quietly. Point stdout at
         # devnull so that the interpreter's final flush does not raise again.
@@ -534,6 +535,11 @@ def main(argv=None) -> int:
               "--examples or data", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
+        if isinstance(exc, FileNotFoundError) and _cwd_gone():
+            # A relative path that no gradlab check resolved (a library's own abspath).
+            print("gradlab: error: the current folder no longer exists (deleted or moved), so relative "
+                  "paths cannot be used; cd to an existing folder", file=sys.stderr)
+            return EXIT_USAGE
         # Files gradlab opens turn their OSErrors into GradlabErrors naming the file; what
         # is left is I/O no option names, such as stdout on a full disk.
         _discard_stdout()
@@ -541,12 +547,36 @@ def main(argv=None) -> int:
         print(f"gradlab: error: input/output error: {exc.strerror or _one_line(exc)}{where}", file=sys.stderr)
         return EXIT_IO
     except Exception as exc:  # the last line of defence: a bug in gradlab, never a bare traceback
+        if caused_by_interrupt(exc):
+            return _interrupted()
         if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
             traceback.print_exc()
         else:
             print(f"gradlab: internal error: {type(exc).__name__}: {_one_line(exc)} (a bug in gradlab; "
                   f"run with {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
         return EXIT_SOFTWARE
+
+
+def _interrupted() -> int:
+    print("gradlab: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` is how a Ctrl-C surfaced: a KeyboardInterrupt in its chain of causes.
+
+    Ctrl-C while a C extension initialises (the lazy imports of scipy and jax) comes out
+    as ``ImportError: initialization failed`` caused by the KeyboardInterrupt; reported as
+    itself, that was an internal error (status 70) for a person who pressed Ctrl-C. The
+    chain is followed through ``raise ... from None`` too (``__context__`` stays set).
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _safe_output() -> None:
@@ -562,6 +592,15 @@ def _safe_output() -> None:
                 stream.reconfigure(errors="backslashreplace")
             except (AttributeError, ValueError, OSError):  # not a reconfigurable text stream
                 pass
+
+
+def _cwd_gone() -> bool:
+    """Whether the working folder was deleted (every relative path then fails)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
 
 
 def _discard_stdout() -> None:

@@ -499,13 +499,14 @@ class _Stream:
         return "after gzip decompression" if self.zipped else "in the file"
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path, *, name: str = "path") -> np.ndarray:
     """Read one IDX file (the MNIST format), plain or gzip-compressed, into an array.
 
     The header is two zero bytes, a type code (0x08 unsigned byte, 0x09 signed byte,
     0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64), the number of dimensions, then
     each dimension as a big-endian uint32; the data follow, big-endian, row by row.
-    gzip is recognised by its magic bytes, not by the file name.
+    gzip is recognised by its magic bytes, not by the file name. ``name`` is how errors
+    about the path itself (missing, a folder) name the argument.
 
     Raises
     ------
@@ -514,7 +515,7 @@ def read_idx(path) -> np.ndarray:
         header claiming more than the memory budget (refused before reading the data),
         or a data length that does not match the header (a truncated file).
     """
-    path, raw = _files.read_bytes("path", path)
+    path, raw = _files.read_bytes(name, path)
     stream = _Stream(path, raw)
     head = stream.read(4)
     if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in IDX_TYPES or head[3] == 0:
@@ -572,8 +573,8 @@ def load_idx(images, labels) -> Dataset:
         Either file unusable (see :func:`read_idx`), the wrong number of dimensions,
         non-integer labels, different numbers of images and labels, non-finite pixels.
     """
-    imgs = read_idx(images)
-    labs = read_idx(labels)
+    imgs = read_idx(images, name="images")
+    labs = read_idx(labels, name="labels")
     images, labels = os.fspath(images), os.fspath(labels)
     if imgs.ndim not in (2, 3):
         raise GradlabError(f"{images}: IDX images must have 2 or 3 dimensions (m, h, w); got shape {imgs.shape}")
@@ -586,6 +587,8 @@ def load_idx(images, labels) -> Dataset:
             f"images and labels differ in length: {images} holds {imgs.shape[0]} images, "
             f"{labels} holds {labs.shape[0]} labels"
         )
+    if imgs.shape[0] == 0:
+        raise GradlabError(f"{images}: no examples (IDX images of shape {imgs.shape})")
     shape = tuple(imgs.shape[1:]) if imgs.ndim == 3 else _square_image(imgs.shape[1])
     X = imgs.reshape(imgs.shape[0], -1).astype(np.float64)
     if X.shape[1] == 0:
@@ -637,6 +640,7 @@ def load(spec, labels=None) -> Dataset:
     if path.lower().endswith(".mat"):
         if labels is not None:
             raise GradlabError(f"labels must be left out for a .mat file (it holds y); got labels={labels!r}")
+        _files.file_path("data", path)  # missing, a folder: named as the data, not as load_mat's path
         return load_mat(path)
     if os.path.isdir(path):
         raise GradlabError(f"data: {path} is a folder; give a dataset name ({', '.join(DATASETS)}), "

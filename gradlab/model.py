@@ -226,6 +226,8 @@ def load(path):
     version = arrays[_MARKER]
     if version.shape != (1,) or version.dtype.kind not in "iu":
         raise _bad(path, f"'{_MARKER}' must be one integer; got shape {version.shape}, dtype {version.dtype}")
+    if int(version[0]) < 1:
+        raise _bad(path, f"format version {int(version[0])} does not exist (versions start at 1)")
     if int(version[0]) > FORMAT_VERSION:
         raise _bad(path, f"format version {int(version[0])} is newer than this gradlab reads ({FORMAT_VERSION}); upgrade gradlab")
     sizes, params = arrays["sizes"], arrays["params"]
@@ -256,6 +258,8 @@ def load(path):
     hist = arrays["history"]
     if hist.ndim != 2 or hist.shape[1] != 4 or hist.dtype.kind != "f":
         raise _bad(path, f"'history' must be an (n, 4) float array; got shape {hist.shape}, dtype {hist.dtype}")
+    # float64 before the checks: compared with _MAX_ITERATION, a float16 history overflowed (and warned).
+    hist = hist.astype(np.float64)
     # Iteration numbers become int64: checked first (a cast of NaN or 1e300 is undefined).
     # Costs may be NaN: a run that diverged (stop 'nan') records them as they were.
     iters = hist[:, 0]

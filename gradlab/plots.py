@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import numpy as np
 
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
 from gradlab._files import atomic_write
+from gradlab._report import printable
 
 __all__ = ["plot_digits", "plot_weights", "plot_history", "DPI"]
 
@@ -28,7 +30,26 @@ _HISTORY_INCHES = (8, 6)
 _PAD = 0.12
 
 
+def _matplotlib():
+    """Import matplotlib; one that cannot start is a GradlabError naming the likely cause.
+
+    matplotlib reads ``MPLBACKEND`` while it is imported and refuses a name it does not
+    know, although gradlab never uses the backend (it draws with Agg): without this, a
+    typo in the user's environment was an internal error.
+    """
+    try:
+        import matplotlib
+    except Exception as exc:  # ValueError for MPLBACKEND, ImportError for a broken install
+        backend = os.environ.get("MPLBACKEND")
+        hint = (f"; MPLBACKEND={backend!r} is set: unset it or name a backend matplotlib knows, e.g. Agg"
+                if backend else "; reinstall it with pip install matplotlib")
+        detail = str(exc).splitlines()[0] if str(exc) else "(no message)"
+        raise GradlabError(f"matplotlib could not start ({type(exc).__name__}: {detail}){hint}") from None
+    return matplotlib
+
+
 def _figure(inches):
+    _matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -52,12 +73,31 @@ def figure_format(out, *, name: str = "out") -> str:
     return FORMATS[ext]
 
 
+def _plain(text) -> str:
+    """``text`` from a file or a file name, safe to draw as a title.
+
+    matplotlib reads text between two ``$`` as mathematics and refuses what it cannot parse
+    (a model file whose source is ``$\\frac{$`` was an internal error), so ``$`` is escaped;
+    control characters (which no font draws) are shown as escapes.
+    """
+    return printable(text).replace("$", r"\$")
+
+
+def _draw(fig, f, fmt: str, dpi: float) -> None:
+    with warnings.catch_warnings():
+        # A title may hold any character a file name or model file holds; one the font lacks
+        # is drawn as a box, which is all that can be done, so matplotlib's warning about it
+        # is no news to the user (and an error where warnings are errors).
+        warnings.filterwarnings("ignore", message=r"Glyph .* missing from", category=UserWarning)
+        fig.savefig(f, format=fmt, dpi=dpi)
+
+
 def save_figure(fig, out, *, dpi: float = DPI) -> str:
     """Write ``fig`` to ``out`` atomically, in the format its extension names."""
     fmt = figure_format(out)
     if not hasattr(fig, "savefig"):
         raise v.fail("fig", fig, "a matplotlib Figure")
-    return atomic_write(out, lambda f: fig.savefig(f, format=fmt, dpi=dpi), name="out")
+    return atomic_write(out, lambda f: _draw(fig, f, fmt, dpi), name="out")
 
 
 def _grid(count: int) -> tuple[int, int]:
@@ -75,8 +115,7 @@ def _tiles(ax, images, cmap, vmin, vmax, labels=None):
     for i, img in enumerate(images):
         r, c = divmod(i, cols)
         mosaic[r * (h + ph): r * (h + ph) + h, c * (w + pw): c * (w + pw) + w] = img
-    import matplotlib
-
+    matplotlib = _matplotlib()
     cm = matplotlib.colormaps[cmap].with_extremes(bad="white")
     im = ax.imshow(mosaic, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
     if labels is not None:
@@ -154,7 +193,7 @@ def plot_digits(data, out, *, n: int | None = None, seed=0, image_shape=None, pi
     unit = max(abs(lo), abs(hi)) or 1.0
     _tiles(ax, images / unit, "gray_r", lo / unit, hi / unit, None if labels is None else labels[pick])
     if title is None:
-        title = f"{n} random examples from {name} ({shape[0]}x{shape[1]} pixels)"
+        title = f"{n} random examples from {_plain(name)} ({shape[0]}x{shape[1]} pixels)"
         if labels is not None:
             title += ", label in red"
     fig.suptitle(title, fontsize=12)
@@ -239,8 +278,8 @@ def plot_history(result, out) -> str:
     bottom.grid(True, alpha=0.3)
     sizes = ",".join(map(str, result.network.sizes))
     fig.suptitle(
-        f"Training {sizes}: source {result.source}, {result.method}, lambda {result.lam:g}; "
-        f"stop: {result.stop}", fontsize=11,
+        f"Training {sizes}: source {_plain(result.source)}, {_plain(result.method)}, lambda {result.lam:g}; "
+        f"stop: {_plain(result.stop)}", fontsize=11,
     )
     fig.subplots_adjust(left=0.12, right=0.97, top=0.92, bottom=0.09, hspace=0.12)
     return save_figure(fig, out)

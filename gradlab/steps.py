@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from gradlab import _resources
+from gradlab import _files, _resources
 from gradlab import _validate as v
 from gradlab._report import Report, fmt
 from gradlab.compare import _norm
@@ -197,7 +197,7 @@ def plot_steps(report: StepsReport, path) -> str:
 
     figure_format(path)  # before drawing
     path = os.fspath(path)
-    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+    if not os.path.isdir(os.path.dirname(_files.absolute(path, "out"))):
         raise v.fail("out", path, "a path in an existing folder")
 
     eps = _num.EPS
