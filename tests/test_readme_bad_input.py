@@ -100,6 +100,7 @@ def _files(tmp_path: Path) -> dict[str, object]:
         "no-y.mat": _mat({"X": np.ones((6, 2))}),
         "cells.mat": _mat({"X": np.array([[1.0, "a"]], dtype=object), "y": np.array([[1]])}),
         "huge.mat": _mat({"X": huge, "y": (np.arange(20) % 2)[:, None]}),
+        "small.mat": _mat({"X": np.arange(24.0).reshape(12, 2), "y": (np.arange(12) % 2)[:, None]}),
         "magic.idx": _idx(bytes([7, 7, 8, 1]), (6,), bytes(6)),
         "labels.idx": _idx(bytes([0, 0, 8, 1]), (6,), bytes([0, 1, 0, 1, 0, 1])),
         "huge.idx": _idx(bytes([0, 0, 8, 3]), (100000, 100000, 100000), bytes(10)),
