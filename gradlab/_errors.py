@@ -1,5 +1,7 @@
 """gradlab's exception types."""
 
+import os
+
 
 class GradlabError(ValueError):
     """Bad input to a gradlab function.
@@ -14,3 +16,15 @@ class UserCodeError(GradlabError):
 
     The user's exception is chained as ``__cause__``, so its traceback is kept.
     """
+
+
+def could_not_start(library: str, exc: BaseException, env: str, advice: str) -> GradlabError:
+    """The error for a library that failed to import or start (jax, matplotlib).
+
+    Its exception in one line, and, when the environment variable that most often causes
+    the failure is set, that variable and ``advice``; otherwise, to reinstall the library.
+    """
+    value = os.environ.get(env)
+    hint = f"; {env}={value!r} is set: {advice}" if value else f"; reinstall it with pip install {library}"
+    detail = str(exc).splitlines()[0] if str(exc) else "(no message)"
+    return GradlabError(f"{library} could not start ({type(exc).__name__}: {detail}){hint}")

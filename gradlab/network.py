@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import math
 import numbers
-from functools import cached_property
 
 import numpy as np
 

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from gradlab import _validate as v
-from gradlab._errors import GradlabError
+from gradlab._errors import GradlabError, could_not_start
 from gradlab._files import atomic_write
 from gradlab._report import printable
 
@@ -40,11 +40,8 @@ def _matplotlib():
     try:
         import matplotlib
     except Exception as exc:  # ValueError for MPLBACKEND, ImportError for a broken install
-        backend = os.environ.get("MPLBACKEND")
-        hint = (f"; MPLBACKEND={backend!r} is set: unset it or name a backend matplotlib knows, e.g. Agg"
-                if backend else "; reinstall it with pip install matplotlib")
-        detail = str(exc).splitlines()[0] if str(exc) else "(no message)"
-        raise GradlabError(f"matplotlib could not start ({type(exc).__name__}: {detail}){hint}") from None
+        raise could_not_start("matplotlib", exc, "MPLBACKEND",
+                              "unset it or name a backend matplotlib knows, e.g. Agg") from None
     return matplotlib
 
 

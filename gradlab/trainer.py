@@ -471,7 +471,7 @@ def train(
         lam = 1.0 if lam is None else v.real("lam", lam, minimum=0.0, maximum=MAX_LAM)
         sizes = (X_train.shape[1], *_hidden((25,) if hidden is None else hidden), int(labels.max()) + 1)
         if sizes[-1] < 2:
-            raise GradlabError(f"y must hold at least two classes (labels 0..K-1, K >= 2); got only label 0")
+            raise GradlabError("y must hold at least two classes (labels 0..K-1, K >= 2); got only label 0")
         problem = None
     maxiter = v.integer("maxiter", maxiter, minimum=1)
     method = v.choice("method", method, OPTIMISERS)

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 
 import numpy as np
 
 from gradlab import _validate as v
 from gradlab import _resources
-from gradlab._errors import GradlabError
+from gradlab._errors import could_not_start
 from gradlab.network import Network, Problem, _check_magnitudes, _cost
 
 # Compiled functions are kept per network; jit itself re-specialises per data shape
@@ -43,11 +42,7 @@ def ready():
 
         jax.devices()
     except Exception as exc:  # ImportError, RuntimeError, jax's own assertions
-        platforms = os.environ.get("JAX_PLATFORMS")
-        hint = (f"; JAX_PLATFORMS={platforms!r} is set: unset it, or install jax for that platform"
-                if platforms else "; reinstall it with pip install jax")
-        detail = str(exc).splitlines()[0] if str(exc) else "(no message)"
-        raise GradlabError(f"jax could not start ({type(exc).__name__}: {detail}){hint}") from None
+        raise could_not_start("jax", exc, "JAX_PLATFORMS", "unset it, or install jax for that platform") from None
     return jax
 
 
