@@ -42,7 +42,7 @@ import numpy as np
 
 from gradlab import _resources
 from gradlab import _validate as v
-from gradlab._errors import GradlabError, UserCodeError
+from gradlab._errors import GradlabError, UserCodeError, user_code
 from gradlab._report import Report, fmt
 from gradlab.compare import EXACT_NORM_RATIO, NUMERIC_SAFETY, _numeric_bound, _roundoff_floor
 from gradlab.network import MAX_LAM, Network, Problem, _cost, _forward, random_init
@@ -404,7 +404,8 @@ def _load_module(where: str, name: str):
         spec = importlib.util.spec_from_file_location(mod_name, path)
         module = importlib.util.module_from_spec(spec)
         try:
-            spec.loader.exec_module(module)
+            with user_code():
+                spec.loader.exec_module(module)
         except KeyboardInterrupt:  # the user's Ctrl-C, not the code's failure
             raise
         except BaseException as exc:  # the user's code: report it, never a traceback (see _USER_FAILURES)
@@ -412,7 +413,8 @@ def _load_module(where: str, name: str):
         _MODULE_CACHE[path] = module
         return module
     try:
-        return importlib.import_module(where)
+        with user_code():
+            return importlib.import_module(where)
     except ModuleNotFoundError as exc:
         if exc.name and where.startswith(exc.name):
             raise GradlabError(f"{name}: no module named {where!r} (nor a file {where!r})") from None
@@ -503,7 +505,8 @@ class _Caller:
                 named["problem.Y"] = (problem.Y, prob.Y)
         before = params.copy() if inplace is None else inplace.copy()
         try:
-            raw = self.fn(*args)
+            with user_code():
+                raw = self.fn(*args)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # see _USER_FAILURES

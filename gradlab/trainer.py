@@ -294,7 +294,7 @@ def _user_callback(fn):
     """The user's callback, its signature checked and its exceptions named (chained)."""
     import functools
 
-    from gradlab._errors import UserCodeError
+    from gradlab._errors import UserCodeError, user_code
     from gradlab.check import _check_signature, _one_line, _raised_where
 
     _check_signature(fn, 1, "callback", "(an Iteration)")
@@ -303,7 +303,8 @@ def _user_callback(fn):
     @functools.wraps(fn)
     def call(it):
         try:
-            return fn(it)
+            with user_code():
+                return fn(it)
         except (Exception, SystemExit) as exc:  # SystemExit: sys.exit() in the user's code
             raise UserCodeError(f"callback {getattr(fn, '__name__', type(fn).__name__)!r} raised "
                                 f"{_one_line(exc)}{_raised_where(exc, code and code.co_filename)}") from exc

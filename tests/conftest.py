@@ -19,3 +19,25 @@ settings.register_profile("ci", max_examples=200, derandomize=True, **_COMMON)
 settings.register_profile("dev", max_examples=50, **_COMMON)
 settings.register_profile("explore", max_examples=1000, **_COMMON)
 settings.load_profile(os.environ.get("GRADLAB_HYPOTHESIS_PROFILE", "ci"))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _os_exit_tripwire(monkeypatch):
+    """No test may end the test process through os._exit.
+
+    Tests hand gradlab user code that calls os._exit(0), which gradlab must turn into an
+    error. Should that guard ever break, the call would end pytest at once with status 0 --
+    CI would read a pass. Here it raises instead, and the test fails. A process forked by a
+    test still exits for real.
+    """
+    real, pid = os._exit, os.getpid()
+
+    def tripwire(status=0):
+        if os.getpid() != pid:
+            real(status)
+        raise AssertionError(f"os._exit({status}) reached the test process")
+
+    monkeypatch.setattr(os, "_exit", tripwire)

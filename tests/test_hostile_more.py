@@ -364,3 +364,62 @@ def test_ctrl_c_surfacing_as_another_exception_in_any_command_is_status_130(monk
     monkeypatch.setattr(cli, "_run_compare", interrupted_import)
     assert main(["compare"]) == 130
     assert capsys.readouterr().err == "gradlab: interrupted\n"
+
+
+# ------------------------------------------------------------- os._exit in the user's code
+
+_EXITS_IN_FUNCTION = "import os\n\ndef grad(problem, params):\n    os._exit(0)\n"
+_EXITS_ON_IMPORT = "import os\nos._exit(3)\n\ndef grad(problem, params):\n    return params\n"
+
+
+@pytest.mark.parametrize("code, message", [
+    (_EXITS_IN_FUNCTION, r"^gradlab: error: grad_fn grad raised ExitCalled: os\._exit\(0\) was called \(exits\.py, line 4, in grad\)$"),
+    (_EXITS_ON_IMPORT, r"^gradlab: error: target: importing exits\.py raised ExitCalled: os\._exit\(3\) was called"),
+])
+def test_os_exit_in_checked_code_is_an_error_not_a_silent_pass(tmp_path, code, message):
+    # os._exit(0) ended `gradlab check` at once with status 0 and no verdict: CI read a pass.
+    (tmp_path / "exits.py").write_text(code)
+    proc = _gradlab("check", "exits.py:grad", cwd=tmp_path)
+    assert proc.returncode == EXIT_USAGE, (proc.stdout, proc.stderr)
+    assert re.match(message, proc.stderr.strip()), proc.stderr
+
+
+def test_os_exit_in_a_user_source_is_a_user_code_error():
+    def leaves(problem, params):
+        os._exit(0)
+
+    problem, before = gradlab.debug_problem(), os._exit
+    with pytest.raises(gradlab.GradlabError, match=r"source 'leaves' raised ExitCalled: os\._exit\(0\) was called"):
+        gradlab.gradient(problem, gradlab.debug_init(problem.network), leaves)
+    assert os._exit is before  # put back after the user's code
+
+
+def test_a_process_forked_by_the_users_code_still_exits_for_real(tmp_path):
+    # multiprocessing ends its forked children with os._exit: the child must really end,
+    # not raise and run gradlab's check a second time.
+    (tmp_path / "forks.py").write_text(
+        "import os\n\n"
+        "def grad(problem, params):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        os._exit(7)\n"
+        "    _, status = os.waitpid(pid, 0)\n"
+        "    assert os.waitstatus_to_exitcode(status) == 7\n"
+        "    from gradlab.sources import gradient\n"
+        "    return gradient(problem, params, 'backprop')\n"
+    )
+    proc = _gradlab("check", "forks.py:grad", cwd=tmp_path)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert proc.stdout.count("verdict: PASS") == 1, proc.stdout
+
+
+def test_os_exit_in_a_training_callback_is_a_user_code_error():
+    X, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
+    before = os._exit
+
+    def leaves(iteration):
+        os._exit(0)
+
+    with pytest.raises(gradlab.GradlabError, match=r"callback 'leaves' raised ExitCalled: os\._exit\(0\) was called"):
+        gradlab.train(X, y, hidden=(2,), maxiter=3, progress=False, callback=leaves)
+    assert os._exit is before  # put back after the user's code

@@ -106,6 +106,7 @@ def _files(tmp_path: Path) -> dict[str, object]:
         "huge.idx": _idx(bytes([0, 0, 8, 3]), (100000, 100000, 100000), bytes(10)),
         "typo.py": b"def grad(problem, params):\n    return params +\n",
         "raises.py": b"def grad(problem, params):\n    raise RuntimeError('boom')\n",
+        "exits.py": b"import os\n\ndef grad(problem, params):\n    os._exit(0)\n",
     }
 
 

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from gradlab import _validate as v
-from gradlab._errors import GradlabError, UserCodeError
+from gradlab._errors import GradlabError, UserCodeError, user_code
 from gradlab.network import Problem, _check_problem
 from gradlab.sources import autodiff, backprop, numeric
 
@@ -124,7 +124,8 @@ def _user_source(fn, name: str) -> Source:
     @functools.wraps(fn)
     def call(problem, params):
         try:
-            return fn(problem, params)
+            with user_code():
+                return fn(problem, params)
         except (Exception, SystemExit) as exc:  # SystemExit: sys.exit() in the user's code
             raise UserCodeError(f"source {label!r} raised {_one_line(exc)}{_raised_where(exc, file)}") from exc
 
