@@ -31,6 +31,7 @@ localises the wrong entries by bisection over parameter blocks with masked direc
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -447,6 +448,27 @@ def _check_signature(fn, n_args: int, name: str, shape: str) -> None:
             f"{name} must take {n_args} positional arguments {shape}; got "
             f"{getattr(fn, '__name__', fn)!s}{sig}"
         ) from None
+
+
+def _guarded(fn, what: str, name: str, n_args: int, shape: str):
+    """The user's callable as ``(call, label)``: its signature checked now; each call runs
+    under :func:`~gradlab._errors.user_code`, and an exception (or ``sys.exit``) inside it
+    becomes a UserCodeError naming ``what``, the function, the exception and where it was
+    raised, the original chained (``__cause__``) so its traceback is kept."""
+    label = getattr(fn, "__name__", None) or type(fn).__name__
+    _check_signature(fn, n_args, name, shape)
+    code = getattr(fn, "__code__", None)
+    file = code.co_filename if code is not None else None
+
+    @functools.wraps(fn)
+    def call(*args):
+        try:
+            with user_code():
+                return fn(*args)
+        except (Exception, SystemExit) as exc:  # SystemExit: sys.exit() in the user's code
+            raise UserCodeError(f"{what} {label!r} raised {_one_line(exc)}{_raised_where(exc, file)}") from exc
+
+    return call, label
 
 
 def _fn_name(fn) -> str:

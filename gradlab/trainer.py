@@ -292,24 +292,9 @@ class _Progress:
 
 def _user_callback(fn):
     """The user's callback, its signature checked and its exceptions named (chained)."""
-    import functools
+    from gradlab.check import _guarded
 
-    from gradlab._errors import UserCodeError, user_code
-    from gradlab.check import _check_signature, _one_line, _raised_where
-
-    _check_signature(fn, 1, "callback", "(an Iteration)")
-    code = getattr(fn, "__code__", None)
-
-    @functools.wraps(fn)
-    def call(it):
-        try:
-            with user_code():
-                return fn(it)
-        except (Exception, SystemExit) as exc:  # SystemExit: sys.exit() in the user's code
-            raise UserCodeError(f"callback {getattr(fn, '__name__', type(fn).__name__)!r} raised "
-                                f"{_one_line(exc)}{_raised_where(exc, code and code.co_filename)}") from exc
-
-    return call
+    return _guarded(fn, "callback", "callback", 1, "(an Iteration)")[0]
 
 
 def _hidden(hidden) -> tuple[int, ...]:

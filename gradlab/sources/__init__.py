@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from gradlab import _validate as v
-from gradlab._errors import GradlabError, UserCodeError, user_code
+from gradlab._errors import GradlabError
 from gradlab.network import Problem, _check_problem
 from gradlab.sources import autodiff, backprop, numeric
 
@@ -114,21 +114,9 @@ def _user_source(fn, name: str) -> Source:
     :class:`~gradlab._errors.UserCodeError` naming the function, the exception and where
     it was raised; the original is chained (``__cause__``), so its traceback is kept.
     """
-    from gradlab.check import _check_signature, _raised_where, _one_line
+    from gradlab.check import _guarded
 
-    label = getattr(fn, "__name__", None) or type(fn).__name__
-    _check_signature(fn, 2, name, "(problem, params)")
-    code = getattr(fn, "__code__", None)
-    file = code.co_filename if code is not None else None
-
-    @functools.wraps(fn)
-    def call(problem, params):
-        try:
-            with user_code():
-                return fn(problem, params)
-        except (Exception, SystemExit) as exc:  # SystemExit: sys.exit() in the user's code
-            raise UserCodeError(f"source {label!r} raised {_one_line(exc)}{_raised_where(exc, file)}") from exc
-
+    call, label = _guarded(fn, "source", name, 2, "(problem, params)")
     return Source(label, call, None, True, "user-supplied gradient function")
 
 
