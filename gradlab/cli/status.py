@@ -43,8 +43,10 @@ MEANINGS = {
     EXIT_TERMINATED: "gradlab train stopped by SIGTERM (kill PID); it still writes --out",
 }
 
-#: The exit statuses main() can return, in the order --help lists them.
-EXIT_STATUSES = tuple(MEANINGS)
+#: The exit statuses main() can return, in the order --help lists them (written out, not
+#: taken from MEANINGS, so that a test can hold the two against each other).
+EXIT_STATUSES = (EXIT_OK, EXIT_FOUND, EXIT_USAGE, EXIT_SOFTWARE, EXIT_IO, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE,
+                 EXIT_TERMINATED)
 
 
 def epilog() -> str:
