@@ -285,15 +285,27 @@ def regularisation(xp, network, params, lam, m):
     return lam / (2.0 * m) * total
 
 
-def cost_from_forward(xp, network, params, z_out, Y, lam, columns=None):
+def cost_from_forward(xp, network, params, z_out, Y, lam, columns=None, mask=None, m=None):
     """J from the output pre-activations of a forward pass already run (no second pass).
 
     ``columns`` (unbatched numpy only) sums the cross-entropy over blocks of that many
     output units (columns of ``z_out``, contiguous in the forward pass's layout), so its
     temporaries are a few m x columns arrays instead of a few m x K arrays.
+
+    ``mask`` (optional, shaped like ``Y``, entries 0 or 1) leaves out of the
+    cross-entropy sum every entry where it is 0, and ``m`` (optional; the number of rows
+    of ``z_out`` by default) is the number of examples in ``1/m`` and ``lam/(2m)``.
+    Together they let a network padded with inert units and examples (zero weights,
+    zero rows) give exactly the cost of the network inside it: the padded entries'
+    cross-entropy is finite and multiplied by 0, and zero weights add nothing to the
+    sum of squares.
     """
-    m, K = z_out.shape[-2], z_out.shape[-1]
-    if columns is None or columns >= K:
+    K = z_out.shape[-1]
+    if m is None:
+        m = z_out.shape[-2]
+    if mask is not None:
+        data_sum = xp.sum(mask * cross_entropy(xp, z_out, Y), axis=(-2, -1))
+    elif columns is None or columns >= K:
         data_sum = xp.sum(cross_entropy(xp, z_out, Y), axis=(-2, -1))
     else:
         data_sum = sum(
@@ -303,13 +315,16 @@ def cost_from_forward(xp, network, params, z_out, Y, lam, columns=None):
     return data_sum / m + regularisation(xp, network, params, lam, m)
 
 
-def cost(xp, network, params, X, Y, lam, z_shifts=None):
+def cost(xp, network, params, X, Y, lam, z_shifts=None, mask=None, m=None):
     """The regularised cross-entropy cost J(params): the one definition in gradlab.
 
     ``params`` of shape ``(n_params,)`` gives a scalar; a stack ``(B, n_params)`` gives
     the B costs, shape ``(B,)``, through one set of (batched) matrix products. Complex
     ``params`` propagate analytically (every branch is chosen on the real part and is
     an analytic function), which is what the complex-step derivative needs.
+
+    ``mask`` and ``m`` (optional) leave entries of ``Y`` out of the sum and fix the
+    number of examples; see :func:`cost_from_forward`.
     """
     zs, _ = forward(xp, network, params, X, z_shifts)
-    return cost_from_forward(xp, network, params, zs[-1], Y, lam)
+    return cost_from_forward(xp, network, params, zs[-1], Y, lam, mask=mask, m=m)

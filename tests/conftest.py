@@ -23,6 +23,38 @@ settings.load_profile(os.environ.get("GRADLAB_HYPOTHESIS_PROFILE", "ci"))
 
 import pytest  # noqa: E402
 
+# The suite is hermetic: gradlab's jax source would otherwise keep compiled functions in
+# the user's cache folder (~/.cache/gradlab/jax) from run to run, so a test's time, and
+# what it exercises, would depend on the runs before it. Set GRADLAB_JAX_CACHE to a folder
+# to try warm re-runs; tests of the cache itself give it a folder under tmp_path.
+os.environ.setdefault("GRADLAB_JAX_CACHE", "off")
+
+#: jax's event for one XLA compile (jax._src.dispatch.BACKEND_COMPILE_EVENT), and the
+#: name jax gives gradlab's compiled cost in it.
+_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+_COST_FUNCTION = "jit(gradlab_cost)"
+
+
+@pytest.fixture(scope="session")
+def jax_compiles():
+    """A list that grows by one entry (its seconds) whenever jax compiles gradlab's cost.
+
+    Counted by jax's own monitoring events, not by gradlab.
+    """
+    import jax.monitoring
+
+    from gradlab.sources import autodiff
+
+    autodiff.ready()
+    seen = []
+
+    def listen(event, duration, **kw):
+        if event == _COMPILE_EVENT and kw.get("fun_name") == _COST_FUNCTION:
+            seen.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    return seen
+
 
 @pytest.fixture(autouse=True)
 def _os_exit_tripwire(monkeypatch):

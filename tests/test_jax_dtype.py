@@ -69,18 +69,21 @@ def test_float32_source_caught_when_the_other_gradient_is_wrong():
     assert report.pairs[0].worst["index"] == 7
 
 
-def test_device_data_made_once_per_problem_and_dtype():
+@pytest.mark.parametrize("bucketed, key", [(False, ()), (True, ("bucket",))])
+def test_device_data_made_once_per_problem_and_dtype(bucketed, key):
+    # Small problems are computed inside a padded bucket (X, Y and the mask padded), the
+    # others at their own shape (X and Y): either way made once per problem and dtype.
     p, params = _case()
-    autodiff.value_and_gradient(p, params, "float32")
-    autodiff.value_and_gradient(p, params, "float64")
+    autodiff.value_and_gradient(p, params, "float32", bucketed=bucketed)
+    autodiff.value_and_gradient(p, params, "float64", bucketed=bucketed)
     def not_again():
         raise AssertionError("the device data should have been made already")
 
-    X32, Y32 = p.prepared(("jax", "float32"), not_again)
-    X64, _ = p.prepared(("jax", "float64"), not_again)
+    X32 = p.prepared(("jax", "float32", *key), not_again)[0]
+    X64 = p.prepared(("jax", "float64", *key), not_again)[0]
     assert X32.dtype == np.float32 and X64.dtype == np.float64
-    autodiff.value_and_gradient(p, params + 1.0, "float32")
-    assert p.prepared(("jax", "float32"), not_again)[0] is X32  # reused, not rebuilt per call
+    autodiff.value_and_gradient(p, params + 1.0, "float32", bucketed=bucketed)
+    assert p.prepared(("jax", "float32", *key), not_again)[0] is X32  # reused, not rebuilt per call
 
 
 @pytest.mark.parametrize("dtype", ["float16", "f32", np.float32, None, 32])
