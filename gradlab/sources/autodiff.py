@@ -293,23 +293,32 @@ def check_dtype(dtype) -> str:
     return v.choice("dtype", dtype, DTYPES)
 
 
+def _on_device(array: np.ndarray):
+    """A numpy array on jax's default device, as it is (the caller chose the dtype).
+
+    ``jax.device_put``, not ``jnp.asarray``: this jax compiles a small conversion function
+    for every new shape ``jnp.asarray`` meets (tens of milliseconds each on a CPU), which
+    a property test drawing many shapes would pay again and again.
+    """
+    import jax
+
+    return jax.device_put(array)
+
+
 def device_data(problem: Problem, dtype: str = "float64"):
     """X and Y as jax arrays of ``dtype`` on jax's default device (a GPU when jax sees
-    one), made once per problem and dtype and reused by every later call."""
-    import jax.numpy as jnp
-
+    one), made once per problem and dtype and reused by every later call (call it inside
+    :func:`x64` for float64)."""
     def build():
         net = problem.network
         _resources.require_memory(_resources.problem_memory(net.sizes, problem.m, jax=True))
-        return jnp.asarray(problem.X, dtype=dtype), jnp.asarray(problem.Y, dtype=dtype)
+        return (_on_device(np.asarray(problem.X, dtype=dtype)), _on_device(np.asarray(problem.Y, dtype=dtype)))
 
     return problem.prepared(("jax", dtype), build)
 
 
 def _padded_data(problem: Problem, where: Bucket, dtype: str):
     """X, Y and the mask padded to the bucket, as device arrays, once per problem and dtype."""
-    import jax.numpy as jnp
-
     def build():
         M, sizes = where.examples, where.network.sizes
         m, n, K = problem.m, problem.network.n_inputs, problem.network.n_outputs
@@ -319,7 +328,7 @@ def _padded_data(problem: Problem, where: Bucket, dtype: str):
         Y[:m, :K] = problem.Y
         mask = np.zeros((M, sizes[-1]), dtype=dtype)
         mask[:m, :K] = 1.0
-        return jnp.asarray(X), jnp.asarray(Y), jnp.asarray(mask)
+        return _on_device(X), _on_device(Y), _on_device(mask)
 
     return problem.prepared(("jax", dtype, "bucket"), build)
 
@@ -333,8 +342,6 @@ def value_and_gradient(problem: Problem, params: np.ndarray, dtype: str = "float
     ``bucketed=False`` computes a small problem at its own shape instead of inside its
     :func:`bucket` (the same numbers up to round-off; one compile per shape).
     """
-    import jax.numpy as jnp
-
     dtype = check_dtype(dtype)
     bucketed = v.flag("bucketed", bucketed)
     _judge.check_magnitudes(problem, params)
@@ -344,11 +351,12 @@ def value_and_gradient(problem: Problem, params: np.ndarray, dtype: str = "float
     with x64():
         if where is None:
             X, Y = device_data(problem, dtype)
-            value, grad = _compiled(problem.network)(jnp.asarray(params, dtype=dtype), X, Y, problem.lam, None, None)
+            value, grad = _compiled(problem.network)(_on_device(np.asarray(params, dtype=dtype)), X, Y, problem.lam,
+                                                     None, None)
             # np.array copies: the caller owns the result and jax's buffer stays immutable.
             return float(value), np.array(grad, dtype=np.float64)
         X, Y, mask = _padded_data(problem, where, dtype)
-        value, grad = _compiled(where.network)(jnp.asarray(where.pad(params, dtype)), X, Y, problem.lam, mask,
+        value, grad = _compiled(where.network)(_on_device(where.pad(params, dtype)), X, Y, problem.lam, mask,
                                                float(problem.m))
         return float(value), where.unpad(grad)
 
