@@ -33,6 +33,7 @@ def test_floors_count_the_products_of_one_forward_and_backward_pass(bench):
     assert n_products == 3 + 3 + 2  # forward per layer, D per layer, delta per hidden layer
 
 
+@pytest.mark.slow  # times every implementation, the per-example loops too
 def test_gradient_section_reports_timings_ratios_and_memory(bench):
     res = bench.bench_gradients((6, 5, 3), 40, repeats=2, loop_repeats=1)
     for name in ("backprop", "jax", "jax.jit raw", "jax float32", "floor", "per-example loop"):

@@ -16,12 +16,12 @@ from gradlab.testing import networks, parameters, problems, problems_with_parame
 SAME_SUMS_RTOL = 1e-12
 
 #: Networks (with their activation and m) whose buckets cross every edge: widths below,
-#: at and above the smallest bucket, m below, at and above it, depth 2 to 4. Few shapes,
-#: because the unbucketed side compiles once per shape; hypothesis draws the data,
-#: targets, lambda and weights freely.
+#: at and above the smallest bucket, m below, at and above it, depth 2 to 4, each
+#: activation. Few shapes, because the unbucketed side compiles once per shape (the
+#: typical draw, a few units wide, is held against backprop below); hypothesis draws the
+#: data, targets, lambda and weights freely.
 EDGE_CASES = (
     ((1, 1), "sigmoid", 1),          # bucket (8, 8) x 16
-    ((5, 4, 3), "sigmoid", 10),      # (8, 8, 8) x 16: a typical property-test draw
     ((3, 9, 2), "tanh", 17),         # (8, 16, 8) x 32: past the first width and example buckets
     ((8, 1, 5, 8), "relu", 16),      # (8, 8, 8, 8) x 16: exactly at the bucket edges
 )
@@ -50,7 +50,11 @@ def test_property_bucketed_jax_equals_unbucketed_jax(case):
     assert _same_sums(gb, gu, roundoff_floor(problem, params)), (problem, np.abs(gb - gu).max())
 
 
-@given(problems_with_parameters(networks(min_layers=2, max_layers=4, activations=("sigmoid", "tanh", "relu"))))
+# Smooth activations only: jax on a CPU flushes subnormal numbers to zero (XLA's default),
+# so at a relu kink a subnormal z (hypothesis draws them) is "off" for jax, bucketed or
+# not, and "on" for numpy -- a difference of the backends at the kink, not of the
+# buckets. relu's buckets are held against unbucketed jax above.
+@given(problems_with_parameters(networks(min_layers=2, max_layers=4, activations=("sigmoid", "tanh"))))
 def test_property_bucketed_jax_agrees_with_backprop(case):
     problem, params = case
     assert autodiff.bucket(problem.network, problem.m) is not None  # these draws are all bucketed

@@ -82,6 +82,7 @@ def test_cli_compare_random_init_deep_network(capsys):
     assert "verdict: all 3 pair(s) agree" in out and "Theta4" in out
 
 
+@pytest.mark.slow  # fresh processes
 def test_cli_as_a_subprocess_exit_codes():
     ok = subprocess.run([sys.executable, "-m", "gradlab", "compare", "--sizes", "3,5,3"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
@@ -90,6 +91,7 @@ def test_cli_as_a_subprocess_exit_codes():
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stdout == ""
 
 
+@pytest.mark.slow  # fresh processes
 def test_help_imports_neither_jax_nor_scipy_nor_matplotlib():
     code = "import sys; from gradlab.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'scipy', 'matplotlib')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -139,6 +141,7 @@ def test_round_off_floor_still_catches_a_real_error_in_a_tiny_gradient():
     assert not gradlab.compare(p, params, (off_by_a_thousandth_of_a_unit, "jax")).ok
 
 
+@pytest.mark.slow  # fresh processes
 def test_cli_output_into_a_closed_pipe_is_quiet():
     # `gradlab compare ... --json | head -1`: the reader closes the pipe after one line,
     # while the report (hundreds of KB) is still far from written.

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# slow: every example runs in a fresh process, as a user runs it.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 

@@ -71,6 +71,7 @@ def test_every_layers_delta_equals_m_times_jax_dJdz_to_1e_12(sizes):
     assert report.ok
 
 
+@pytest.mark.slow  # compiles jax's vjp per layer and network
 @pytest.mark.parametrize("sizes", SIZES, ids=lambda s: ",".join(map(str, s)))
 def test_jax_dJdz_matches_an_independent_vjp_of_the_layers_above(sizes):
     problem, params = _debug(sizes, lam=0.7)
@@ -212,6 +213,7 @@ def test_cli_explain_runs_both_sizes_with_exit_0(capsys):
     assert d["ok"] and d["example"] == 4 and d["lam"] == 1.0
 
 
+@pytest.mark.slow  # a fresh process
 def test_cli_explain_usage_error_is_one_line_exit_2():
     proc = subprocess.run(
         [sys.executable, "-m", "gradlab", "explain", "--example", "9"],
@@ -223,6 +225,7 @@ def test_cli_explain_usage_error_is_one_line_exit_2():
     ]
 
 
+@pytest.mark.slow  # a fresh process
 def test_backprop_deltas_are_computed_without_jax():
     code = (
         "import sys, gradlab\n"

@@ -48,6 +48,9 @@ from gradlab.cli import args as cli_args
 from gradlab.cli import compare as cli_compare
 from gradlab.cli.status import DEBUG_ENV
 
+# slow: hundreds of fuzzed command lines, and some real processes.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # --------------------------------------------------------------------------- the budget

@@ -394,6 +394,7 @@ def test_os_exit_in_a_user_source_is_a_user_code_error():
     assert os._exit is before  # put back after the user's code
 
 
+@pytest.mark.slow  # a forked process
 def test_a_process_forked_by_the_users_code_still_exits_for_real(tmp_path):
     # multiprocessing ends its forked children with os._exit: the child must really end,
     # not raise and run gradlab's check a second time.

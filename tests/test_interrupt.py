@@ -20,7 +20,8 @@ from gradlab._files import STALE_TMP_SECONDS
 from gradlab.data import load_digits, train_test_split
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+# slow: each test signals a fresh training process.
+pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"), pytest.mark.slow]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 #: The saved parameters are the best iterate's, and its cost was recorded in the history by
 #: the same cost function on the same rows; summed in another order (the numeric source

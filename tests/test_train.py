@@ -40,6 +40,7 @@ def digits_runs(digits_split):
     }
 
 
+@pytest.mark.slow  # trains the digits network twice (shared fixture)
 @pytest.mark.parametrize("source", ["backprop", "jax"])
 def test_digits_reach_95_percent_on_the_test_split(digits_runs, digits_split, source):
     r = digits_runs[source]
@@ -50,12 +51,14 @@ def test_digits_reach_95_percent_on_the_test_split(digits_runs, digits_split, so
     assert acc >= DIGITS_TEST_ACCURACY
 
 
+@pytest.mark.slow  # trains the digits network twice (shared fixture)
 def test_backprop_and_jax_follow_the_same_trajectory(digits_runs):
     a, b = digits_runs["backprop"].history, digits_runs["jax"].history
     n = TRAJECTORY_ITERATIONS + 1  # entry 0 is the common starting point
     np.testing.assert_allclose(a.cost[:n], b.cost[:n], rtol=TRAJECTORY_RTOL, atol=0)
 
 
+@pytest.mark.slow  # trains the digits network twice (shared fixture)
 def test_default_seed_gives_the_same_start_as_random_init(digits_split, digits_runs):
     r = gradlab.train(digits_split.X_train, digits_split.y_train, maxiter=1, progress=False)
     assert r.history.cost[0] == digits_runs["backprop"].history.cost[0]

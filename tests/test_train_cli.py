@@ -157,6 +157,7 @@ def test_plot_functions_validate_their_input(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.slow  # a fresh process
 def test_plotting_uses_agg_without_pyplot(tmp_path):
     code = (
         "import sys, gradlab, gradlab.plots as p\n"
