@@ -71,21 +71,28 @@ def _exp_neg_abs(xp, z):
     return pos, xp.exp(xp.where(pos, -z, z))
 
 
-def sigmoid(xp, z, out=None):
+def sigmoid(xp, z, out=None, of_negative=False):
     """Logistic function g(z) = 1 / (1 + exp(-z)), finite for any z.
 
     ``out`` (numpy only) receives the result; it may be ``z`` itself.
+    ``of_negative=True`` gives g(-z) = 1 / (1 + exp(z)) without forming -z.
     """
     if xp is np and np.isrealobj(z):
         # Real numpy arrays: 1 / (1 + exp(-z)) in four in-place passes (the stable form
         # below takes about eight and several temporaries), good to a few ulp. exp(-z)
         # overflows to inf only for z < -709.78, where the result becomes 0 instead of
         # a subnormal number below 2.3e-308: an absolute error no gradient can see.
-        t = np.asarray(np.negative(z, out=out))
+        # g(-z) skips the negation: exp(-(-z)) is exp(z), the very same numbers.
         with np.errstate(over="ignore"):
-            np.exp(t, out=t)
+            if of_negative:
+                t = np.asarray(np.exp(z, out=out))
+            else:
+                t = np.asarray(np.negative(z, out=out))
+                np.exp(t, out=t)
         t += 1.0
         return np.reciprocal(t, out=t)
+    if of_negative:
+        z = -z
     pos, e = _exp_neg_abs(xp, z)
     return xp.where(pos, 1.0, e) / (1.0 + e)
 
@@ -205,6 +212,18 @@ def cross_entropy(xp, z, Y):
     = log1p(e) + where(pos, (1 - y) z, -y z); no log of a rounded probability, so a
     saturated unit gives a finite cost, and no subtraction cancels for y in {0, 1}.
     """
+    if xp is np and np.isrealobj(z):
+        # Real numpy arrays: the same terms, entry for entry, in eight passes instead of
+        # twelve: -|z| is copysign(z, -1) (the where below picks -z or z), and
+        # where(pos, (1 - y) z, -y z) is (pos - y) z, whose factor is 1.0 - y or 0.0 - y:
+        # the very same roundings (a zero may change sign, which no sum can see).
+        t = np.copysign(z, -1.0)
+        np.exp(t, out=t)
+        np.log1p(t, out=t)
+        w = np.subtract(z > 0, Y)
+        w *= z
+        t += w
+        return t
     pos, e = _exp_neg_abs(xp, z)
     return xp.log1p(e) + xp.where(pos, (1.0 - Y) * z, -Y * z)
 

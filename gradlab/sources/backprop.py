@@ -83,8 +83,7 @@ def output_delta(z: np.ndarray, Y: np.ndarray, one_minus_Y: np.ndarray) -> np.nd
     Computed as (1 - y) g(z) - y g(-z), so that a saturated, correctly classified unit
     keeps its tiny gradient (-g(-z)) instead of rounding to 0 as g(z) - 1 would.
     """
-    other = np.negative(z)
-    _cost.sigmoid(np, other, out=other)          # g(-z)
+    other = _cost.sigmoid(np, z, of_negative=True)  # g(-z), a new array
     other *= Y
     _cost.sigmoid(np, z, out=z)                  # g(z)
     z *= one_minus_Y
