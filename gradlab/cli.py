@@ -219,7 +219,7 @@ def _run_explain(args) -> int:
     return 0 if report.ok else 1
 
 
-# ------------------------------------------------------------ train, predict, plot (issue 3)
+# ------------------------------------------------------------ train, predict, plot
 # The work is done in gradlab/_train_cli.py, imported when one of these commands runs.
 
 _DATA_HELP = "digits (the shipped 8x8 UCI digits), FILE.mat (keys X, y) or IDX images (.idx or .idx.gz, with --labels)"
