@@ -62,12 +62,11 @@ from gradlab.sources.numeric import NumericGradient, numeric_gradient
 
 from gradlab.steps import StepsReport, step_curve
 
-# plots is not imported here: it needs matplotlib, which `import gradlab` should not load.
+# plots is not imported here: it draws with matplotlib, which `import gradlab` should not load.
 from gradlab import data
-from gradlab.model import load
-from gradlab.trainer import TrainResult, train
-
-__version__ = "0.1.0"
+from gradlab._version import __version__  # noqa: F401 - the package version
+from gradlab.model import TrainResult, load
+from gradlab.trainer import train
 
 __all__ = [
     "GradlabError",

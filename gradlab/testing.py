@@ -31,7 +31,8 @@ from hypothesis.extra import numpy as hnp
 
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
-from gradlab.network import MAX_LAM, Network, Problem
+from gradlab.compare import compare
+from gradlab.network import ACTIVATIONS, MAX_LAM, Network, Problem
 
 __all__ = [
     "networks",
@@ -90,8 +91,6 @@ def networks(*, min_layers: int = DEFAULT_LAYERS, max_layers: int | None = None,
         @given(problems_with_parameters(networks(min_layers=2, max_layers=5, max_width=4)))
         def test_any_depth(case): ...
     """
-    from gradlab.network import ACTIVATIONS
-
     if max_layers is None:
         # Only a valid min_layers gets a default partner; a bad one is reported by _pair.
         valid = isinstance(min_layers, (int, np.integer)) and not isinstance(min_layers, bool)
@@ -201,8 +200,6 @@ def assert_gradients_agree(problem: Problem, params, sources=("backprop", "jax")
         Names the source pair, the layer, the entry (row = unit, column = input,
         0 = bias), both values and the error.
     """
-    from gradlab.compare import compare
-
     # Checked up front: used only for exact pairs that disagree, a bad rtol would
     # otherwise pass unnoticed whenever they agree.
     rtol = None if rtol is None else v.real("rtol", rtol, minimum=0.0)
