@@ -496,7 +496,7 @@ def test_links_stay_inside_the_repository_and_resolve(doc):
             assert anchor in anchors, f"{doc.name} links {target}: no such heading in {file.name}"
 
 
-DOTTED = re.compile(r"`(gradlab(?:\.\w+)+)")
+DOTTED = re.compile(r"(?<![\w/.-])(gradlab(?:\.\w+)+)")
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda d: str(d.relative_to(ROOT)))
