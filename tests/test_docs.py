@@ -337,7 +337,6 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def doc_runs(tmp_path_factory):
     """Every document's commands, run in order in the document's folder: {where: (status, out, err)}."""
-    os.environ.setdefault("MPLBACKEND", "Agg")
     results = {}
     for doc in DOCS:
         cmds = commands(doc)
