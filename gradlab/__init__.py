@@ -2,6 +2,7 @@
 
 from gradlab._errors import GradlabError
 from gradlab.check import CheckReport, check, shrink
+from gradlab._anygrad import GradientReport, check_function, check_layer
 from gradlab.compare import CompareReport, compare
 from gradlab.explain import ExplainReport, explain
 from gradlab.network import (
@@ -52,6 +53,9 @@ __all__ = [
     "check",
     "shrink",
     "CheckReport",
+    "check_function",
+    "check_layer",
+    "GradientReport",
     "numeric_gradient",
     "NumericGradient",
     "NUMERIC_METHODS",
