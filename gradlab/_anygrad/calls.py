@@ -52,7 +52,11 @@ def raised_where(exc: BaseException) -> str:
 
 def label(fn) -> str:
     """A function's name as a report shows it."""
-    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    qual = getattr(fn, "__qualname__", None)
+    name = getattr(fn, "__name__", None)
+    if qual and "<locals>" in qual and name:  # a function defined inside another: its own name reads best
+        return name
+    return qual or name or type(fn).__name__
 
 
 def guarded(fn, args, what: str):

@@ -9,6 +9,8 @@ computes, and the finite differences of all K come from the same forward evaluat
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 
 from gradlab._errors import GradlabError
@@ -19,6 +21,16 @@ from gradlab._anygrad.witnesses import JaxUnavailable, jax_ready, jax_reason
 
 _EPS = float(np.finfo(np.float64).eps)
 MAX_LISTED = 5
+
+#: Compiled jax witnesses kept (function x input shapes); each holds a compiled program.
+COMPILED_CACHE_SIZE = 64
+_COMPILED: collections.OrderedDict = collections.OrderedDict()
+
+
+def _numeric_array(x) -> bool:
+    if isinstance(x, np.ndarray):
+        return x.dtype.kind in "biuf"
+    return type(x).__module__.startswith(("jax", "jaxlib")) and hasattr(x, "dtype")
 
 
 def _describe(x) -> str:
@@ -168,11 +180,54 @@ class Case:
     def __init__(self, inputs: Inputs):
         self.inputs = inputs
 
-    def jax_passthrough(self, jnp):
-        """The pass-through inputs as jax sees them: numeric numpy arrays as jax arrays (so
-        ``array_namespace(x, y)`` finds one namespace), everything else as it is."""
-        return [jnp.asarray(x) if isinstance(x, np.ndarray) and x.dtype.kind in "biuf" else x
-                for x in self.inputs.values]
+    def _dynamic(self) -> list[int]:
+        """Pass-through inputs handed to the compiled witness as arguments: numeric arrays
+        (numpy ones become jax arrays, so ``array_namespace(x, y)`` finds one namespace)."""
+        return [i for i, x in enumerate(self.inputs.values)
+                if i not in self.inputs.positions and _numeric_array(x)]
+
+    def _compiled(self, fn, tag, build):
+        """The jitted witness for ``fn`` at inputs of these shapes, compiled once and kept.
+
+        Keyed by the function, the shapes and dtypes of the differentiated and array
+        inputs, and the other pass-through inputs by type and value (``repr``): a check
+        repeated over many random inputs (a property test) compiles once per shape.
+        """
+        parts = []
+        for i, x in enumerate(self.inputs.values):
+            if i in self.inputs.positions:
+                parts.append(("wrt", self.inputs.slots_by_position[i].shape))
+            elif _numeric_array(x):
+                parts.append(("array", tuple(np.shape(x)), str(x.dtype)))
+            else:
+                parts.append(("static", type(x).__qualname__, repr(x)))
+        key = (fn, tag, tuple(parts))
+        hit = _COMPILED.get(key)
+        if hit is None:
+            hit = build()
+            _COMPILED[key] = hit
+            while len(_COMPILED) > COMPILED_CACHE_SIZE:
+                _COMPILED.popitem(last=False)
+        else:
+            _COMPILED.move_to_end(key)
+        return hit
+
+    def _passthrough_builder(self, jnp):
+        """``(arrays) -> passthrough list``: the static inputs as this case has them, the
+        dynamic ones from the compiled function's arguments."""
+        statics = list(self.inputs.values)
+        dynamic = self._dynamic()
+
+        def passthrough(arrays):
+            out = list(statics)
+            for i, a in zip(dynamic, arrays):
+                out[i] = a
+            return out
+
+        return passthrough
+
+    def _dynamic_args(self, jnp):
+        return tuple(jnp.asarray(self.inputs.values[i]) for i in self._dynamic())
 
     def batch_size(self) -> int | None:
         return self.inputs.batch_size()
@@ -255,17 +310,24 @@ class FunctionCase(Case):
         from gradlab.sources.autodiff import x64
 
         what = f"f {self.fname!r}"
+        inputs, f, grad_none = self.inputs, self.f, self.grad is None
+
+        def build():
+            passthrough = self._passthrough_builder(jnp)
+
+            def J(t, arrays):
+                raw = f(*inputs.args(t, xp=jnp, passthrough=passthrough(arrays)))
+                if grad_none:
+                    raw = raw[0]
+                return jnp.reshape(jnp.asarray(raw), ())
+
+            # One compilation of the whole function, not one per operation.
+            return jax.jit(jax.value_and_grad(J))
+
         try:
             with x64(), user_code():
-                passthrough = self.jax_passthrough(jnp)
-
-                def J(t):
-                    raw = self.f(*self.inputs.args(t, xp=jnp, passthrough=passthrough))
-                    if self.grad is None:
-                        raw = raw[0]
-                    return jnp.reshape(jnp.asarray(raw), ())
-
-                value, g = jax.value_and_grad(J)(jnp.asarray(self.inputs.theta0))
+                fn = self._compiled(f, ("function", grad_none), build)
+                value, g = fn(jnp.asarray(self.inputs.theta0), self._dynamic_args(jnp))
                 value, g = float(value), np.array(g, dtype=np.float64)
         except KeyboardInterrupt:
             raise
@@ -374,22 +436,32 @@ class LayerCase(Case):
         from gradlab.sources.autodiff import x64
 
         what = f"forward {self.fname!r}"
+        inputs, forward = self.inputs, self.forward
+
+        def build():
+            passthrough = self._passthrough_builder(jnp)
+
+            def vjps(t, arrays, D):
+                def F(theta):
+                    return jnp.asarray(forward(*inputs.args(theta, xp=jnp, passthrough=passthrough(arrays)))[0])
+
+                out, vjp = jax.vjp(F, t)
+                return out, jax.vmap(lambda d: vjp(d.astype(out.dtype))[0])(D)
+
+            # One compilation of the forward pass and every dout's VJP (jit, vmap).
+            return jax.jit(vjps)
+
         try:
             with x64(), user_code():
-                passthrough = self.jax_passthrough(jnp)
-
-                def F(t):
-                    raw = self.forward(*self.inputs.args(t, xp=jnp, passthrough=passthrough))
-                    return jnp.asarray(raw[0])
-
-                out, vjp = jax.vjp(F, jnp.asarray(self.inputs.theta0))
-                rows = [np.array(vjp(jnp.asarray(d, dtype=out.dtype))[0], dtype=np.float64) for d in self.douts]
+                fn = self._compiled(forward, ("layer",), build)
+                out, rows = fn(jnp.asarray(self.inputs.theta0), self._dynamic_args(jnp), jnp.asarray(self.douts))
+                rows = np.array(rows, dtype=np.float64)
                 out = np.array(out, dtype=np.float64).reshape(-1)
         except KeyboardInterrupt:
             raise
         except (Exception, SystemExit) as exc:
             raise JaxUnavailable(jax_reason(exc, what)) from None
-        return self._flat @ out, np.array(rows)
+        return self._flat @ out, rows
 
     def batch_size(self) -> int | None:
         return self.inputs.batch_size(extra_leading=self.out_shape[:1])

@@ -23,8 +23,8 @@ MAX_LISTED = 5
 
 _TINY = np.finfo(np.float64).tiny
 
-EXACT_CRITERION = f"||a-b||/||a+b|| <= {EXACT_NORM_RATIO:g} per input, or every entry within its round-off floor"
-NUMERIC_CRITERION = (f"every entry within {NUMERIC_SAFETY:g}x the numeric error estimate + the other side's "
+EXACT_CRITERION = f"exact pairs: ||a-b||/||a+b|| <= {EXACT_NORM_RATIO:g} per input, or every entry within its round-off floor"
+NUMERIC_CRITERION = (f"numeric pairs: every entry within {NUMERIC_SAFETY:g}x the numeric error estimate + the other side's "
                      f"round-off ({NUMERIC_ROUNDOFF:g} x max|g|, or the floor)")
 
 

@@ -123,14 +123,19 @@ class GradientReport(Report):
             lines.append(f"  witness: {w}")
         for note in self.notes:
             lines.append(f"  {note}")
+        criteria = []
         for name, c in self.comparisons.items():
             verdict = "agree" if c["ok"] else "DIFFER"
-            measure = "" if c.get("value") is None else f"{c['measure']} {fmt(c['value'])}; "
-            lines.append(f"  {name:<22} {verdict:<7} ({measure}criterion {c['criterion']})")
+            measure = "" if c.get("value") is None else f"  ({c['measure']} {fmt(c['value'])})"
+            lines.append(f"  {name:<24} {verdict:<7}{measure}")
             if not c["ok"]:
                 bad = [k for k, s in c.get("inputs", {}).items() if not s["ok"]]
                 if bad:
-                    lines.append(f"  {'':<22} differ in: {', '.join(bad)}")
+                    lines.append(f"  {'':<24} differ in: {', '.join(bad)}")
+            if c["criterion"] not in criteria:
+                criteria.append(c["criterion"])
+        for crit in criteria:
+            lines.append(_wrap("criterion: " + crit, "    "))
         if self.fast is not None:
             f = self.fast
             lines.append(f"  fast mode: {f['evaluations']} evaluations (a full check needs {f['full_evaluations']})")
