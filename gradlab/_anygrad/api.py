@@ -123,13 +123,17 @@ def check_function(f, grad=None, *inputs, wrt=None, names=None, mode: str = "aut
     """
     if grad is not None and not callable(grad):
         raise v.fail("grad", grad, "a callable or None (the inputs follow it: check_function(f, None, x, ...))")
+    if not inputs:
+        raise GradlabError("check_function needs at least one input after f and grad: "
+                           "check_function(f, grad, x, ...); got no inputs")
     _callable("f", f, len(inputs), "(*inputs)")
     if grad is not None:
         _callable("grad", grad, len(inputs), "(*inputs), like f")
     mode, against, seed = _common(mode, against, seed)
     ins = Inputs(inputs, _names(names, f, len(inputs)), wrt, what=f"f {label(f)!r}")
-    case = FunctionCase(f, grad, ins)
-    return engine.run(case, mode=mode, against=against, seed=seed, info={})
+    with _float64():
+        case = FunctionCase(f, grad, ins)
+        return engine.run(case, mode=mode, against=against, seed=seed, info={})
 
 
 def check_layer(forward, backward, *inputs, wrt=None, dout=None, n_douts: int = DEFAULT_DOUTS, names=None,
@@ -180,6 +184,9 @@ def check_layer(forward, backward, *inputs, wrt=None, dout=None, n_douts: int = 
     >>> gradlab.check_layer(forward, backward, rng.normal(size=(4, 3)), rng.normal(size=(3, 2))).ok
     True
     """
+    if not inputs:
+        raise GradlabError("check_layer needs at least one input after forward and backward: "
+                           "check_layer(forward, backward, x, ...); got no inputs")
     _callable("forward", forward, len(inputs), "(*inputs)")
     _callable("backward", backward, 2, "(dout, cache)")
     mode, against, seed = _common(mode, against, seed)
@@ -189,8 +196,23 @@ def check_layer(forward, backward, *inputs, wrt=None, dout=None, n_douts: int = 
     rng = np.random.default_rng(seed)
     if dout is not None:
         douts = _douts(dout)
-    case = LayerCase(forward, backward, ins, douts=douts, n_douts=n_douts, rng=rng)
-    return engine.run(case, mode=mode, against=against, seed=seed, info={})
+    with _float64():
+        case = LayerCase(forward, backward, ins, douts=douts, n_douts=n_douts, rng=rng)
+        return engine.run(case, mode=mode, against=against, seed=seed, info={})
+
+
+def _float64():
+    """The check computes in float64 throughout: code written with jax.numpy runs in jax's
+    scoped x64 mode while it is checked (as the jax witness does), so its values are not
+    float32 ones. Where jax has not been imported the user's code cannot be using it."""
+    import contextlib
+    import sys
+
+    if "jax" not in sys.modules:
+        return contextlib.nullcontext()
+    from gradlab.sources.autodiff import x64
+
+    return x64()
 
 
 def _douts(dout):

@@ -57,6 +57,12 @@ def parse_gradients(raw, inputs: Inputs, what: str, hint: str):
     exp = f"looked at what {what} returned: how many arrays, their types, shapes, dtypes, finite entries"
     findings: list[Finding] = []
     scale: dict = {}
+    if len(slots) == 1 and isinstance(raw, (tuple, list)) and len(raw) > 1 and any(
+            isinstance(x, np.ndarray) and x.ndim >= 1 for x in raw):
+        findings.append(Finding("bad_output", None, None,
+                                f"{what} returned {len(raw)} gradients; the differentiated input is {names} (1): "
+                                f"return its gradient alone.{hint}", exp, cause="count"))
+        return None, findings, scale
     if len(slots) == 1:
         if isinstance(raw, (tuple, list)) and len(raw) == 1 and not np.isscalar(raw[0]) \
                 and np.ndim(raw[0]) == len(slots[0].shape):
@@ -87,10 +93,12 @@ def parse_gradients(raw, inputs: Inputs, what: str, hint: str):
             arr = np.asarray(None, dtype=object)
         where = f"the gradient for {s.label}"
         if arr.dtype.kind not in "fiu" or arr.dtype == np.bool_:
-            what_ = type(item).__name__ if arr.dtype == object else f"an array of dtype {arr.dtype}"
+            array = isinstance(item, np.ndarray)
+            what_ = f"an array of dtype {arr.dtype}" if array else f"a {type(item).__name__}"
             findings.append(Finding("bad_output", s.name, s.position,
                                     f"{where} is {what_}; a gradient is a float array of {s.name}'s shape "
-                                    f"{s.shape}.", exp, cause=f"type {what_}"))
+                                    f"{s.shape}.", exp,
+                                    cause=f"dtype {arr.dtype}" if array else f"type {type(item).__name__}"))
             return None, findings, scale
         if arr.shape != s.shape:
             if arr.ndim == 2 and arr.shape == s.shape[::-1]:
@@ -156,6 +164,15 @@ def mutation_findings(writes, what: str) -> list[Finding]:
                            "pristine ones afterwards", entries=w.entries, values=values, cause=f"{w.path} written",
                            extra={"argument": w.path, "n_entries": w.total}))
     return out
+
+
+def _precision(value) -> float:
+    """How much coarser than float64 a value's dtype rounds (1 for float64): a function
+    computed in float32 has float32's round-off, and its error estimates must say so."""
+    dtype = np.asarray(value).dtype
+    if dtype.kind == "c":
+        dtype = np.finfo(dtype).dtype
+    return float(np.finfo(dtype).eps) / _EPS if dtype.kind == "f" and np.finfo(dtype).eps > _EPS else 1.0
 
 
 def _numeric_value(x, what: str, accepted: str):
@@ -269,7 +286,7 @@ class FunctionCase(Case):
 
     def scalars(self, theta):
         value = self._value(guarded(self.f, self.inputs.args(theta), f"f {self.fname!r}"))
-        return np.array([value]), np.array([abs(value)], dtype=np.float64)
+        return np.array([value]), np.array([abs(value) * _precision(value)], dtype=np.float64)
 
     def _named(self, args):
         return [(f"{self.inputs.names[i]} (input {i})", a) for i, a in enumerate(args)]
@@ -390,7 +407,7 @@ class LayerCase(Case):
     def scalars(self, theta):
         out, _ = self._call_forward(self.inputs.args(theta))
         flat = out.reshape(-1)
-        return self._flat @ flat, np.abs(self._flat) @ np.abs(flat)
+        return self._flat @ flat, (np.abs(self._flat) @ np.abs(flat)) * _precision(out)
 
     def _one(self, k: int, check_purity: bool):
         args = self.inputs.args()

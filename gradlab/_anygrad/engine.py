@@ -149,7 +149,11 @@ def run(case, *, mode: str, against, seed: int, info: dict) -> GradientReport:
     if "jax" in against:
         try:
             values, R = case.jax()
-            if not np.all(np.abs(values - np.real(bb.J0)) <= EXACT_NORM_RATIO * np.maximum(bb.size0, np.finfo(float).tiny)):
+            # J's scale: its own size, or what a change of each input by its own scale does to it
+            # (J itself may cancel to 0 while its terms do not).
+            scale = np.maximum.reduce([bb.size0, np.abs(values),
+                                       np.abs(R) @ np.maximum(1.0, np.abs(inputs.theta0))])
+            if not np.all(np.abs(values - np.real(bb.J0)) <= EXACT_NORM_RATIO * scale):
                 raise JaxUnavailable(f"under jax the function has another value ({values[0]:.17g}, numpy "
                                      f"{np.real(bb.J0[0]):.17g}): jax does not see the function numpy evaluates")
             if not np.all(np.isfinite(R)):
@@ -258,13 +262,13 @@ def run(case, *, mode: str, against, seed: int, info: dict) -> GradientReport:
     # Blame, input by input.
     user_slots = [s for s in inputs.slots if blamed[:, s.start:s.stop].any()]
     n_num = int(numeric_bad.any(axis=0).sum())
-    if not user_slots:
+    if suspect.any():
+        info["blame"] = ("the function -- two witnesses of the same function disagree"
+                         + (" where your gradient matches neither" if not jax_ok else ""))
+    elif not user_slots:
         info["blame"] = ("none -- your gradient agrees with " + ("jax" if jax_ok else "both numeric methods")
                          + (f"; finite differences disagree at {n_num} entr{'y' if n_num == 1 else 'ies'}: a "
                             "numerical problem, not yours" if n_num else ""))
-    elif suspect.any():
-        info["blame"] = ("the function -- two witnesses of the same function disagree where your gradient "
-                         "matches neither")
     else:
         info["blame"] = (f"your gradient -- it differs from {ref_name} in "
                          + ", ".join(s.label for s in user_slots)

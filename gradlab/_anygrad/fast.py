@@ -23,6 +23,8 @@ from gradlab.sources.numeric import CENTRAL_STEP, EPS, ROUNDOFF_EVALS
 from gradlab._anygrad.diagnosis import MAX_ENTRIES, MAX_LISTED, factor_name, groups_of, is_
 from gradlab._anygrad.report import Finding
 
+_TINY = np.finfo(np.float64).tiny
+
 #: Random directions per input in the first pass (as the network's fast mode).
 FAST_DIRECTIONS = 2
 #: Bisection stops splitting once this many flagged blocks are open at a time.
@@ -56,6 +58,8 @@ class Directional:
         theta = bb.theta0
         self.h = CENTRAL_STEP * max(1.0, float(np.max(np.abs(theta), initial=0.0)))
         self.truncation = np.zeros(bb.K)
+        # The largest |J| met so far: J's round-off is relative to it (J itself can cancel to 0).
+        self.size = np.array(bb.size0, dtype=np.float64)
         self.start = bb.count
 
     @property
@@ -67,12 +71,13 @@ class Directional:
         return self.used + 4 > self.budget
 
     def derivative(self, idx, v, step):
-        plus, _ = self.bb.along(idx, v, step)
-        minus, _ = self.bb.along(idx, v, -step)
+        plus, s1 = self.bb.along(idx, v, step)
+        minus, s2 = self.bb.along(idx, v, -step)
+        self.size = np.maximum.reduce([self.size, s1, s2])
         return (plus - minus) / (2.0 * step)
 
     def tolerance(self):
-        return NUMERIC_SAFETY * (ROUNDOFF_EVALS * EPS * self.bb.size0 / self.h + self.truncation)
+        return NUMERIC_SAFETY * (ROUNDOFF_EVALS * EPS * self.size / self.h + self.truncation)
 
     def residual(self, U, idx, v):
         return U[:, idx] @ v - self.derivative(idx, v, self.h)
@@ -94,7 +99,7 @@ class Directional:
         one = np.ones(1)
         d1 = self.derivative(idx, one, self.h)
         d2 = self.derivative(idx, one, 2.0 * self.h)
-        return d1, np.abs(d2 - d1) / 3.0 + ROUNDOFF_EVALS * EPS * self.bb.size0 / self.h
+        return d1, np.abs(d2 - d1) / 3.0 + ROUNDOFF_EVALS * EPS * self.size / self.h
 
     def split(self, U, node: Node, k: int, rng):
         left_idx, right_idx = node.idx[:k], node.idx[k:]
@@ -157,7 +162,7 @@ def run_fast(case, U, bb, rng, N_batch):
                 f"masked to {s.name}: their ratio is the same each time", cause=label or f"factor {c:.6g}",
                 extra={"factor": c, **basis}))
             continue
-        top = max(flags, key=lambda f: float(np.max(np.abs(f.r) / f.tol)))
+        top = max(flags, key=lambda f: float(np.max(np.abs(f.r) / np.maximum(f.tol, _TINY))))
         leaves, open_blocks = _bisect(dd, U, top, rng)
         confirmed = []
         for i in leaves:
@@ -210,7 +215,7 @@ def _fast_factor(dd: Directional, U, flags, rng):
 
     first = flags[0]
     d1 = d_of(first)
-    k = int(np.argmax(np.abs(d1) / first.tol))
+    k = int(np.argmax(np.abs(d1) / np.maximum(first.tol, _TINY)))
     if abs(d1[k]) <= first.tol[k]:
         return None
     c = float((U[:, first.idx] @ first.v)[k] / d1[k])

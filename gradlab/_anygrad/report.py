@@ -168,8 +168,8 @@ class GradientReport(Report):
                 lines.append(f"   entries ({total}): {shown}" + (" ..." if total > _ENTRIES_SHOWN else ""))
             for val in f.values:
                 loc = ", ".join(f"{k}={_show(val[k])}" for k in ("entry", "argument", "douts") if k in val)
-                nums = ", ".join(f"{k}={val[k]:.6g}" for k in ("yours", "expected", "before", "after", "first",
-                                                                "second") if isinstance(val.get(k), float))
+                nums = ", ".join(f"{k}={x:.6g}" for k, x in val.items()
+                                 if isinstance(x, float) and k not in ("error", "numeric_error_estimate"))
                 lines.append(f"     {loc}: {nums}")
             lines.append(_wrap("experiment: " + f.experiment, "   "))
         lines.append("")
