@@ -211,8 +211,8 @@ class Diagnoser:
                     "that stops early, or an index range that leaves the last examples out.",
                     f"compared your gradient with {self.ref_name} example by example (axis 0 is the batch of "
                     f"N = {N})", cause=f"right for examples 0-{first - 1} only", k=first)
-            return None
-        # A weight: is yours the true gradient of the first k examples alone?
+        # A weight (or an input whose length equals N by chance): is yours the true gradient
+        # of the first k examples alone?
         hinted = [f.extra["k"] for f in other_findings if f.kind == "partial_batch" and "k" in f.extra]
         ks = list(dict.fromkeys(hinted + [N - 1, 1]))
         ks = [k for k in ks if 1 <= k < N][:MAX_BATCH_EXPERIMENTS]
