@@ -1,8 +1,7 @@
 """gradlab: one regularised neural-network cost, three independent gradients, cross-checked."""
 
 from gradlab._errors import GradlabError
-from gradlab.check import CheckReport, check, shrink
-from gradlab._anygrad import GradientReport, check_function, check_layer
+from gradlab.check import CheckReport, GradientReport, check, check_function, check_layer, shrink
 from gradlab.compare import CompareReport, compare
 from gradlab.explain import ExplainReport, explain
 from gradlab.network import (

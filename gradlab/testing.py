@@ -16,12 +16,16 @@ A property test you can paste into your suite::
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
+from gradlab.check.function import check_function
+from gradlab.check.layer import check_layer
 from gradlab.compare import compare
 from gradlab.network import ACTIVATIONS, MAX_LAM, Network, Problem
 
@@ -342,8 +346,6 @@ def assert_function_gradients(f, grad=None, *inputs, **check_kwargs) -> None:
             y = data.draw(hnp.arrays(np.int64, x.shape[0], elements=st.integers(0, x.shape[1] - 1)))
             assert_function_gradients(softmax_loss, None, x, y, wrt="x")
     """
-    from gradlab._anygrad import check_function
-
     report = check_function(f, grad, *inputs, **check_kwargs)
     if not report.ok:
         raise _failure(report, "the gradient of " + report.info["function"], inputs)
@@ -364,8 +366,6 @@ def assert_layer_gradients(forward, backward, *inputs, **check_kwargs) -> None:
         def test_affine(inputs):
             assert_layer_gradients(affine_forward, affine_backward, *inputs)
     """
-    from gradlab._anygrad import check_layer
-
     report = check_layer(forward, backward, *inputs, **check_kwargs)
     if not report.ok:
         raise _failure(report, "the backward pass " + report.info["function"], inputs)
@@ -390,8 +390,6 @@ def smallest_failure(check, strategy, *, max_examples: int = 100, seed: int = 0)
         The smallest failing inputs hypothesis found and the report there; None when every
         example passed.
     """
-    import random
-
     from hypothesis import HealthCheck, Phase, find, settings
     from hypothesis.errors import NoSuchExample
 

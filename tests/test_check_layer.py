@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from array_api_compat import array_namespace
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import gradlab
 from gradlab.testing import shaped_inputs

@@ -13,18 +13,13 @@ from gradlab._usercode import check_signature, fn_name
 from gradlab.check.calls import Caller, as_gradient, mutation_findings
 from gradlab.check.cost import check_cost
 from gradlab.check.diagnosis import Diagnoser
-from gradlab.check.fast import fast_check
+from gradlab.check.fast import FULL_MODE_MAX_PARAMS, fast_check
 from gradlab.check.findings import Finding, differing, entry_finding, layer_slices
 from gradlab.check.report import CheckReport
 from gradlab.network import Network, Problem, random_init
 from gradlab.sources import SOURCES, numeric
 
 __all__ = ["check", "FULL_MODE_MAX_PARAMS", "DEFAULT_LAM", "DEFAULT_EXAMPLES", "SIGNATURES", "validate_against"]
-
-#: ``mode="auto"`` runs the full check (4P cost evaluations for the numeric gradient and its
-#: error estimate) up to this many parameters; beyond it, fast mode. At 2,000 parameters
-#: and a few examples the full check takes well under a second on one core.
-FULL_MODE_MAX_PARAMS = 2000
 
 #: Defaults of :func:`check`: lambda > 0 so that regularisation bugs can show (the lambda = 0
 #: experiment is always run as well); 5 examples, as in the seed's gradient check.

@@ -1,70 +1,41 @@
-"""The witnesses of a generic gradient: finite differences over a black box, and jax.
+"""Finite differences of any function: the numeric witnesses of the generic checks.
 
 A checked function is seen here as ``K`` scalar functions ``J_k(theta)`` of one flat
 vector (``K = 1`` for a scalar cost; for a layer, ``J_k = <dout_k, forward(theta)>``, one
-per upstream gradient, all computed from the same forward evaluations). Finite
-differences only *evaluate* them; jax differentiates the very same user code, traced.
+per upstream gradient, all computed from the same forward evaluations), evaluated as a
+black box: nothing about their derivatives is used.
 
-Error model (the same as :mod:`gradlab.sources.numeric`): central differences have
+The error model is the network's numeric source's (:mod:`gradlab.sources.numeric`, whose
+steps, Richardson tableau and constants are reused here): central differences have
 truncation ``c h^2``, estimated from the same difference at half the step
 (``|D(h) - D(h/2)| = (3/4) c h^2``), and round-off ``ROUNDOFF_EVALS eps |J| / h``, with
 ``|J|`` the largest magnitude met on the stencil -- for a layer the sum of
-``|dout * out|``, the size of the terms whose sum ``J_k`` is. Richardson extrapolation and
-the complex step as there. What a black box cannot tell by itself is whether a stencil
-crossed a kink (a relu at 0, a max with a tie, a hinge): that is read off the second
-differences the central stencil already has (see :func:`central`).
+``|dout * out|``, the size of the terms whose sum ``J_k`` is. What a black box cannot tell
+by itself is whether a stencil crossed a kink (a relu at 0, a max with a tie, a hinge):
+that is read off the second differences the central stencil already has (see
+:func:`central` and :data:`gradlab._judge.KINK_FRACTION`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
 
 import numpy as np
 
-from gradlab._errors import GradlabError, UserCodeError
-from gradlab.compare import NUMERIC_ROUNDOFF, NUMERIC_SAFETY
-from gradlab.sources.numeric import (
-    CENTRAL_STEP,
-    COMPLEX_STEP,
-    EPS,
-    RICHARDSON_FIRST_STEP,
-    RICHARDSON_STEPS,
-    ROUNDOFF_EVALS,
-)
+from gradlab._errors import UserCodeError
+from gradlab._judge import CENTRAL_STEP, EPS, KINK_FRACTION, NUMERIC_ROUNDOFF, NUMERIC_SAFETY, ROUNDOFF_EVALS
+from gradlab.sources.numeric import (COMPLEX_STEP, RICHARDSON_FIRST_STEP, RICHARDSON_STEPS, representable,
+                                     richardson_gain, richardson_tableau)
 
-#: A stencil crossed a kink when its second differences do not scale with the step as a
-#: smooth function's do. For a smooth J the slope jump ``q(h) = (J(+h) - 2 J0 + J(-h)) / h``
-#: is ``h J''`` up to ``h^3``, so ``q(h/2) = q(h)/2``; across a kink at distance ``d`` from
-#: theta it is ``jump (1 - d/h)``, nearly the same at both steps. A departure from
-#: ``q(h)/2`` by more than this fraction of ``q(h)`` is a kink. Central differences are
-#: fooled (their error estimate small, their value off) only when the kink lies within
-#: ``h / 14`` of theta, where the departure is at least ``0.39 q(h)``; a smooth function
-#: departs by ``h^3 |J''''| / 32``, which exceeds ``0.25 |q(h)|`` only for steps far beyond
-#: the scale on which J is smooth.
-KINK_FRACTION = 0.25
+__all__ = ["BlackBox", "Estimate", "central", "richardson", "complex_step", "complex_trial", "central_steps"]
 
 _SMALLEST_SUBNORMAL = float(np.finfo(np.float64).smallest_subnormal)
-
-
-def representable(theta, h):
-    """The step a floating-point perturbation really takes: ``(theta + h) - theta``."""
-    return (theta + h) - theta
 
 
 def central_steps(theta) -> np.ndarray:
     """``eps^(1/3) max(1, |theta_i|)``, made representable (as the network's numeric source)."""
     return representable(theta, CENTRAL_STEP * np.maximum(1.0, np.abs(theta)))
-
-
-def resolution_floor(size, theta) -> np.ndarray:
-    """Per entry, the smallest gradient an evaluation of J can resolve: a change of theta_i
-    up to its own scale ``max(1, |theta_i|)`` changes J by less than J's round-off
-    ``ROUNDOFF_EVALS eps |J|`` when ``|g_i|`` is below this (times NUMERIC_SAFETY). Two
-    correct float64 gradients that differ by less are indistinguishable; shape (K, n)."""
-    size = np.asarray(size, dtype=np.float64).reshape(-1, 1)
-    return NUMERIC_SAFETY * ROUNDOFF_EVALS * EPS * size / np.maximum(1.0, np.abs(theta))[None, :]
 
 
 class BlackBox:
@@ -170,27 +141,6 @@ def central(bb: BlackBox, index=None) -> Estimate:
                     np.where(kink[None, :], side_tol, nan))
 
 
-def _tableau(D):
-    """Richardson tableau ``T[k, j]`` from central differences at steps ``h0 / 2^k``."""
-    K = len(D)
-    T = np.full((K, K) + np.shape(D[0]), np.nan)
-    for k in range(K):
-        T[k, 0] = D[k]
-        for j in range(1, k + 1):
-            w = 4.0 ** j
-            T[k, j] = T[k, j - 1] + (T[k, j - 1] - T[k - 1, j - 1]) / (w - 1.0)
-    return T
-
-
-def _gain(j: int) -> float:
-    """How much extrapolating j levels amplifies the round-off of one difference."""
-    gain = 1.0
-    for i in range(1, j + 1):
-        w = 4.0 ** i
-        gain *= (w + 1.0) / (w - 1.0)
-    return gain
-
-
 def richardson(bb: BlackBox, index=None) -> Estimate:
     """Richardson extrapolation of central differences over ``h0 / 2^k``, k < RICHARDSON_STEPS
     (2 RICHARDSON_STEPS evaluations per entry): per entry the tableau value with the smallest
@@ -207,14 +157,14 @@ def richardson(bb: BlackBox, index=None) -> Estimate:
             Jm, Sm = bb.shifted(idx, -h)
             Ds.append((Jp - Jm) / (2.0 * h))
             sizes.append(np.maximum(Sp, Sm))
-        T = _tableau(Ds)
+        T = richardson_tableau(Ds)
         roundoff0 = ROUNDOFF_EVALS * EPS * np.maximum(np.max(sizes, axis=0), bb.size0[:, None])
         best = np.full(Ds[0].shape, np.nan)
         err = np.full(Ds[0].shape, np.inf)
         for k in range(2, RICHARDSON_STEPS):
             for j in range(1, k):
                 e = (np.abs(T[k, j] - T[k, j - 1]) + np.abs(T[k, j] - T[k - 1, j])
-                     + _gain(j) * roundoff0 / hs[k])
+                     + richardson_gain(j) * roundoff0 / hs[k])
                 better = np.isfinite(e) & (e < err)
                 best = np.where(better, T[k, j], best)
                 err = np.where(better, e, err)
@@ -281,46 +231,3 @@ def complex_trial(bb: BlackBox, rng) -> str | None:
         return (f"it is not analytic: along a random direction the complex step gives {c[k]:.6g} and "
                 f"central differences {d1[k]:.6g} (abs, conj, a branch on the imaginary part?)")
     return None
-
-
-# ------------------------------------------------------------------------------ jax
-
-
-class JaxUnavailable(Exception):
-    """jax cannot trace the function; the message says why, in one line."""
-
-
-def jax_reason(exc: BaseException, what: str) -> str:
-    """Why jax could not trace ``what``, in the words of the fix."""
-    cause = exc.__cause__ if isinstance(exc, UserCodeError) and exc.__cause__ is not None else exc
-    name = type(cause).__name__
-    text = " ".join(str(cause).split())
-    first = text.split(". ")[0][:160]
-    if name == "TracerArrayConversionError" or "__array__() was called on traced array" in text \
-            or ("numpy.ndarray conversion" in text):
-        return (f"{what} converts a jax array to numpy (it calls numpy functions on its inputs); write it "
-                "against xp = array_namespace(x) (array-api-compat) or jax.numpy to get the jax witness")
-    if name in ("ConcretizationTypeError", "TracerBoolConversionError", "TracerIntegerConversionError"):
-        return (f"{what} branches on, or converts to a Python number, a value computed from its inputs "
-                f"({name}); jax cannot trace that without jax.lax.cond or jnp.where")
-    if "immutable" in text or "does not support item assignment" in text or "item assignment" in text:
-        return (f"{what} assigns into an array in place (x[i] = ...), which jax arrays do not allow; "
-                "x.at[i].set(...) or a functional form would be traced")
-    return f"tracing {what} with jax raised {name}: {first}"
-
-
-def jax_ready():
-    """jax, started, or JaxUnavailable saying why not."""
-    from gradlab.sources import autodiff
-
-    try:
-        return autodiff.ready()
-    except GradlabError as exc:
-        raise JaxUnavailable(str(exc)) from None
-
-
-def agree_exactly(a, b, rtol) -> bool:
-    """Two evaluations of the same value agree to ``rtol`` of their size."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)))
-    return bool(np.all(np.abs(a - b) <= rtol * max(scale, math.ulp(1.0))))

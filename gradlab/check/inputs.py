@@ -253,23 +253,17 @@ class Inputs:
         return ", ".join(parts) + (f"; {', '.join(rest)} passed through" if rest else "")
 
     # -- batches -------------------------------------------------------------------------
-    def batch_size(self, extra_leading=()) -> int | None:
-        """The batch size N: a leading dimension (> 1) shared by at least two array inputs
-        (``X`` and ``y``), or by a differentiated input and one of ``extra_leading`` (a
-        layer's output); None when nothing says which axis is the batch."""
-        leads = []
+    def batch_size(self) -> int | None:
+        """The batch size N of a function's inputs: a leading dimension (> 1) shared by at
+        least two array inputs (``X`` and ``y``); the largest such when several are; None
+        when nothing says which axis is the batch."""
+        counts: dict = {}
         for i, x in enumerate(self.values):
             shape = self.slots_by_position[i].shape if i in self.positions else np.shape(x) if _array_like(x) else ()
             if len(shape) >= 1:
-                leads.append((shape[0], i in self.positions))
-        counts: dict = {}
-        for lead, _ in leads:
-            counts[lead] = counts.get(lead, 0) + 1
-        for lead in extra_leading:
-            if any(l == lead and d for l, d in leads):
-                counts[lead] = counts.get(lead, 0) + 1
+                counts[shape[0]] = counts.get(shape[0], 0) + 1
         shared = [n for n, c in counts.items() if c >= 2 and n > 1]
-        return max(shared) if len(shared) else None
+        return max(shared) if shared else None
 
     @property
     def slots_by_position(self) -> dict:
@@ -297,3 +291,36 @@ def _array_like(x) -> bool:
 
 def _shape(shape) -> str:
     return "x".join(map(str, shape)) if shape else "scalar"
+
+
+# --------------------------------------------------------------------------------------
+# The front doors' shared options
+# --------------------------------------------------------------------------------------
+
+#: How a generic check may run, and its witnesses.
+MODES = ("auto", "full", "fast")
+AGAINST = ("jax", "numeric")
+
+
+def input_names(names, fn, count: int):
+    """The inputs' names: ``names`` validated, or ``fn``'s parameter names."""
+    if names is None:
+        return parameter_names(fn, count)
+    if isinstance(names, str) or not hasattr(names, "__iter__"):
+        raise v.fail("names", names, f"a sequence of {count} distinct strings, one per input")
+    names = list(names)
+    if len(names) != count or not all(isinstance(n, str) and n for n in names) or len(set(names)) != count:
+        raise v.fail("names", names, f"a sequence of {count} distinct non-empty strings, one per input")
+    return names
+
+
+def common_options(mode, against, seed):
+    """``mode``, ``against`` and ``seed`` of a generic check, validated."""
+    mode = v.choice("mode", mode, MODES)
+    if isinstance(against, str) or not hasattr(against, "__iter__"):
+        raise v.fail("against", against, "a sequence of witness names from 'jax', 'numeric'")
+    against = tuple(against)
+    if not against or len(set(against)) != len(against) or any(a not in AGAINST for a in against):
+        raise v.fail("against", against, "distinct witness names from 'jax', 'numeric'")
+    seed = v.integer("seed", seed, minimum=0)
+    return mode, against, seed

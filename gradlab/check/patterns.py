@@ -1,4 +1,4 @@
-"""Why an input's gradient is wrong: experiments against a reference, never a guess.
+"""Why an input's gradient is wrong (any function, any layer): experiments against a reference.
 
 For each input whose gradient is blamed on you, in order:
 
@@ -20,17 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradlab._anygrad.arrays import axis_name
-from gradlab._anygrad.report import Finding, ranges
+from gradlab._judge import factor, fits, is_ratio
+from gradlab.check.findings import InputFinding, factor_name, groups_of
+from gradlab.check.report import ranges
 
-#: A model "fits" your numbers when it reproduces them to this relative accuracy (norm of
-#: the residual over the larger norm), as in the network check: round-off leaves ~1e-15,
-#: a finite-difference reference ~1e-9, a different bug a residual of order 1.
-FIT_RTOL = 1e-6
-
-#: A fitted ratio "is" a named value (N, -1, 1/N, 2 ...) within this relative distance;
-#: ratios come out of fits good to FIT_RTOL, so 1e-4 is generous.
-RATIO_RTOL = 1e-4
+__all__ = ["Diagnoser", "MAX_LISTED", "MAX_ENTRIES", "MAX_BATCH_EXPERIMENTS"]
 
 #: Entries listed with both values in a finding; entries kept as multi-indices.
 MAX_LISTED = 5
@@ -38,35 +32,6 @@ MAX_ENTRIES = 1000
 
 #: The batch experiments for a weight's gradient try at most this many sub-batch sizes k.
 MAX_BATCH_EXPERIMENTS = 3
-
-
-def fits(actual, model) -> bool:
-    actual, model = np.asarray(actual, float), np.asarray(model, float)
-    scale = max(float(np.linalg.norm(actual)), float(np.linalg.norm(model)))
-    return float(np.linalg.norm(actual - model)) <= FIT_RTOL * scale if scale > 0 else True
-
-
-def is_(value: float, target: float) -> bool:
-    return abs(value - target) <= RATIO_RTOL * max(abs(target), 1.0)
-
-
-def factor(actual, ref) -> float | None:
-    """The c with actual = c * ref, when one fits."""
-    den = float(np.vdot(ref, ref))
-    if den == 0.0:
-        return None
-    c = float(np.vdot(actual, ref)) / den
-    return c if fits(actual, c * ref) else None
-
-
-def factor_name(c: float) -> str | None:
-    if is_(c, -1.0):
-        return "sign flipped"
-    if is_(c, 2.0):
-        return "counted twice (factor 2)"
-    if is_(c, 0.5):
-        return "halved (factor 1/2)"
-    return None
 
 
 class Diagnoser:
@@ -84,7 +49,7 @@ class Diagnoser:
         self.N = case.batch_size()
 
     # -- helpers -----------------------------------------------------------------------
-    def _finding(self, kind, s, bad, sentence, experiment, cause=None, blame="user", **extra) -> Finding:
+    def _finding(self, kind, s, bad, sentence, experiment, cause=None, blame="user", **extra) -> InputFinding:
         u, r = self.U[:, s.start:s.stop], self.R[:, s.start:s.stop]
         per_entry = bad.any(axis=0)
         flat = np.flatnonzero(per_entry)
@@ -101,12 +66,12 @@ class Diagnoser:
         rel = err / np.maximum(np.maximum(np.abs(u[bad]), np.abs(r[bad])), np.finfo(float).tiny) if err.size else err
         groups = groups_of(per_entry, s.shape) if 0 < flat.size < s.size else []
         extra = {"n_entries": int(flat.size), **extra}
-        return Finding(kind, s.name, s.position, sentence, experiment, entries, groups, values,
+        return InputFinding(kind, s.name, s.position, sentence, experiment, entries, groups, values,
                        float(err.max()) if err.size else None, float(rel.max()) if rel.size else None,
                        blame, cause, extra)
 
     # -- the experiments ---------------------------------------------------------------
-    def slot(self, s, bad, other_findings) -> Finding:
+    def slot(self, s, bad, other_findings) -> InputFinding:
         """The finding for input ``s`` whose entries ``bad`` (K, size) are wrong."""
         u, r = self.U[:, s.start:s.stop], self.R[:, s.start:s.stop]
         g = f"the gradient of {s.label}"
@@ -117,7 +82,7 @@ class Diagnoser:
                                  "with zeros_like and left), or a mask or a factor that should be 1 is 0.",
                                  f"compared your gradient with {self.ref_name}", cause="all zero")
         c = factor(u, r)
-        if c is not None and not is_(c, 1.0):
+        if c is not None and not is_ratio(c, 1.0):
             return self._factor(s, bad, c, g)
         if len(s.shape) == 2 and s.size > 1:
             rows, cols = s.shape
@@ -144,17 +109,17 @@ class Diagnoser:
                              f"compared your gradient with {self.ref_name} entry by entry and tried each pattern",
                              cause=None)
 
-    def _factor(self, s, bad, c, g) -> Finding:
+    def _factor(self, s, bad, c, g) -> InputFinding:
         N = self.N
         exp = f"fitted your gradient as a constant times {self.ref_name}'s (least squares)"
-        label = factor_name(c)
+        label = factor_name(c, 1)
         extra = {"factor": c}
         batch = None
         if N is not None and N > 1:
             k = N - 1 if N > 2 else 1
             for target, text, expect in ((N, "missing 1/N", k), (1.0 / N, "divided by N twice", 1.0 / k),
                                          (-N, "sign flipped and missing 1/N", -k)):
-                if is_(c, target):
+                if is_ratio(c, target):
                     batch, expected = text, expect
         if batch is not None:
             confirmed, c2 = self._batch_factor(s, k, expected)
@@ -168,7 +133,7 @@ class Diagnoser:
                 batch = None
             else:
                 label = f"{batch}? (factor {c:.6g} = batch size N = {N}; the experiment on fewer examples failed)"
-        kind = "sign_flip" if is_(c, -1.0) else "constant_factor"
+        kind = "sign_flip" if is_ratio(c, -1.0) else "constant_factor"
         sentence = f"every entry of {g} is {c:.6g} times the true value" + (f" ({label})" if label else "") + "."
         if batch == "missing 1/N" and extra.get("confirmed"):
             sentence += " Divide by the batch size N, as the forward pass (the mean) does."
@@ -193,7 +158,7 @@ class Diagnoser:
         c2 = factor(U2[:, s2.start:s2.stop], R2)
         if c2 is None:
             return False, None
-        return is_(c2, expected), c2
+        return is_ratio(c2, expected), c2
 
     def _partial_batch(self, s, bad, u, r, g, other_findings):
         N = self.N
@@ -217,12 +182,12 @@ class Diagnoser:
         ks = list(dict.fromkeys(hinted + [N - 1, 1]))
         ks = [k for k in ks if 1 <= k < N][:MAX_BATCH_EXPERIMENTS]
         for k in ks:
-            variant = self.case.masked(k, N)
-            how = (f"the true gradient with dout's rows {k}-{N - 1} set to zero" if variant is not None else
-                   f"the true gradient over the first {k} examples (every batch input cut to {k} rows)")
-            if variant is None:
-                variant = self.case.sub(k, N)
             try:
+                variant = self.case.masked(k, N)
+                how = (f"the true gradient with dout's rows {k}-{N - 1} set to zero" if variant is not None else
+                       f"the true gradient over the first {k} examples (every batch input cut to {k} rows)")
+                if variant is None:
+                    variant = self.case.sub(k, N)
                 R2 = self.reference(variant, s.position)
             except Exception as exc:
                 self.notes.append(f"the part-of-the-batch experiment with k = {k} failed: {exc}")
@@ -230,29 +195,12 @@ class Diagnoser:
             if R2 is None or R2.shape != u.shape:
                 continue
             c = factor(u, R2)
-            if c is None or is_(c, 0.0):
+            if c is None or is_ratio(c, 0.0):
                 continue
-            scaled = "" if is_(c, 1.0) else f" times {c:.6g}"
+            scaled = "" if is_ratio(c, 1.0) else f" times {c:.6g}"
             return self._finding(
                 "partial_batch", s, bad,
                 f"{g} is{scaled} the gradient of the first {k} example(s) alone: examples {k}-{N - 1} of the batch "
                 f"(N = {N}) are left out -- a loop that stops early, or a slice that drops them.",
                 f"compared your gradient with {how}", cause=f"only examples 0-{k - 1} counted", k=k, factor=c)
         return None
-
-
-def groups_of(per_entry, shape) -> list[dict]:
-    """Axes along which the marked entries form whole slabs (rows, columns, channels)."""
-    shape = tuple(shape)
-    if len(shape) < 2:
-        return []
-    mask = np.asarray(per_entry, dtype=bool).reshape(shape)
-    out = []
-    for axis in range(len(shape)):
-        others = tuple(a for a in range(len(shape)) if a != axis)
-        touched = mask.any(axis=others)
-        full = mask.all(axis=others)
-        if touched.any() and np.array_equal(touched, full) and not full.all():
-            out.append({"axis": axis, "name": axis_name(len(shape), axis),
-                        "indices": [int(i) for i in np.flatnonzero(full)]})
-    return out

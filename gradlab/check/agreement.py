@@ -1,12 +1,12 @@
 """Agreement rules between two gradients of the K scalar functions, input by input.
 
-The rules are the network check's (:mod:`gradlab.compare`): two *exact* gradients agree
+The rules are the network check's (:mod:`gradlab._judge`): two *exact* gradients agree
 when ``||a - b|| / ||a + b|| <= EXACT_NORM_RATIO`` or every entry lies within the
 round-off floor; a *numeric* gradient agrees with another when every entry lies within
 ``NUMERIC_SAFETY`` times its error estimate plus the other side's round-off
-(``NUMERIC_ROUNDOFF`` times the largest entry, or the floor where that is larger). They
-are applied to each differentiated input separately, so that a finding can say which
-input is wrong, and over all K upstream gradients at once.
+(:func:`gradlab._judge.numeric_bound`). They are applied to each differentiated input
+separately, so that a finding can say which input is wrong, and over all K upstream
+gradients at once.
 """
 
 from __future__ import annotations
@@ -15,36 +15,15 @@ import dataclasses
 
 import numpy as np
 
-from gradlab.compare import EXACT_NORM_RATIO, NUMERIC_ROUNDOFF, NUMERIC_SAFETY
+from gradlab._judge import (EXACT_NORM_RATIO, NUMERIC_ROUNDOFF, NUMERIC_SAFETY, TINY, entry_tolerance, norm_ratio,
+                            numeric_bound)
+from gradlab.check.findings import MAX_LISTED
 
-#: When no single entry stands out though the norm criterion fails, this many of the
-#: largest differences are listed.
-MAX_LISTED = 5
-
-_TINY = np.finfo(np.float64).tiny
+__all__ = ["Judge", "Pair", "EXACT_CRITERION", "NUMERIC_CRITERION"]
 
 EXACT_CRITERION = f"exact pairs: ||a-b||/||a+b|| <= {EXACT_NORM_RATIO:g} per input, or every entry within its round-off floor"
 NUMERIC_CRITERION = (f"numeric pairs: every entry within {NUMERIC_SAFETY:g}x the numeric error estimate + the other side's "
                      f"round-off ({NUMERIC_ROUNDOFF:g} x max|g|, or the floor)")
-
-
-def norm(x) -> float:
-    """Euclidean norm that does not overflow while its value is finite."""
-    x = np.asarray(x, dtype=np.float64)
-    scale = float(np.max(np.abs(x), initial=0.0))
-    if scale == 0.0 or not np.isfinite(scale):
-        return scale
-    return scale * float(np.linalg.norm(x / scale))
-
-
-def norm_ratio(a, b) -> float:
-    """``||a - b|| / ||a + b||`` (0 when both are zero)."""
-    with np.errstate(over="ignore"):
-        num = norm(np.asarray(a) - np.asarray(b))
-        den = norm(np.asarray(a) + np.asarray(b))
-    if num == 0.0:
-        return 0.0
-    return num / den if den > 0 else float("inf")
 
 
 @dataclasses.dataclass
@@ -88,7 +67,7 @@ class Judge:
             per[s.name] = {"ok": ok, "value": ratio}
             worst = max(worst, ratio)
             if not ok:
-                tol = np.maximum(EXACT_NORM_RATIO * (norm(sa) + norm(sb)), fl)
+                tol = np.maximum(entry_tolerance(sa, sb), fl)
                 mark = sd > tol
                 if not mark.any():  # the norm fails though no entry stands out: the largest
                     flat = np.where(sd > fl, sd, -1.0).ravel()
@@ -100,12 +79,12 @@ class Judge:
         return Pair(a_name, b_name, True, all(p["ok"] for p in per.values()), worst, per, bad)
 
     def bound(self, err, a, b):
-        """Per-entry tolerance when one side (or both) is numeric."""
+        """Per-entry tolerance when one side (or both) is numeric: the network's rule
+        (:func:`gradlab._judge.numeric_bound`), input by input."""
         out = np.empty(a.shape)
         for s in self.slots:
             sl = slice(s.start, s.stop)
-            scale = max(float(np.max(np.abs(a[:, sl]), initial=0.0)), float(np.max(np.abs(b[:, sl]), initial=0.0)))
-            out[:, sl] = NUMERIC_SAFETY * err[:, sl] + np.maximum(NUMERIC_ROUNDOFF * scale, self.floor[:, sl])
+            out[:, sl] = numeric_bound(err[:, sl], a[:, sl], b[:, sl], self.floor[:, sl])
         return out
 
     def numeric(self, a_name, b_name, a, b, err, exclude=None) -> Pair:
@@ -117,7 +96,7 @@ class Judge:
             bad = ~(diff <= bound)  # NaN counts as a difference
         if exclude is not None:
             bad &= ~exclude[None, :]
-        excess = np.where(bad | (diff <= bound), diff / np.maximum(bound, _TINY), 0.0)
+        excess = np.where(bad | (diff <= bound), diff / np.maximum(bound, TINY), 0.0)
         if exclude is not None:
             excess = np.where(exclude[None, :], 0.0, excess)
         per = {}

@@ -1,4 +1,5 @@
-"""The generic check: your gradient against jax and finite differences, blamed three ways.
+"""The generic checks' engine (any function, any layer): your gradient against jax and
+finite differences, blamed three ways.
 
 1. **Your code, on copies**: the first calls return your gradient and show what your code
    wrote into its arguments (purity); a second call on identical copies must agree with
@@ -12,7 +13,12 @@
    gradient. Finite differences alone against the rest: a numerical problem (not yours).
    Two witnesses of the same function that disagree while you match neither: the function
    itself is suspect. At a kink, the one-sided quotients decide.
-4. **Diagnosis** of each input blamed on you (:mod:`gradlab._anygrad.diagnosis`).
+4. **Diagnosis** of each input blamed on you (:mod:`gradlab.check.patterns`).
+
+What is checked is a *case* (:class:`Case`): ``K`` scalar functions of one flat vector (the
+black box the finite differences evaluate), your gradient of each (``K`` rows), and the
+same functions traced by jax. :mod:`gradlab.check.function` makes one of a scalar
+function (K = 1), :mod:`gradlab.check.layer` of a layer's ``<dout_k, forward(theta)>``.
 """
 
 from __future__ import annotations
@@ -22,28 +28,84 @@ import time
 import numpy as np
 
 from gradlab._errors import GradlabError
-from gradlab._anygrad import diagnosis, fast
-from gradlab._anygrad.judge import EXACT_NORM_RATIO, Judge
-from gradlab._anygrad.report import Finding, GradientReport
-from gradlab._anygrad.witnesses import (
-    BlackBox,
-    JaxUnavailable,
-    central,
-    complex_step,
-    complex_trial,
-    resolution_floor,
-    richardson,
-)
+from gradlab._judge import EPS, EXACT_NORM_RATIO, NUMERIC_SAFETY, ROUNDOFF_EVALS, resolution_floor
 from gradlab._resources import NUMERIC_TIME_LIMIT
-from gradlab.compare import NUMERIC_SAFETY
-from gradlab.sources.numeric import EPS, ROUNDOFF_EVALS
+from gradlab.check import traced
+from gradlab.check.agreement import Judge
+from gradlab.check.blackbox import BlackBox, central, complex_step, complex_trial, richardson
+from gradlab.check.fast import FULL_MODE_MAX_PARAMS, fast_inputs
+from gradlab.check.findings import InputFinding, groups_of
+from gradlab.check.inputs import Inputs
+from gradlab.check.patterns import MAX_ENTRIES, MAX_LISTED, Diagnoser
+from gradlab.check.report import GradientReport
+from gradlab.check.traced import JaxUnavailable
 
-#: ``mode="auto"`` runs the full check up to this many differentiated entries (and while
-#: its evaluations fit gradlab's time limit); beyond, fast mode. The network check's bound.
-FULL_MODE_MAX_ENTRIES = 2000
+__all__ = ["Case", "run"]
 
-MODES = ("auto", "full", "fast")
-AGAINST = ("jax", "numeric")
+
+# --------------------------------------------------------------------------------------
+# A case: K scalar functions of one flat vector, your gradient of each, jax's
+# --------------------------------------------------------------------------------------
+
+
+class Case:
+    """Base of the two kinds of check (see the module docstring)."""
+
+    check = ""
+    K = 1
+
+    def __init__(self, inputs: Inputs):
+        self.inputs = inputs
+
+    def _dynamic(self) -> list[int]:
+        """Pass-through inputs handed to the compiled witness as arguments: numeric arrays
+        (numpy ones become jax arrays, so ``array_namespace(x, y)`` finds one namespace)."""
+        return [i for i, x in enumerate(self.inputs.values)
+                if i not in self.inputs.positions and traced.numeric_array(x)]
+
+    def _compiled(self, fn, tag, build):
+        """The jitted witness for ``fn`` at inputs of these shapes, compiled once and kept.
+
+        Keyed by the function, the shapes and dtypes of the differentiated and array
+        inputs, and the other pass-through inputs by type and value (``repr``): a check
+        repeated over many random inputs (a property test) compiles once per shape.
+        """
+        parts = []
+        for i, x in enumerate(self.inputs.values):
+            if i in self.inputs.positions:
+                parts.append(("wrt", self.inputs.slots_by_position[i].shape))
+            elif traced.numeric_array(x):
+                parts.append(("array", tuple(np.shape(x)), str(x.dtype)))
+            else:
+                parts.append(("static", type(x).__qualname__, repr(x)))
+        return traced.compiled((fn, tag, tuple(parts)), build)
+
+    def _passthrough_builder(self, jnp):
+        """``(arrays) -> passthrough list``: the static inputs as this case has them, the
+        dynamic ones from the compiled function's arguments."""
+        statics = list(self.inputs.values)
+        dynamic = self._dynamic()
+
+        def passthrough(arrays):
+            out = list(statics)
+            for i, a in zip(dynamic, arrays):
+                out[i] = a
+            return out
+
+        return passthrough
+
+    def _dynamic_args(self, jnp):
+        return tuple(jnp.asarray(self.inputs.values[i]) for i in self._dynamic())
+
+    def batch_size(self) -> int | None:
+        return self.inputs.batch_size()
+
+
+
+
+# --------------------------------------------------------------------------------------
+# The check
+# --------------------------------------------------------------------------------------
 
 
 def _rows(U, slot):
@@ -75,7 +137,7 @@ def _determinism(case, bb, U, floor, findings) -> bool:
     J2, _ = bb.at(bb.theta0)
     tol = NUMERIC_SAFETY * ROUNDOFF_EVALS * EPS * bb.size0  # deterministic code repeats itself to round-off
     if not np.all(np.abs(J2 - bb.J0) <= tol):
-        findings.append(Finding(
+        findings.append(InputFinding(
             "non_determinism", None, None,
             f"two calls on identical copies of the inputs returned different values ({bb.J0[0]:.17g} and "
             f"{J2[0]:.17g}): the function depends on something besides its arguments -- randomness (a dropout "
@@ -88,15 +150,15 @@ def _determinism(case, bb, U, floor, findings) -> bool:
     if U2 is not None and not np.all(np.abs(U2[0] - U[0]) <= np.maximum(floor[0], EXACT_NORM_RATIO * np.abs(U[0]))):
         bad = np.flatnonzero(np.abs(U2[0] - U[0]) > np.maximum(floor[0], EXACT_NORM_RATIO * np.abs(U[0])))
         s, e = case.inputs.locate(int(bad[0]))
-        findings.append(Finding(
+        findings.append(InputFinding(
             "non_determinism", s.name, s.position,
             f"two calls of {case.grad_what} on identical copies of the arguments returned different gradients "
             f"({bad.size} entries differ, the first in {s.label}): it depends on something besides its "
             "arguments -- global state it changes, randomness, data kept between calls.",
             "called it twice on fresh, identical copies of the arguments",
-            entries=[case.inputs.locate(int(i))[1] for i in bad[:diagnosis.MAX_ENTRIES]],
+            entries=[case.inputs.locate(int(i))[1] for i in bad[:MAX_ENTRIES]],
             values=[{"entry": case.inputs.locate(int(i))[1], "first": float(U[0, i]), "second": float(U2[0, i])}
-                    for i in bad[:diagnosis.MAX_LISTED]], cause="gradients differ",
+                    for i in bad[:MAX_LISTED]], cause="gradients differ",
             extra={"n_entries": int(bad.size)}))
     return True
 
@@ -105,20 +167,21 @@ def _slot_finding(kind, s, mask, A, B, a_name, b_name, sentence, experiment, bla
     per = mask.any(axis=0)[s.start:s.stop]
     flat = np.flatnonzero(per)
     values = []
-    for i in flat[:diagnosis.MAX_LISTED]:
+    for i in flat[:MAX_LISTED]:
         k = int(np.flatnonzero(mask[:, s.start + i])[0])
         values.append({"entry": s.index(int(i)), a_name: float(A[k, s.start + i]),
                        b_name: float(B[k, s.start + i])})
-    return Finding(kind, s.name, s.position, sentence, experiment,
-                   entries=[s.index(int(i)) for i in flat[:diagnosis.MAX_ENTRIES]],
-                   groups=diagnosis.groups_of(per, s.shape) if 0 < flat.size < s.size else [],
+    return InputFinding(kind, s.name, s.position, sentence, experiment,
+                   entries=[s.index(int(i)) for i in flat[:MAX_ENTRIES]],
+                   groups=groups_of(per, s.shape) if 0 < flat.size < s.size else [],
                    values=values, blame=blame, extra={"n_entries": int(flat.size)})
 
 
 def run(case, *, mode: str, against, seed: int, info: dict) -> GradientReport:
+    """The whole check of one case (see the module docstring)."""
     rng = np.random.default_rng([seed, 1])
     inputs = case.inputs
-    findings: list[Finding] = []
+    findings: list[InputFinding] = []
     notes: list[str] = []
     comparisons: dict = {}
     info = {**info, "check": case.check, "function": case.title, "inputs_text": inputs.describe(),
@@ -168,7 +231,7 @@ def run(case, *, mode: str, against, seed: int, info: dict) -> GradientReport:
     n = inputs.n
     if mode == "auto":
         full_evals = 4 * n + (0 if jax_ok else 24 * n)
-        mode = "full" if n <= FULL_MODE_MAX_ENTRIES and seconds * full_evals <= NUMERIC_TIME_LIMIT else "fast"
+        mode = "full" if n <= FULL_MODE_MAX_PARAMS and seconds * full_evals <= NUMERIC_TIME_LIMIT else "fast"
     info["mode"] = mode
     witnesses = (["jax (reverse mode, float64, traces your code)"] if jax_ok else [])
 
@@ -248,7 +311,7 @@ def run(case, *, mode: str, against, seed: int, info: dict) -> GradientReport:
     if kinks:
         ok_k = sum(k["ok"] for k in kinks)
         bad_k = len(kinks) - ok_k  # wrong ones are also among the input's wrong entries below
-        findings.append(Finding(
+        findings.append(InputFinding(
             "kink", None, None,
             f"{len(kinks)} entr{'y' if len(kinks) == 1 else 'ies'}' finite-difference stencil crossed a kink (the "
             "slope jumps there: relu at 0, a max with a near tie, a hinge); central differences are not used for "
@@ -292,7 +355,7 @@ def run(case, *, mode: str, against, seed: int, info: dict) -> GradientReport:
                 "else under jax than under numpy).", "compared the witnesses pairwise", blame="function"))
 
     witness = _Witness(jax_ok, complex_ok)
-    diag = diagnosis.Diagnoser(case, U, ref, ref_name, floor, witness, notes)
+    diag = Diagnoser(case, U, ref, ref_name, floor, witness, notes)
     found = []
     for s in user_slots:
         found.append(diag.slot(s, blamed[:, s.start:s.stop], found))
@@ -312,16 +375,16 @@ def _run_fast(case, U, R, bb, rng, floor, findings, notes, comparisons, witnesse
         p = judge.exact("yours", "jax", U, R)
         comparisons["yours vs jax"] = p.to_dict()
         witness = _Witness(True, False)
-        diag = diagnosis.Diagnoser(case, U, R, "jax", floor, witness, notes)
+        diag = Diagnoser(case, U, R, "jax", floor, witness, notes)
         found = []
         for s in case.inputs.slots:
             if not p.inputs[s.name]["ok"]:
                 found.append(diag.slot(s, p.bad[:, s.start:s.stop], found))
         findings += found
         # jax itself along random directions: does it agree with the function's finite differences?
-        fast_findings, stats = fast.run_fast(case, R, bb, rng, N_batch)
+        fast_findings, stats = fast_inputs(case.inputs, R, bb, rng, N_batch)
         for f in fast_findings:
-            findings.append(Finding("function_suspect", f.input, f.position,
+            findings.append(InputFinding("function_suspect", f.input, f.position,
                                     f"jax's gradient of {f.input} disagrees with finite differences of the same "
                                     "function along random directions: the function itself is suspect (not smooth, "
                                     "or not what jax sees).", f.experiment, blame="function"))
@@ -330,7 +393,7 @@ def _run_fast(case, U, R, bb, rng, floor, findings, notes, comparisons, witnesse
                                                       "directional error estimate"}
         info["blame"] = "your gradient" if found else "none -- your gradient agrees with jax"
     else:
-        fast_findings, stats = fast.run_fast(case, U, bb, rng, N_batch)
+        fast_findings, stats = fast_inputs(case.inputs, U, bb, rng, N_batch)
         findings += fast_findings
         comparisons["yours vs central (directions)"] = {"ok": not fast_findings, "measure": "random directions",
                                                         "value": None, "criterion": "|g.v - D_v J| <= 10x the "
