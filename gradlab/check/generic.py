@@ -293,7 +293,7 @@ def run(case, *, mode: str, against, seed: int, info: dict) -> GradientReport:
         comparisons[f"{names[0]} vs {names[1]}"] = p_nn.to_dict()
         sharper = N2.error <= N.error
         ref = np.where(sharper, N2.value, N.value)
-        ref_name = f"{N2.method} and central differences"
+        ref_name = f"the numeric witnesses ({N2.method}, central differences)"
         blamed = np.where(sharper, p_un2.bad, p_un.bad) & ~p_nn.bad
         blamed |= kink[None, :] & ~in_side
         numeric_bad = p_nn.bad & ~(p_un.bad & p_un2.bad)

@@ -111,7 +111,7 @@ class Diagnoser:
 
     def _factor(self, s, bad, c, g) -> InputFinding:
         N = self.N
-        exp = f"fitted your gradient as a constant times {self.ref_name}'s (least squares)"
+        exp = f"fitted your gradient as a constant times the gradient from {self.ref_name} (least squares)"
         label = factor_name(c, 1)
         extra = {"factor": c}
         batch = None
