@@ -140,3 +140,13 @@ def test_usage_errors_are_one_line_exit_2(student, capsys, argv, pattern):
     assert main(["check"] + [a.format(s=student) for a in argv]) == 2
     err = capsys.readouterr().err
     assert re.search(pattern, err) and err.count("\n") == 1, err
+
+
+def test_help_documents_the_three_forms(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check", "--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    for text in ("--function FILE.py:F", "--layer FILE.py:FORWARD:BACKWARD", "--inputs MAKE", "--own-cost",
+                 "--wrt NAMES", "Exit status: 0 pass, 1 a problem found, 2 usage or load error"):
+        assert text in out, text

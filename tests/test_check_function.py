@@ -454,3 +454,23 @@ def _f(w, X):
 def test_bad_input_is_a_gradlab_error(args, kwargs, match):
     with pytest.raises(gradlab.GradlabError, match=match):
         gradlab.check_function(*args, **kwargs)
+
+
+def test_fast_mode_with_jax_compares_every_entry_exactly_and_probes_jax_with_directions():
+    a = np.linspace(-1, 1, 2500)
+
+    def f(w):
+        xp = array_namespace(w)
+        return xp.sum(a * w * w)
+
+    def grad(w):
+        g = 2 * a * w
+        g[7] *= 3.0
+        return g
+
+    w = np.linspace(0.5, 1.5, 2500)
+    report = gradlab.check_function(f, grad, w)
+    assert report.info["mode"] == "fast" and report.comparisons["yours vs jax"]["ok"] is False
+    assert report.comparisons["jax vs central (directions)"]["ok"] is True
+    found = [x for x in report.findings if x.blame == "user"]
+    assert len(found) == 1 and found[0].entries == [(7,)] and found[0].input == "w"

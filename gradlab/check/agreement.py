@@ -21,9 +21,10 @@ from gradlab.check.findings import MAX_LISTED
 
 __all__ = ["Judge", "Pair", "EXACT_CRITERION", "NUMERIC_CRITERION"]
 
-EXACT_CRITERION = f"exact pairs: ||a-b||/||a+b|| <= {EXACT_NORM_RATIO:g} per input, or every entry within its round-off floor"
-NUMERIC_CRITERION = (f"numeric pairs: every entry within {NUMERIC_SAFETY:g}x the numeric error estimate + the other side's "
-                     f"round-off ({NUMERIC_ROUNDOFF:g} x max|g|, or the floor)")
+EXACT_CRITERION = (f"exact pairs: ||a-b||/||a+b|| <= {EXACT_NORM_RATIO:g} per input, or every entry within its "
+                   "round-off floor")
+NUMERIC_CRITERION = (f"numeric pairs: every entry within {NUMERIC_SAFETY:g}x the numeric error estimate + the "
+                     f"other side's round-off ({NUMERIC_ROUNDOFF:g} x max|g|, or the floor)")
 
 
 @dataclasses.dataclass

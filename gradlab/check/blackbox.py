@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-from gradlab._errors import UserCodeError
+from gradlab._errors import GradlabError, UserCodeError
 from gradlab._judge import CENTRAL_STEP, EPS, KINK_FRACTION, NUMERIC_ROUNDOFF, NUMERIC_SAFETY, ROUNDOFF_EVALS
 from gradlab.sources.numeric import (COMPLEX_STEP, RICHARDSON_FIRST_STEP, RICHARDSON_STEPS, representable,
                                      richardson_gain, richardson_tableau)
@@ -201,7 +201,7 @@ def complex_trial(bb: BlackBox, rng) -> str | None:
             J, _ = bb.along(all_idx, v, 1j * COMPLEX_STEP)
     except UserCodeError as exc:
         return f"it does not accept complex input ({str(exc).partition(' raised ')[2] or exc})"
-    except (TypeError, ValueError) as exc:
+    except (GradlabError, TypeError, ValueError) as exc:  # GradlabError: not a scalar there
         return f"its value at a complex input is not a number ({exc})"
     complex_warnings = [w for w in caught if issubclass(w.category, np.exceptions.ComplexWarning)]
     if complex_warnings:

@@ -92,8 +92,8 @@ def parse_gradients(raw, inputs: Inputs, what: str, hint: str):
     if len(slots) == 1 and isinstance(raw, (tuple, list)) and len(raw) > 1 and any(
             isinstance(x, np.ndarray) and x.ndim >= 1 for x in raw):
         findings.append(InputFinding("bad_output", None, None,
-                                f"{what} returned {len(raw)} gradients; the differentiated input is {names} (1): "
-                                f"return its gradient alone.{hint}", exp, cause="count"))
+                                     f"{what} returned {len(raw)} gradients; the differentiated input is {names} (1): "
+                                     f"return its gradient alone.{hint}", exp, cause="count"))
         return None, findings, scale
     if len(slots) == 1:
         if isinstance(raw, (tuple, list)) and len(raw) == 1 and not np.isscalar(raw[0]) \
@@ -105,8 +105,9 @@ def parse_gradients(raw, inputs: Inputs, what: str, hint: str):
     elif isinstance(raw, dict):
         if set(raw) != {s.name for s in slots}:
             findings.append(InputFinding("bad_output", None, None,
-                                    f"{what} returned a dict with keys {sorted(map(str, raw))}; the differentiated "
-                                    f"inputs are {names}: one key per input.{hint}", exp, cause="keys"))
+                                         f"{what} returned a dict with keys {sorted(map(str, raw))}; the "
+                                         f"differentiated inputs are {names}: one key per input.{hint}", exp,
+                                         cause="keys"))
             return None, findings, scale
         items = [raw[s.name] for s in slots]
     elif isinstance(raw, (tuple, list)) and len(raw) == len(slots):
@@ -114,8 +115,8 @@ def parse_gradients(raw, inputs: Inputs, what: str, hint: str):
     else:
         got = (f"{len(raw)} gradients" if isinstance(raw, (tuple, list)) else describe(raw))
         findings.append(InputFinding("bad_output", None, None,
-                                f"{what} returned {got}; the differentiated inputs are {names} ({len(slots)}): "
-                                f"return one gradient per input, in that order.{hint}", exp, cause="count"))
+                                     f"{what} returned {got}; the differentiated inputs are {names} ({len(slots)}): "
+                                     f"return one gradient per input, in that order.{hint}", exp, cause="count"))
         return None, findings, scale
     pieces = []
     for s, item in zip(slots, items):
@@ -128,9 +129,9 @@ def parse_gradients(raw, inputs: Inputs, what: str, hint: str):
             array = isinstance(item, np.ndarray)
             what_ = f"an array of dtype {arr.dtype}" if array else f"a {type(item).__name__}"
             findings.append(InputFinding("bad_output", s.name, s.position,
-                                    f"{where} is {what_}; a gradient is a float array of {s.name}'s shape "
-                                    f"{s.shape}.", exp,
-                                    cause=f"dtype {arr.dtype}" if array else f"type {type(item).__name__}"))
+                                         f"{where} is {what_}; a gradient is a float array of {s.name}'s shape "
+                                         f"{s.shape}.", exp,
+                                         cause=f"dtype {arr.dtype}" if array else f"type {type(item).__name__}"))
             return None, findings, scale
         if arr.shape != s.shape:
             if arr.ndim == 2 and arr.shape == s.shape[::-1]:
@@ -148,9 +149,10 @@ def parse_gradients(raw, inputs: Inputs, what: str, hint: str):
                     "(a trainer's update would broadcast it).", exp, blame="shape", cause=f"shape {arr.shape}"))
                 arr = arr.reshape(s.shape)
             else:
-                findings.append(InputFinding("bad_output", s.name, s.position,
-                                        f"{where} has shape {arr.shape}; {s.name} has shape {s.shape}.{hint}", exp,
-                                        cause=f"shape {arr.shape}"))
+                findings.append(InputFinding(
+                    "bad_output", s.name, s.position,
+                    f"{where} has shape {arr.shape}; {s.name} has shape {s.shape}: a gradient has its input's shape.",
+                    exp, cause=f"shape {arr.shape}"))
                 return None, findings, scale
         grad = np.array(arr, dtype=np.float64).reshape(-1)
         bad = np.flatnonzero(~np.isfinite(grad))
@@ -192,9 +194,9 @@ def input_mutations(writes, what: str) -> list[InputFinding]:
                     "(x = x.copy(), or build a new array instead of assigning into this one).")
         values = [{"entry": list(e), "before": b, "after": a} for e, b, a in zip(w.entries, w.before, w.after)]
         out.append(InputFinding("input_mutation", None, None, sentence,
-                           f"handed {what} copies of its arguments and compared them, entry by entry, with "
-                           "pristine ones afterwards", entries=w.entries, values=values, cause=f"{w.path} written",
-                           extra={"argument": w.path, "n_entries": w.total}))
+                                f"handed {what} copies of its arguments and compared them, entry by entry, with "
+                                "pristine ones afterwards", entries=w.entries, values=values, cause=f"{w.path} written",
+                                extra={"argument": w.path, "n_entries": w.total}))
     return out
 
 

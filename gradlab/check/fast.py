@@ -345,9 +345,9 @@ def fast_inputs(inputs, U, bb: BlackBox, rng, N_batch):
                    "error": float(abs(U[0, i] - d[0])), "numeric_error_estimate": float(err[0])}
                   for i, d, err in confirmed[:MAX_LISTED]]
         if open_blocks:
+            spent = " -- its evaluation budget spent" if dd.exhausted else ""
             sentence = (f"many entries of {s.label}'s gradient are wrong (the search stopped with "
-                        f"{len(open_blocks)} block(s) open{' -- its evaluation budget spent' if dd.exhausted else ''}); "
-                        "run mode='full' on smaller inputs for a diagnosis.")
+                        f"{len(open_blocks)} block(s) open{spent}); run mode='full' on smaller inputs for a diagnosis.")
         elif confirmed:
             where = ", ".join(f"{s.name}{list(s.index(i - s.start))}" for i, _, _ in confirmed[:MAX_LISTED])
             sentence = (f"{len(confirmed)} wrong entr{'y' if len(confirmed) == 1 else 'ies'} in the gradient of "
@@ -360,7 +360,8 @@ def fast_inputs(inputs, U, bb: BlackBox, rng, N_batch):
             "entries", s.name, s.position, sentence,
             f"random directions masked to {s.name}, then bisection over the flagged block with masked directions; "
             "each entry confirmed by a central difference with its own error estimate",
-            entries=[s.index(i) for i in local[:MAX_ENTRIES]], groups=groups_of(mask, s.shape) if 0 < mask.sum() < s.size else [],
+            entries=[s.index(i) for i in local[:MAX_ENTRIES]],
+            groups=groups_of(mask, s.shape) if 0 < mask.sum() < s.size else [],
             values=values, error=max((v["error"] for v in values), default=None),
             cause="many entries" if open_blocks else "individual entries",
             extra={"n_entries": len(local), **basis}))

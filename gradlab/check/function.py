@@ -103,7 +103,7 @@ class FunctionCase(Case):
         inputs, f, grad_none = self.inputs, self.f, self.grad is None
 
         def build():
-            passthrough = self._passthrough_builder(jnp)
+            passthrough = self._passthrough_builder()
 
             def J(t, arrays):
                 raw = f(*inputs.args(t, xp=jnp, passthrough=passthrough(arrays)))

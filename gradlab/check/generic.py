@@ -49,7 +49,15 @@ __all__ = ["Case", "run"]
 
 
 class Case:
-    """Base of the two kinds of check (see the module docstring)."""
+    """Base of the two kinds of check (see the module docstring).
+
+    A subclass provides: ``check`` (the front door's name), ``K``, ``title``, ``grad_what``
+    (how messages name the gradient's code), ``scalars(theta) -> (values, sizes)`` (the
+    black box), ``first() -> (U, findings, scale)`` (your gradient, K rows, with purity and
+    output findings), ``again()`` (a second call), ``jax() -> (values, R)`` (or
+    JaxUnavailable), and the experiments' variants ``sub(k, n)`` (the first k examples of a
+    batch of n) and ``masked(k, n)`` (layers: dout's rows from k on zeroed; else None).
+    """
 
     check = ""
     K = 1
@@ -80,7 +88,7 @@ class Case:
                 parts.append(("static", type(x).__qualname__, repr(x)))
         return traced.compiled((fn, tag, tuple(parts)), build)
 
-    def _passthrough_builder(self, jnp):
+    def _passthrough_builder(self):
         """``(arrays) -> passthrough list``: the static inputs as this case has them, the
         dynamic ones from the compiled function's arguments."""
         statics = list(self.inputs.values)
@@ -99,8 +107,6 @@ class Case:
 
     def batch_size(self) -> int | None:
         return self.inputs.batch_size()
-
-
 
 
 # --------------------------------------------------------------------------------------
@@ -164,6 +170,7 @@ def _determinism(case, bb, U, floor, findings) -> bool:
 
 
 def _slot_finding(kind, s, mask, A, B, a_name, b_name, sentence, experiment, blame):
+    """A finding about the entries ``mask`` of input ``s``, with both witnesses' values."""
     per = mask.any(axis=0)[s.start:s.stop]
     flat = np.flatnonzero(per)
     values = []
@@ -172,9 +179,9 @@ def _slot_finding(kind, s, mask, A, B, a_name, b_name, sentence, experiment, bla
         values.append({"entry": s.index(int(i)), a_name: float(A[k, s.start + i]),
                        b_name: float(B[k, s.start + i])})
     return InputFinding(kind, s.name, s.position, sentence, experiment,
-                   entries=[s.index(int(i)) for i in flat[:MAX_ENTRIES]],
-                   groups=groups_of(per, s.shape) if 0 < flat.size < s.size else [],
-                   values=values, blame=blame, extra={"n_entries": int(flat.size)})
+                        entries=[s.index(int(i)) for i in flat[:MAX_ENTRIES]],
+                        groups=groups_of(per, s.shape) if 0 < flat.size < s.size else [],
+                        values=values, blame=blame, extra={"n_entries": int(flat.size)})
 
 
 def run(case, *, mode: str, against, seed: int, info: dict) -> GradientReport:
@@ -385,9 +392,9 @@ def _run_fast(case, U, R, bb, rng, floor, findings, notes, comparisons, witnesse
         fast_findings, stats = fast_inputs(case.inputs, R, bb, rng, N_batch)
         for f in fast_findings:
             findings.append(InputFinding("function_suspect", f.input, f.position,
-                                    f"jax's gradient of {f.input} disagrees with finite differences of the same "
-                                    "function along random directions: the function itself is suspect (not smooth, "
-                                    "or not what jax sees).", f.experiment, blame="function"))
+                                         f"jax's gradient of {f.input} disagrees with finite differences of the same "
+                                         "function along random directions: the function itself is suspect (not "
+                                         "smooth, or not what jax sees).", f.experiment, blame="function"))
         comparisons["jax vs central (directions)"] = {"ok": not fast_findings, "measure": "random directions",
                                                       "value": None, "criterion": "|g.v - D_v J| <= 10x the "
                                                       "directional error estimate"}

@@ -125,7 +125,7 @@ class LayerCase(Case):
         inputs, forward = self.inputs, self.forward
 
         def build():
-            passthrough = self._passthrough_builder(jnp)
+            passthrough = self._passthrough_builder()
 
             def vjps(t, arrays, D):
                 def F(theta):

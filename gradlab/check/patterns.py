@@ -67,8 +67,8 @@ class Diagnoser:
         groups = groups_of(per_entry, s.shape) if 0 < flat.size < s.size else []
         extra = {"n_entries": int(flat.size), **extra}
         return InputFinding(kind, s.name, s.position, sentence, experiment, entries, groups, values,
-                       float(err.max()) if err.size else None, float(rel.max()) if rel.size else None,
-                       blame, cause, extra)
+                            float(err.max()) if err.size else None, float(rel.max()) if rel.size else None,
+                            blame, cause, extra)
 
     # -- the experiments ---------------------------------------------------------------
     def slot(self, s, bad, other_findings) -> InputFinding:
