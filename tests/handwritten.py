@@ -371,7 +371,7 @@ def svm_scores(rng, N, C):
     return 0.1 * rng.integers(-15, 15, size=(N, C)) + 0.037 * np.arange(C)[None, :]
 
 
-def inputs_for(name, rng, size="small"):
+def inputs_for(name, rng):
     """Inputs, away from kinks, for ``name`` (CASES' keys)."""
     N = 4
     if name == "linear_regression":
