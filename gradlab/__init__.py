@@ -16,6 +16,8 @@ Compare -- the gradient three ways, side by side (``gradlab compare``)
 Check -- is YOUR gradient right, and if not, where and why (``gradlab check``)
     gradlab.check(my_gradient, (3, 5, 3))        -> CheckReport (.ok, .findings, str())
     gradlab.shrink(my_gradient)                  -> the smallest failing case, or None
+    gradlab.check_function(f, grad, *inputs)     any scalar function    -> GradientReport
+    gradlab.check_layer(forward, backward, *inputs)   a layer's backward pass
     from gradlab.check import load_function      load "file.py:name" as the CLI does
 
 Train -- on the shipped digits or your data (``gradlab train / predict / plot``)
@@ -34,6 +36,7 @@ Testing -- hypothesis strategies for your own suite (imported on use: it needs h
     from gradlab.testing import problems_with_parameters, networks, assert_gradients_agree
     problems_with_parameters() draws 3-layer networks; networks(min_layers=2, max_layers=5)
     assert_gradients_agree(problem, params, sources=(my_gradient, "jax"))
+    shaped_inputs(...), assert_function_gradients(...), assert_layer_gradients(...)
 
 Every report has ``.ok`` where it judges, ``str()`` for the text the CLI prints and
 ``.to_dict()`` for its JSON. Bad input raises GradlabError (a ValueError) naming the
@@ -42,7 +45,7 @@ argument, the value and what is accepted. Precision is float64 throughout;
 """
 
 from gradlab._errors import GradlabError
-from gradlab.check import CheckReport, check, shrink
+from gradlab.check import CheckReport, GradientReport, check, check_function, check_layer, shrink
 from gradlab.compare import CompareReport, compare
 from gradlab.explain import ExplainReport, explain
 from gradlab.network import (
@@ -94,6 +97,9 @@ __all__ = [
     "check",
     "shrink",
     "CheckReport",
+    "check_function",
+    "check_layer",
+    "GradientReport",
     "numeric_gradient",
     "NumericGradient",
     "NUMERIC_METHODS",
