@@ -93,7 +93,7 @@ def property_suite():
 @pytest.mark.parametrize("witness, strategies, examples", [
     ("jax", ("default", "any depth"), 5),
     ("numeric", ("default", "any depth"), 5),
-    ("jax unbucketed", ("default",), 2),  # one compile per shape: kept short
+    pytest.param("jax unbucketed", ("default",), 2, marks=pytest.mark.slow),  # a compile per shape
 ])
 def test_property_suite_runs_the_users_property_with_each_witness(property_suite, witness, strategies, examples):
     compiles = property_suite._Compiles()
@@ -102,6 +102,7 @@ def test_property_suite_runs_the_users_property_with_each_witness(property_suite
         assert row["seconds"] > 0 and row["compiles"] >= row["cost_compiles"] >= 0
 
 
+@pytest.mark.slow  # a hypothesis search that fails, and its shrinking
 def test_property_suite_fails_when_a_witness_disagrees(property_suite, monkeypatch):
     import gradlab.testing
 

@@ -356,6 +356,7 @@ def test_the_documents_show_commands_and_snippets():
     assert {"README.md", "manual.md"} <= shown_in, shown_in
 
 
+@pytest.mark.slow  # every documented command, run (training among them)
 @pytest.mark.parametrize("cmd", ALL_COMMANDS, ids=lambda c: c.where)
 def test_documented_output_is_what_the_command_prints(cmd, doc_runs):
     status, out, err = doc_runs[cmd.where]
@@ -389,6 +390,7 @@ def _exec(block: Block, source: str, folder: Path) -> dict:
     return namespace
 
 
+@pytest.mark.slow  # every documented snippet, run (property tests among them)
 @pytest.mark.parametrize("block", ALL_SNIPPETS, ids=lambda b: b.where)
 def test_documented_snippet_runs_as_written(block, tmp_path):
     (tmp_path / "examples").symlink_to(ROOT / "examples", target_is_directory=True)
