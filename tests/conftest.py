@@ -23,12 +23,6 @@ settings.load_profile(os.environ.get("GRADLAB_HYPOTHESIS_PROFILE", "ci"))
 
 import pytest  # noqa: E402
 
-# The suite is hermetic: gradlab's jax source would otherwise keep compiled functions in
-# the user's cache folder (~/.cache/gradlab/jax) from run to run, so a test's time, and
-# what it exercises, would depend on the runs before it. Set GRADLAB_JAX_CACHE to a folder
-# to try warm re-runs; tests of the cache itself give it a folder under tmp_path.
-os.environ.setdefault("GRADLAB_JAX_CACHE", "off")
-
 #: jax's event for one XLA compile (jax._src.dispatch.BACKEND_COMPILE_EVENT), and the
 #: name jax gives gradlab's compiled cost in it.
 _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"

@@ -26,7 +26,12 @@ def _env(**changes):
     return env
 
 
-@pytest.mark.parametrize("value", ["off", "OFF", "0", "no", "false", "none"])
+def test_the_cache_is_off_unless_asked_for(monkeypatch):
+    monkeypatch.delenv(autodiff.CACHE_ENV, raising=False)
+    assert autodiff.cache_folder() is None
+
+
+@pytest.mark.parametrize("value", ["", "off", "OFF", "0", "no", "false", "none"])
 def test_the_cache_can_be_turned_off(monkeypatch, value):
     monkeypatch.setenv(autodiff.CACHE_ENV, value)
     assert autodiff.cache_folder() is None
@@ -39,10 +44,17 @@ def test_a_named_folder_is_created_private(monkeypatch, tmp_path):
     assert stat.S_IMODE(folder.stat().st_mode) & 0o077 == 0
 
 
-def test_the_default_folder_is_under_the_users_cache_home(monkeypatch, tmp_path):
-    monkeypatch.delenv(autodiff.CACHE_ENV, raising=False)
+@pytest.mark.parametrize("value", ["on", "ON", "1", "yes", "true"])
+def test_on_is_a_folder_under_the_users_cache_home(monkeypatch, tmp_path, value):
+    monkeypatch.setenv(autodiff.CACHE_ENV, value)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert autodiff.cache_folder() == str(tmp_path / "gradlab" / "jax")
+
+
+def test_a_relative_folder_is_made_absolute(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(autodiff.CACHE_ENV, "cache")
+    assert autodiff.cache_folder() == str(tmp_path / "cache")
 
 
 def test_a_folder_others_may_write_is_refused(monkeypatch, tmp_path):
@@ -81,8 +93,9 @@ def test_gradlab_sets_its_folder_but_leaves_a_users_own_cache_alone(tmp_path):
         str(mine), autodiff.CACHE_MIN_COMPILE_S]
     theirs = tmp_path / "theirs"
     assert settings(GRADLAB_JAX_CACHE=str(mine), JAX_COMPILATION_CACHE_DIR=str(theirs))[0] == str(theirs)
-    off = settings(GRADLAB_JAX_CACHE="off", JAX_COMPILATION_CACHE_DIR=None)
-    assert off[0] is None and off[1] != autodiff.CACHE_MIN_COMPILE_S
+    for off in ("off", None):  # off, and off by default
+        shown = settings(GRADLAB_JAX_CACHE=off, JAX_COMPILATION_CACHE_DIR=None)
+        assert shown[0] is None and shown[1] != autodiff.CACHE_MIN_COMPILE_S
 
 
 _USER_SUITE = '''
