@@ -10,9 +10,11 @@ round, so a load spike on this shared machine hits all of them alike):
   synthetic data: gradlab's "backprop" and "jax" sources through the public API, the
   raw jitted ``jax.value_and_grad`` on device arrays, a per-example loop written here the
   way the seed program computes its gradient (and one that runs the forward pass per
-  example too, for reference), and the matrix-product floor (only the
+  example too, for reference), the matrix-product floor (only the
   products one forward + backward pass needs, on contiguous operands, in the faster of
-  the two orientations);
+  the two orientations), and the fair floor: those products plus the transcendental work
+  no implementation of this cost can skip (one exponential per hidden and output unit and
+  example, one logarithm per output unit and example), timed in one call;
 * peak memory of one backprop gradient (tracemalloc sees numpy's allocations) against
   the activations a backward pass must keep;
 * a full numeric gradient of 400-25-10 x 5,000: one cost evaluation at a time, and

@@ -6,6 +6,15 @@ told otherwise, because that is the network most hand-written gradients are writ
 :func:`shaped_inputs` draws the inputs of any function or layer, checked with
 :func:`assert_function_gradients` and :func:`assert_layer_gradients`.
 
+Speed. With the ``"jax"`` witness a suite compiles one function per network depth and
+activation, not one per drawn shape: small problems are computed inside padded shape
+buckets (:func:`gradlab.sources.autodiff.bucket`; the same numbers to round-off), so 200
+examples take about as long as with the ``"numeric"`` witness. Suites run under
+pytest-xdist (``python -m pytest -n 2``): each worker compiles its own functions and
+hypothesis's example database is safe to share. ``GRADLAB_JAX_CACHE=on`` keeps compiled
+functions on disk between runs (jax's persistent compilation cache, in
+``~/.cache/gradlab/jax``).
+
 Examples
 --------
 A property test you can paste into your suite (``my_gradient`` is yours)::
