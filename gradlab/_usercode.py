@@ -9,6 +9,10 @@ innermost line of the user's own code where it was raised (:func:`raised_where`)
 What the user's code raises is reported, whatever it is -- an Exception, SystemExit
 (``sys.exit()`` in the module or function), GeneratorExit or the user's own BaseException
 subclass. Only KeyboardInterrupt passes: it is the person at the keyboard, not the code.
+
+The same reports come from code run in another process (:mod:`gradlab._isolation`): there
+the exception is described where it was raised, and :class:`RaisedInWorker` carries the
+description back, so :func:`one_line` and :func:`raised_where` give the same words.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ import traceback
 
 from gradlab import _files
 from gradlab import _validate as v
-from gradlab._errors import GradlabError, UserCodeError
+from gradlab._errors import GradlabError, UserCodeError, UserCodeStopped
 
-__all__ = ["ExitCalled", "user_code", "load_function", "check_signature", "guarded", "fn_name",
-           "one_line", "raised_where", "code_file"]
+__all__ = ["ExitCalled", "RaisedInWorker", "user_code", "load_function", "load_module", "check_signature",
+           "guarded", "fn_name", "one_line", "raised_where", "short_path", "code_file", "function_kind",
+           "names_a_file"]
 
 #: gradlab's own folder: frames inside it are never "the user's line".
 _OWN = os.path.dirname(os.path.abspath(__file__))
@@ -63,8 +68,23 @@ def user_code():
         os._exit = real
 
 
+class RaisedInWorker(UserCodeError):
+    """What the user's code raised in the process that runs it, as described there.
+
+    ``summary`` is :func:`one_line` of the exception and ``where`` :func:`raised_where`,
+    both computed in that process (where the traceback is); ``traceback`` is the formatted
+    traceback, for a person debugging.
+    """
+
+    def __init__(self, name: str, summary: str, where: str, traceback_text: str = ""):
+        super().__init__(f"{name} raised {summary}{where}")
+        self.summary, self.where, self.traceback = summary, where, traceback_text
+
+
 def one_line(exc: BaseException) -> str:
     """``Type: message`` on one line, even when the exception's ``str()`` raises."""
+    if isinstance(exc, RaisedInWorker):
+        return exc.summary
     try:
         text = " ".join(str(exc).split())
     except Exception as inner:  # the user's exception class may fail to describe itself
@@ -72,7 +92,7 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _short(path: str) -> str:
+def short_path(path: str) -> str:
     """A path as a person would type it: relative when it lies under the working folder."""
     try:
         rel = os.path.relpath(path)
@@ -85,13 +105,15 @@ def raised_where(exc: BaseException, user_file: str | None) -> str:
     """`` (FILE, line N, in FUNC)``: where the user's code raised -- the innermost frame in the
     user's file when there is one (the error may surface inside numpy), else the innermost
     frame outside gradlab."""
+    if isinstance(exc, RaisedInWorker):
+        return exc.where
     frames = traceback.extract_tb(exc.__traceback__)
     frames = [f for f in frames if not os.path.abspath(f.filename).startswith(_OWN + os.sep)]
     if not frames:
         return ""
     mine = [f for f in frames if user_file and os.path.abspath(f.filename) == os.path.abspath(user_file)]
     frame = (mine or frames)[-1]
-    return f" ({_short(frame.filename)}, line {frame.lineno}, in {frame.name})"
+    return f" ({short_path(frame.filename)}, line {frame.lineno}, in {frame.name})"
 
 
 def fn_name(fn) -> str:
@@ -144,7 +166,7 @@ def load_function(target: str, name: str = "target"):
     where, _, func = target.rpartition(":")
     if not where or not func.isidentifier():
         raise v.fail(name, target, "PATH.py:FUNC or module:FUNC")
-    module = _load_module(where, name)
+    module = load_module(where, name)
     fn = getattr(module, func, None)
     if fn is None:
         raise GradlabError(f"{name} names no function {func!r} in {where}; got {name}={target!r}")
@@ -160,13 +182,20 @@ def _import_failed(name: str, where: str, exc: BaseException, user_file: str | N
     if isinstance(exc, SyntaxError):
         line = f", line {exc.lineno}" if exc.lineno else ""
         text = f": {exc.text.strip()}" if exc.text and exc.text.strip() else ""
-        file = _short(exc.filename) if exc.filename else where
+        file = short_path(exc.filename) if exc.filename else where
         return UserCodeError(f"{name}: syntax error in {file}{line}: {exc.msg}{text}")
     return UserCodeError(f"{name}: importing {where} raised {one_line(exc)}{raised_where(exc, user_file)}")
 
 
-def _load_module(where: str, name: str):
-    if where.endswith(".py") or os.sep in where or "/" in where:
+def names_a_file(where: str) -> bool:
+    """Whether the part of a target before the colon is a file path (else a module name)."""
+    return where.endswith(".py") or os.sep in where or "/" in where
+
+
+def load_module(where: str, name: str = "target"):
+    """Import ``PATH.py`` or an importable module (the part of a target before the colon);
+    errors as for :func:`load_function`. A file is imported once per process."""
+    if names_a_file(where):
         path = _files.absolute(where, name)
         if not os.path.lexists(path):
             raise GradlabError(f"{name}: file not found: {where}")
@@ -211,17 +240,33 @@ def _load_module(where: str, name: str):
 # --------------------------------------------------------------------------------------
 
 
-def check_signature(fn, n_args: int, name: str, shape: str) -> None:
-    """Refuse a function that cannot take ``n_args`` positional arguments, or that returns
-    a generator or coroutine (whose body would never run) instead of a value."""
+def function_kind(fn) -> str | None:
+    """``"a generator function"`` or ``"a coroutine function"`` (a body that runs only when
+    iterated or awaited), else None. A stand-in for a function that lives in another
+    process answers for it with its own ``function_kind`` attribute."""
+    if hasattr(fn, "function_kind"):
+        return fn.function_kind
     try:
         target = inspect.unwrap(fn)
     except ValueError:  # a cycle of __wrapped__
         target = fn
-    if inspect.isgeneratorfunction(target) or inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
-        kind = "a coroutine function" if inspect.iscoroutinefunction(target) else "a generator function"
-        raise GradlabError(f"{name} must be a function that returns its result; got {fn_name(fn)}, "
-                           f"{kind} (its body runs only when iterated or awaited)")
+    if inspect.iscoroutinefunction(target):
+        return "a coroutine function"
+    if inspect.isgeneratorfunction(target) or inspect.isasyncgenfunction(target):
+        return "a generator function"
+    return None
+
+
+def check_signature(fn, n_args: int, name: str, shape: str) -> None:
+    """Refuse a function that cannot take ``n_args`` positional arguments, or that returns
+    a generator or coroutine (whose body would never run) instead of a value.
+
+    The refusal is a :class:`UserCodeError`: it is about the user's code, not about an
+    option of gradlab's (a batch of checks reports it as that target's error)."""
+    kind = function_kind(fn)
+    if kind is not None:
+        raise UserCodeError(f"{name} must be a function that returns its result; got {fn_name(fn)}, "
+                            f"{kind} (its body runs only when iterated or awaited)")
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -229,7 +274,7 @@ def check_signature(fn, n_args: int, name: str, shape: str) -> None:
     try:
         sig.bind(*range(n_args))
     except TypeError:
-        raise GradlabError(
+        raise UserCodeError(
             f"{name} must take {n_args} positional arguments {shape}; got "
             f"{getattr(fn, '__name__', fn)!s}{sig}"
         ) from None
@@ -250,6 +295,8 @@ def guarded(fn, what: str, name: str, n_args: int, shape: str):
         try:
             with user_code():
                 return fn(*args)
+        except UserCodeStopped:  # the code's process is gone: nothing raised to describe
+            raise
         except (Exception, SystemExit) as exc:  # SystemExit: sys.exit() in the user's code
             raise UserCodeError(f"{what} {label!r} raised {one_line(exc)}{raised_where(exc, file)}") from exc
 

@@ -23,15 +23,23 @@ Every diagnosis comes from an experiment the checker runs, never from a guess:
   wrong delta names the layer where the error enters (and whether ``g'(z)`` is missing);
   layers below that only inherit it are said to do so.
 
+Isolation: a function named by a string (``"student.py:nnGradient"``), or passed with
+``isolate=True``, runs in a process of its own -- a hang (``timeout``), a crash or a print
+cannot reach the caller, and writes into its arguments are copied back, so purity is still
+seen. :func:`grade` checks one target that way and never raises for what its code does: a
+grader's row (``pass``, ``fail``, ``error``, ``timeout``, ``crashed``).
+
 Fast mode (large networks) replaces the ``2P`` cost evaluations of a full central-difference
 check with random-direction checks (two evaluations per direction, whatever ``P``) and then
 localises the wrong entries by bisection over parameter blocks with masked directions.
 """
 
-from gradlab._errors import UserCodeError
+from gradlab._errors import UserCodeError, UserCodeStopped
+from gradlab._isolation import DEFAULT_TIMEOUT
 from gradlab._usercode import load_function
 from gradlab.check.core import FULL_MODE_MAX_PARAMS, check
 from gradlab.check.findings import KINDS, Finding
+from gradlab.check.grading import STATUSES, Outcome, grade
 from gradlab.check.report import CheckReport
 from gradlab.check.shrinking import shrink
 
@@ -42,6 +50,11 @@ __all__ = [
     "CheckReport",
     "Finding",
     "UserCodeError",
+    "UserCodeStopped",
+    "grade",
+    "Outcome",
+    "STATUSES",
+    "DEFAULT_TIMEOUT",
     "KINDS",
     "FULL_MODE_MAX_PARAMS",
 ]

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from gradlab._errors import UserCodeError
+from gradlab._errors import UserCodeError, UserCodeStopped
 from gradlab._judge import EPS, norm_ratio
 from gradlab._usercode import code_file, fn_name, one_line, raised_where, user_code
 from gradlab.check.findings import MAX_LISTED, Finding, layer_slices, rows_cols
@@ -59,7 +59,7 @@ class Caller:
         try:
             with user_code():
                 raw = self.fn(*args)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, UserCodeStopped):  # Ctrl-C; an isolated function stopped (nothing raised)
             raise
         except BaseException as exc:  # the user's code: reported whatever it raised (see gradlab._usercode)
             raise UserCodeError(f"{self.what} {self.name} raised {one_line(exc)}"

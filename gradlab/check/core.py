@@ -9,12 +9,14 @@ from gradlab import _validate as v
 from gradlab._errors import UserCodeError
 from gradlab._judge import (EPS, EXACT_NORM_RATIO, MAX_LAM, MAX_WEIGHT_SCALE, NUMERIC_SAFETY, TINY, exact_agree,
                             norm_ratio, numeric_bound, roundoff_floor)
+from gradlab._isolation import DEFAULT_TIMEOUT
 from gradlab._usercode import check_signature, fn_name
 from gradlab.check.calls import Caller, as_gradient, mutation_findings
 from gradlab.check.cost import check_cost
 from gradlab.check.diagnosis import Diagnoser
 from gradlab.check.fast import fast_check
 from gradlab.check.findings import Finding, differing, entry_finding, layer_slices
+from gradlab.check.isolated import in_process, run_isolated, wanted
 from gradlab.check.report import CheckReport
 from gradlab.network import Network, Problem, random_init
 from gradlab.sources import SOURCES, numeric
@@ -63,22 +65,25 @@ def validate_against(against) -> tuple[str, ...]:
 
 def check(grad_fn, sizes=(3, 5, 3), *, signature: str = "gradlab", cost_fn=None, lam: float = DEFAULT_LAM,
           examples: int = DEFAULT_EXAMPLES, seed: int = 0, weight_scale: float = 1.0, mode: str = "auto",
-          against=("jax", "numeric"), force: bool = False) -> CheckReport:
+          against=("jax", "numeric"), force: bool = False, isolate: bool | None = None,
+          timeout: float = DEFAULT_TIMEOUT) -> CheckReport:
     """Check a gradient function: blame, localise and explain what is wrong with it.
 
     Parameters
     ----------
-    grad_fn : callable
+    grad_fn : callable or str
         ``grad_fn(problem, params) -> flat gradient`` (``signature="gradlab"``), or the seed's
         ``nnGradient(nn_params, input_layer_size, hidden_layer_size, num_labels, X, y, Lambda)``
         (``signature="seed"``; 3-layer networks, labels ``0..K-1``, a column-vector result
-        is accepted).
+        is accepted). A string ``"PATH.py:FUNC"`` or ``"module:FUNC"`` names the function
+        (see ``isolate``).
     sizes : sequence of int, default (3, 5, 3)
         Layer sizes of the network to check on.
     signature : {"gradlab", "seed"}
-    cost_fn : callable, optional
+    cost_fn : callable or str, optional
         A cost function with the same signature as ``grad_fn`` (for ``"seed"``: the seed's
-        ``nnCostFunction``), checked against gradlab's cost too.
+        ``nnCostFunction``), checked against gradlab's cost too. A string names it as for
+        ``grad_fn``; a bare name is a function in ``grad_fn``'s file or module.
     lam : float, default 1.0
         lambda for the check (>= 0). When positive, lambda = 0 is tried as well.
     examples : int, default 5
@@ -101,6 +106,17 @@ def check(grad_fn, sizes=(3, 5, 3), *, signature: str = "gradlab", cost_fn=None,
         Run the full check's numeric gradient even when its estimated time is above
         :data:`gradlab._resources.NUMERIC_TIME_LIMIT`. (``mode="auto"`` picks fast mode
         rather than a full check over the limit.)
+    isolate : bool, optional
+        Run the user's code in a process of its own: a hang past ``timeout``, a crash
+        (segfault, abort, killed for memory) or ``os._exit`` cannot take the caller's
+        process with it, and what the code prints is kept as the report's ``output``
+        instead of being printed. Writes into the arguments are still seen (they are
+        copied back). Default: isolated when ``grad_fn`` or ``cost_fn`` is a string; a
+        callable runs here (``isolate=True`` sends it by reference: a function defined at
+        the top level of an importable module).
+    timeout : float, default 60
+        Isolated only: the seconds the user's code may run in all (its import and every
+        call); past them it is stopped.
 
     Returns
     -------
@@ -111,10 +127,14 @@ def check(grad_fn, sizes=(3, 5, 3), *, signature: str = "gradlab", cost_fn=None,
     Raises
     ------
     GradlabError
-        Bad arguments, or a function whose signature cannot take the arguments.
+        Bad arguments.
     UserCodeError
-        ``grad_fn`` (or ``cost_fn``) raised on the check problem; the message names the
-        exception.
+        ``grad_fn`` (or ``cost_fn``) raised on the check problem (the message names the
+        exception and the user's line), or its signature cannot take the arguments.
+    UserCodeStopped
+        Isolated, the user's code ran past ``timeout`` (``status == "timeout"``) or its
+        process died (``"crashed"``; the message names the signal). Isolated, every error
+        raised has an ``output`` attribute: what the code printed.
 
     Examples
     --------
@@ -125,6 +145,9 @@ def check(grad_fn, sizes=(3, 5, 3), *, signature: str = "gradlab", cost_fn=None,
     >>> report.ok, report.findings[0].kind, report.findings[0].layer
     (False, 'constant_factor', 1)
     """
+    if wanted(grad_fn, cost_fn, isolate, timeout):
+        return run_isolated(check, locals())  # every argument, by name: this function's parameters
+    grad_fn, cost_fn = in_process(grad_fn, cost_fn)  # target strings with isolate=False
     signature = v.choice("signature", signature, SIGNATURES)
     mode = v.choice("mode", mode, _MODES)
     against = validate_against(against)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import textwrap
 
-from gradlab._report import Report, fmt
+from gradlab._report import Report, fmt, printable
 
-__all__ = ["CheckReport", "wrap", "ranges"]
+__all__ = ["CheckReport", "output_block", "wrap", "ranges"]
 
 
 class CheckReport(Report):
@@ -20,9 +20,13 @@ class CheckReport(Report):
     findings : list[Finding]
     info : dict
         The case (sizes, m, lam, seed, weight_scale, signature, mode) and the comparisons.
+    output : str or None
+        What the user's code printed (stdout and stderr) when it ran in a process of its
+        own; None when it ran in the caller's process (its prints went where the caller's go).
     """
 
-    def __init__(self, info, findings, comparisons, fast=None, reproducer=None):
+    def __init__(self, info, findings, comparisons, fast=None, reproducer=None, output=None):
+        self.output = output
         self.info = dict(info)
         self.findings = list(findings)
         self.comparisons = dict(comparisons)
@@ -42,6 +46,8 @@ class CheckReport(Report):
             d["fast"] = self.fast
         if self.reproducer is not None:
             d["reproducer"] = self.reproducer
+        if self.output is not None:
+            d["output"] = self.output
         return d
 
     def _text(self) -> str:
@@ -91,11 +97,22 @@ class CheckReport(Report):
                       f"weight_scale={r['weight_scale']!r}",
                       f"  command: {r['command']}", "  pytest:"]
             lines += ["    " + line for line in r["pytest"].splitlines()]
+        lines += output_block(self.output, self.info["function"])
         lines.append("")
         lines.append("verdict: " + ("PASS" if self.ok else "FAIL") + (
             "" if self.ok else f" ({sum(f.blame in ('user', 'cost') for f in self.findings)} finding(s))"))
         return "\n".join(lines)
 
+
+
+def output_block(output: str | None, function: str) -> list[str]:
+    """The lines that show what the user's code printed: a heading, then each line behind
+    a bar, so that nothing it printed can pass for a line of gradlab's report."""
+    if not output:
+        return []
+    lines = output.rstrip("\n").split("\n")
+    return ["", f"output of {printable(function)}'s code ({len(lines)} line{'s' if len(lines) != 1 else ''}, "
+            "stdout and stderr):"] + ["  | " + printable(line.expandtabs()) for line in lines]
 
 
 def wrap(text: str, indent: str, width: int = 96) -> str:

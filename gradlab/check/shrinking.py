@@ -6,9 +6,11 @@ import random
 
 from gradlab import _validate as v
 from gradlab._errors import UserCodeError
+from gradlab._isolation import DEFAULT_TIMEOUT
 from gradlab._usercode import fn_name
 from gradlab.check.core import SIGNATURES, check, validate_against
 from gradlab.check.findings import Finding
+from gradlab.check.isolated import in_process, run_isolated, wanted
 from gradlab.check.report import CheckReport
 from gradlab.network import Network
 
@@ -16,7 +18,8 @@ __all__ = ["shrink"]
 
 
 def shrink(grad_fn, *, signature: str = "gradlab", cost_fn=None, max_examples: int = 200,
-           target: str | None = None, against=("backprop",), seed: int = 0) -> CheckReport | None:
+           target: str | None = None, against=("backprop",), seed: int = 0, isolate: bool | None = None,
+           timeout: float = DEFAULT_TIMEOUT) -> CheckReport | None:
     """Search with hypothesis for a case where ``grad_fn`` fails; shrink it to the smallest.
 
     Hypothesis draws layer sizes, the number of examples, lambda, the weights' seed and
@@ -25,8 +28,8 @@ def shrink(grad_fn, *, signature: str = "gradlab", cost_fn=None, max_examples: i
 
     Parameters
     ----------
-    grad_fn, signature, cost_fn
-        As for :func:`check`.
+    grad_fn, signature, cost_fn, isolate, timeout
+        As for :func:`check` (isolated, ``timeout`` covers the whole search).
     max_examples : int, default 200
         Cases to try before giving up.
     target : str, optional
@@ -42,6 +45,11 @@ def shrink(grad_fn, *, signature: str = "gradlab", cost_fn=None, max_examples: i
         The full check of the smallest failing case, with ``reproducer`` (sizes, lam, m,
         seed, weight_scale, a command and a pytest snippet); None when no failure was found.
     """
+    if isinstance(grad_fn, str) and target is None:
+        target = grad_fn
+    if wanted(grad_fn, cost_fn, isolate, timeout):
+        return run_isolated(shrink, locals())  # every argument, by name: this function's parameters
+    grad_fn, cost_fn = in_process(grad_fn, cost_fn)
     from hypothesis import HealthCheck, Phase, find, settings
     from hypothesis import strategies as st
     from hypothesis.errors import NoSuchExample

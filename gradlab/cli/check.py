@@ -1,8 +1,15 @@
-"""``gradlab check``: check the user's gradient function (thin over :mod:`gradlab.check`)."""
+"""``gradlab check``: check the user's gradient function (thin over :mod:`gradlab.check`).
+
+Every target runs in a process of its own (:func:`gradlab.check.grade`). One target gives
+the full report; several (or ``--batch``, ``--csv``) give one line per target -- with
+``--json``, one JSON object per line -- and an exit status for the batch.
+"""
 
 from __future__ import annotations
 
-from gradlab.cli.args import add_force, forcible, integer, number, sizes
+from gradlab._errors import GradlabError
+from gradlab._isolation import DEFAULT_TIMEOUT
+from gradlab.cli.args import add_force, forcible, integer, number, short, sizes
 
 
 def add_check(sub) -> None:
@@ -14,10 +21,15 @@ def add_check(sub) -> None:
             "Check a gradient function against jax and finite differences of gradlab's cost, on "
             "copies of its arguments (writes into them are reported). Findings name the layer "
             "(1 = Theta1), the rows (units) and columns (inputs, 0 = bias), the values and the "
-            "likely slip. Exit status: 0 pass, 1 a problem found, 2 usage or load error."
+            "likely slip. The function runs in a process of its own: a hang past --timeout, a "
+            "crash or its prints cannot reach gradlab (what it prints is shown as its output). "
+            "Several targets (subs/*.py:nnGradient) are checked one after another, one line each. "
+            "Exit status: 0 pass, 1 a problem found, 2 usage or load error; with several targets, "
+            "0 when every target passes, 1 otherwise, 2 only for a usage error of gradlab's own."
         ),
     )
-    p.add_argument("target", help="PATH.py:FUNC or module:FUNC, the gradient function to check")
+    p.add_argument("targets", nargs="+", metavar="target",
+                   help="PATH.py:FUNC or module:FUNC, the gradient function to check; several for a batch")
     p.add_argument("--signature", choices=("gradlab", "seed"), default="gradlab",
                    help="gradlab: f(problem, params); seed: nnGradient(nn_params, input_layer_size, "
                         "hidden_layer_size, num_labels, X, y, Lambda) (default gradlab)")
@@ -37,20 +49,38 @@ def add_check(sub) -> None:
                    help="search (hypothesis) for the smallest failing case and print a reproducer")
     p.add_argument("--max-examples", dest="max_examples", type=integer, default=200,
                    help="cases --shrink tries (default 200)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print the report as JSON (several targets: one JSON object per line)")
+    add_isolation(p)
     add_force(p, "the full check's finite differences")
     p.set_defaults(run=forcible(run_check))
 
 
-def run_check(args) -> int:
-    """``gradlab check``: load the functions, check (or shrink), print; 0 on a pass, else 1."""
-    from gradlab.check import check, load_function, shrink
+def add_isolation(p) -> None:
+    """``--timeout``, ``--batch`` and ``--csv``: the target's own process and a grader's batch."""
+    p.add_argument("--timeout", type=number, default=DEFAULT_TIMEOUT, metavar="S",
+                   help="seconds the target's code may run in all, its import and every call the check makes; "
+                        f"past them it is stopped and the verdict is a timeout (default {DEFAULT_TIMEOUT:g})")
+    p.add_argument("--batch", action="store_true",
+                   help="one line per target and the batch's exit status, even for one target (as with several)")
+    p.add_argument("--csv", default=None, metavar="FILE",
+                   help="also write one row per target to FILE (target, status, findings, detail, error, "
+                        "output, seconds); implies --batch")
 
-    fn = load_function(args.target, "target")
-    cost_fn = None
-    if args.cost is not None:
-        where = args.target.rpartition(":")[0]
-        cost_fn = load_function(args.cost if ":" in args.cost else f"{where}:{args.cost}", "--cost")
+
+def run_check(args) -> int:
+    """``gradlab check``: check the target (or each target), print; 0 on a pass, else 1."""
+    targets = checked_targets(args)
+    if args.batch or args.csv is not None or len(targets) > 1:
+        return run_batch(args, targets)
+    args.target = targets[0]
+    return show_one(args, grade_target(args, args.target))
+
+
+def checked_report(args, fn, cost_fn):
+    """Check (or shrink) ``fn`` as the options say: the report."""
+    from gradlab.check import check, shrink
+
     report = None
     if args.shrink:
         report = shrink(fn, signature=args.signature, cost_fn=cost_fn, max_examples=args.max_examples,
@@ -60,5 +90,99 @@ def run_check(args) -> int:
     if report is None:
         report = check(fn, args.sizes, signature=args.signature, cost_fn=cost_fn, lam=args.lam,
                        examples=args.examples, seed=args.seed, weight_scale=args.weight_scale, mode=args.mode)
-    print(report.to_json() if args.json else report)
-    return 0 if report.ok else 1
+    return report
+
+
+# ------------------------------------------------------------------ isolation and batches
+
+
+def checked_targets(args) -> list[str]:
+    """The targets, each of the form PATH.py:FUNC or module:FUNC (else a usage error, before any runs)."""
+    from gradlab import _validate as v
+    from gradlab._isolation import check_timeout
+
+    check_timeout(args.timeout)
+    for target in args.targets:
+        where, _, func = target.rpartition(":")
+        if not where or not func.isidentifier():
+            raise v.fail("target", target, "PATH.py:FUNC or module:FUNC")
+    return list(args.targets)
+
+
+def grade_target(args, target: str):
+    """One target checked in its own process: its :class:`~gradlab.check.Outcome`."""
+    from gradlab.check import grade
+
+    def run(fn, cost_fn):
+        args.target = target
+        return checked_report(args, fn, cost_fn)
+
+    return grade(target, run, cost_fn=args.cost, timeout=args.timeout)
+
+
+def show_one(args, outcome) -> int:
+    """One target: its report (with what its code printed). A target that could not be
+    checked is one line on stderr and status 2, as a load error always was -- after its
+    output, or its JSON document (``--json`` always prints exactly one)."""
+    from gradlab.check.report import output_block
+
+    if outcome.report is not None:
+        print(outcome.to_json(indent=2) if args.json else outcome.report)
+        return 0 if outcome.ok else 1
+    if args.json:
+        print(outcome.to_json(indent=2))
+    elif outcome.output:
+        print("\n".join(output_block(outcome.output, args.target)[1:]))
+    raise outcome.exception
+
+
+def run_batch(args, targets: list[str]) -> int:
+    """Several targets, one after another: a line each (``--json``: a JSON object each), a
+    count at the end (text only), ``--csv``; 0 when every target passes, else 1."""
+    import time
+
+    from gradlab import _files
+    from gradlab.check import STATUSES
+
+    if args.shrink:
+        raise GradlabError(f"--shrink searches one target's failing case; got {len(targets)} targets "
+                           "(drop --shrink, or check one target)")
+    if args.csv is not None:
+        _files.check_writable(args.csv, name="--csv")
+        _files.check_not_input(args.csv, {f"target {short(t)}": t.rpartition(":")[0] for t in targets}, name="--csv")
+    start = time.monotonic()
+    outcomes = []
+    for target in targets:
+        outcome = grade_target(args, target)
+        outcomes.append(outcome)
+        print(outcome.to_json() if args.json else outcome.line(), flush=True)
+    if not args.json:
+        counts = ", ".join(f"{sum(o.status == s for o in outcomes)} {s}" for s in STATUSES
+                           if any(o.status == s for o in outcomes))
+        print(f"{len(outcomes)} target{'s' if len(outcomes) != 1 else ''}: {counts} "
+              f"({time.monotonic() - start:.1f} s)")
+    if args.csv is not None:
+        write_csv(args.csv, outcomes)
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+#: The columns of ``--csv``, one row per target.
+CSV_COLUMNS = ("target", "status", "findings", "detail", "error", "output", "seconds")
+
+
+def write_csv(path: str, outcomes) -> None:
+    """``--csv``: one row per target, written atomically."""
+    import csv
+    import io
+
+    from gradlab import _files
+
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(CSV_COLUMNS)
+    for o in outcomes:
+        blamed = 0 if o.report is None else sum(f.blame in ("user", "cost") for f in o.report.findings)
+        writer.writerow([o.target, o.status, blamed, o.detail() if o.report is not None else "", o.error or "",
+                         o.output, f"{o.seconds:.3f}"])
+    data = text.getvalue().encode("utf-8")
+    _files.atomic_write(path, lambda f: f.write(data), name="--csv")
