@@ -509,9 +509,9 @@ class Worker:
             return self._exchange(message, self.limit - self.used, what)
         except _Late:
             self.used = self.limit
-            self._stop("timeout", f"{what} did not finish within the time limit of {self.limit:g} s (the "
-                                  "time the user's code may run in all; timeout) and was stopped: a loop that "
-                                  "never ends, a wait for input, or code too slow for the limit")
+            self._stop("timeout", f"{what} was stopped: the user's code ran past its time limit of "
+                                  f"{self.limit:g} s (timeout) -- a loop that never ends, a wait for input, "
+                                  "or code too slow for the limit")
         except _Gone:
             self._proc.wait()
             self._stop("crashed", f"{what} crashed: {self._death()}")

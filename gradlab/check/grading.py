@@ -59,9 +59,9 @@ class Outcome:
     def to_dict(self) -> dict:
         """The report's fields (findings empty when there is none), with ``target``,
         ``status``, ``error``, ``output`` and ``seconds``."""
-        d = self.report.to_dict() if self.report is not None else {"ok": False, "findings": []}
-        d.update(target=self.target, status=self.status, error=self.error, output=self.output,
-                 seconds=round(self.seconds, 3))
+        d = {"target": self.target, "status": self.status, "error": self.error}
+        d.update(self.report.to_dict() if self.report is not None else {"ok": False, "findings": []})
+        d.update(output=self.output, seconds=round(self.seconds, 3))
         return d
 
     def to_json(self, indent: int | None = None) -> str:
@@ -81,7 +81,7 @@ class Outcome:
     def line(self) -> str:
         """``STATUS  TARGET  detail``: the target's verdict on one line."""
         printed = self.output.count("\n") + (not self.output.endswith("\n")) if self.output else 0
-        note = f"  [printed {printed} line{'s' if printed != 1 else ''}]" if printed else ""
+        note = f"  [output: {printed} line{'s' if printed != 1 else ''}]" if printed else ""
         detail = self.detail()
         return f"{self.status.upper():<8} {printable(self.target)}" + (f"  {detail}" if detail else "") + note
 

@@ -70,8 +70,8 @@ def add_isolation(p) -> None:
 
 def run_check(args) -> int:
     """``gradlab check``: check the target (or each target), print; 0 on a pass, else 1."""
-    targets = checked_targets(args)
-    if args.batch or args.csv is not None or len(targets) > 1:
+    targets, pattern = checked_targets(args)
+    if args.batch or args.csv is not None or pattern or len(targets) > 1:
         return run_batch(args, targets)
     args.target = targets[0]
     return show_one(args, grade_target(args, args.target))
@@ -96,17 +96,35 @@ def checked_report(args, fn, cost_fn):
 # ------------------------------------------------------------------ isolation and batches
 
 
-def checked_targets(args) -> list[str]:
-    """The targets, each of the form PATH.py:FUNC or module:FUNC (else a usage error, before any runs)."""
+def checked_targets(args) -> tuple[list[str], bool]:
+    """The targets, each of the form PATH.py:FUNC or module:FUNC (else a usage error, before
+    any runs), and whether a pattern was expanded.
+
+    A pattern (``subs/*.py:nnGradient``) is expanded here, in sorted order: the shell leaves
+    it as it is, since no file name ends in ``:nnGradient``. One that matches no file is a
+    usage error.
+    """
+    import glob
+    import os
+
     from gradlab import _validate as v
     from gradlab._isolation import check_timeout
 
     check_timeout(args.timeout)
+    out, pattern = [], False
     for target in args.targets:
         where, _, func = target.rpartition(":")
         if not where or not func.isidentifier():
             raise v.fail("target", target, "PATH.py:FUNC or module:FUNC")
-    return list(args.targets)
+        if glob.has_magic(where) and not os.path.lexists(where):
+            files = sorted(glob.glob(where))
+            if not files:
+                raise GradlabError(f"target {short(target)}: the pattern {short(where)} matches no file")
+            out += [f"{f}:{func}" for f in files]
+            pattern = True
+        else:
+            out.append(target)
+    return out, pattern
 
 
 def grade_target(args, target: str):
@@ -132,7 +150,7 @@ def show_one(args, outcome) -> int:
     if args.json:
         print(outcome.to_json(indent=2))
     elif outcome.output:
-        print("\n".join(output_block(outcome.output, args.target)[1:]))
+        print("\n".join(output_block(outcome.output, args.target.rpartition(":")[2])[1:]))
     raise outcome.exception
 
 
