@@ -45,6 +45,11 @@ import weakref
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # not a POSIX system (where a worker cannot start: see Worker._start)
+    fcntl = None
+
 from gradlab import _files, _usercode
 from gradlab import _validate as v
 from gradlab._errors import GradlabError, UserCodeError, UserCodeStopped
@@ -399,6 +404,9 @@ class Worker:
         self.close()
 
     def _start(self) -> None:
+        if os.name != "posix":
+            raise GradlabError("running the user's code in a process of its own needs a POSIX system (Linux, "
+                               "macOS); here, check a callable in process (gradlab.check(fn), isolate=False)")
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -642,10 +650,8 @@ def _widen(fd: int) -> None:
     """A pipe of :data:`_CHUNK` bytes where the system allows (Linux): a 16 MB array then
     crosses in 16 writes, not 256 of the default 64 KiB, each a wake-up of the other side."""
     try:
-        import fcntl
-
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _CHUNK)
-    except (ImportError, AttributeError, OSError):  # not Linux, or above the system's pipe-max-size
+    except (AttributeError, OSError):  # not Linux (no F_SETPIPE_SZ), or above the system's pipe-max-size
         pass
 
 

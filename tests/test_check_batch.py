@@ -190,3 +190,20 @@ def test_one_target_that_crashes_is_one_line_naming_the_signal_after_its_output(
     out, err = capfd.readouterr()
     assert out.startswith("output of ") and "\n  | J = 1\n" in out
     assert "grad crashed: its process was killed by SIGABRT (Aborted)" in err and err.count("\n") == 1
+
+
+def test_a_bug_in_gradlab_on_one_target_is_that_rows_error_the_others_run_and_the_status_is_70(monkeypatch,
+                                                                                                capsys):
+    import gradlab.cli.check as cli_check
+    from gradlab.check import Outcome
+
+    def grade_target(args, target):
+        if target == "b.py:f":
+            raise RuntimeError("unexpected")
+        return Outcome(target, "pass")
+
+    monkeypatch.setattr(cli_check, "grade_target", grade_target)
+    assert main(["check", "a.py:f", "b.py:f", "c.py:f", "--json"]) == 70
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["target"], r["status"]) for r in rows] == [("a.py:f", "pass"), ("b.py:f", "error"), ("c.py:f", "pass")]
+    assert rows[1]["error"] == "internal error: RuntimeError: unexpected (a bug in gradlab)"

@@ -364,3 +364,12 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def test_shrinking_stops_with_the_time_limit_instead_of_calling_the_search_flaky(tmp_path):
+    (tmp_path / "later.py").write_text(
+        "import gradlab\nN = [0]\n\ndef grad(problem, params):\n    N[0] += 1\n"
+        "    while N[0] > 4:\n        pass\n    return 1.5 * gradlab.gradient(problem, params)\n")
+    with pytest.raises(UserCodeStopped, match="time limit") as info:
+        gradlab.shrink(f"{tmp_path / 'later.py'}:grad", timeout=HANG, max_examples=20)
+    assert info.value.status == "timeout"

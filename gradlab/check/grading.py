@@ -60,7 +60,7 @@ class Outcome:
         """The report's fields (findings empty when there is none), with ``target``,
         ``status``, ``error``, ``output`` and ``seconds``."""
         d = {"target": self.target, "status": self.status, "error": self.error}
-        d.update(self.report.to_dict() if self.report is not None else {"ok": False, "findings": []})
+        d.update(self.report.to_dict() if self.report is not None else {"ok": self.ok, "findings": []})
         d.update(output=self.output, seconds=round(self.seconds, 3))
         return d
 

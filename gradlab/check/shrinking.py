@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from gradlab import _validate as v
-from gradlab._errors import UserCodeError
+from gradlab._errors import UserCodeError, UserCodeStopped
 from gradlab._isolation import DEFAULT_TIMEOUT
 from gradlab._usercode import fn_name
 from gradlab.check.core import SIGNATURES, check, validate_against
@@ -70,8 +70,11 @@ def shrink(grad_fn, *, signature: str = "gradlab", cost_fn=None, max_examples: i
     })
     tried = [0]
     raised: dict = {}
+    stopped: list[UserCodeStopped] = []
 
     def fails(case) -> bool:
+        if stopped:  # the function's process is gone: every case "fails" (so none is flaky) until find ends
+            return True
         tried[0] += 1
         try:
             return not check(grad_fn, case["sizes"], signature=signature, cost_fn=cost_fn, lam=case["lam"],
@@ -80,12 +83,22 @@ def shrink(grad_fn, *, signature: str = "gradlab", cost_fn=None, max_examples: i
         except UserCodeError as exc:
             raised[repr(case)] = str(exc)
             return True
+        except UserCodeStopped as exc:  # raised out of find, hypothesis would call it flaky
+            stopped.append(exc)
+            return True
 
     cfg = settings(max_examples=max_examples, database=None, deadline=None,
                    suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
     try:
         case = find(cases, fails, settings=cfg, random=random.Random(seed))
     except NoSuchExample:
+        case = None
+    except Exception:  # hypothesis's own report of what the stopped function did to the search
+        if not stopped:
+            raise
+    if stopped:
+        raise stopped[0]
+    if case is None:
         return None
     kw = dict(signature=signature, cost_fn=cost_fn, lam=case["lam"], examples=case["examples"],
               seed=case["seed"], weight_scale=case["weight_scale"])

@@ -156,11 +156,13 @@ def show_one(args, outcome) -> int:
 
 def run_batch(args, targets: list[str]) -> int:
     """Several targets, one after another: a line each (``--json``: a JSON object each), a
-    count at the end (text only), ``--csv``; 0 when every target passes, else 1."""
+    count at the end (text only), ``--csv``; 0 when every target passes, else 1 (70 when a
+    bug in gradlab failed a target: its row says so, and the other targets still ran)."""
     import time
 
     from gradlab import _files
-    from gradlab.check import STATUSES
+    from gradlab.check import STATUSES, Outcome
+    from gradlab.cli.status import EXIT_SOFTWARE
 
     if args.shrink:
         raise GradlabError(f"--shrink searches one target's failing case; got {len(targets)} targets "
@@ -169,9 +171,15 @@ def run_batch(args, targets: list[str]) -> int:
         _files.check_writable(args.csv, name="--csv")
         _files.check_not_input(args.csv, {f"target {short(t)}": t.rpartition(":")[0] for t in targets}, name="--csv")
     start = time.monotonic()
-    outcomes = []
+    outcomes, internal = [], False
     for target in targets:
-        outcome = grade_target(args, target)
+        try:
+            outcome = grade_target(args, target)
+        except (GradlabError, MemoryError, OSError):  # an option refused; the machine, not the target
+            raise
+        except Exception as exc:  # a bug in gradlab that this target brought out: the others still run
+            outcome = Outcome(target, "error", error=f"internal error: {type(exc).__name__}: {exc} (a bug in gradlab)")
+            internal = True
         outcomes.append(outcome)
         print(outcome.to_json() if args.json else outcome.line(), flush=True)
     if not args.json:
@@ -181,6 +189,8 @@ def run_batch(args, targets: list[str]) -> int:
               f"({time.monotonic() - start:.1f} s)")
     if args.csv is not None:
         write_csv(args.csv, outcomes)
+    if internal:
+        return EXIT_SOFTWARE
     return 0 if all(o.ok for o in outcomes) else 1
 
 
