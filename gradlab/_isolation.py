@@ -503,14 +503,6 @@ class Worker:
                                "target 'FILE.py:FUNC', or pass isolate=False") from None
         return self._new(("adopt", data, name), f"importing {getattr(fn, '__module__', label)}")
 
-    def template(self, where: str | None, source: str, name: str = "call") -> "RemoteFunction":
-        """An expression evaluated in the child over the globals of module ``where`` (a
-        ``PATH.py`` or module name; None for none) and the keyword arguments of each call:
-        ``w.template("nn.py", "NeuralNet(sizes, X, y, lam).gradient(params)")(sizes=..., ...)``."""
-        if not isinstance(source, str):
-            raise v.fail(name, source, "a Python expression (a string)")
-        return self._new(("template", where, source, name), f"importing {where}" if where else name)
-
     def _new(self, message, what: str) -> "RemoteFunction":
         reply = self._request(message, what)
         if reply[0] == "refused":
@@ -733,7 +725,7 @@ def _signature(parameters):
 # --------------------------------------------------------------------------------------
 
 
-def _describe(fn, name=None) -> dict:
+def _describe(fn) -> dict:
     label = getattr(fn, "__name__", None) or type(fn).__name__
     try:
         sig = inspect.signature(fn)
@@ -741,24 +733,8 @@ def _describe(fn, name=None) -> dict:
                       for p in sig.parameters.values()]
     except (TypeError, ValueError):
         parameters = None
-    return {"name": name or label, "qualname": name or _usercode.fn_name(fn), "kind": _usercode.function_kind(fn),
+    return {"name": label, "qualname": _usercode.fn_name(fn), "kind": _usercode.function_kind(fn),
             "file": _usercode.code_file(fn), "parameters": parameters, "module": getattr(fn, "__module__", None)}
-
-
-def _template(where, source, name):
-    module = _usercode.load_module(where, name) if where else None
-    try:
-        code = compile(source, f"<{name}>", "eval")
-    except SyntaxError as exc:
-        raise GradlabError(f"{name} must be a Python expression; {exc.msg} in {source!r}") from None
-    names = dict(vars(module)) if module is not None else {}
-
-    def evaluate(**values):
-        return eval(code, {**names, **values})  # noqa: S307 - the user's own expression, in the user's process
-
-    info = _describe(evaluate, source)
-    info["parameters"] = [("names", "VAR_KEYWORD", None)]
-    return evaluate, info
 
 
 def _handle(message, functions):
@@ -767,18 +743,16 @@ def _handle(message, functions):
         sys.path[:] = message[1]
         sys.argv[:] = message[2]
         return ("ready",)
-    if kind in ("load", "adopt", "template"):
+    if kind in ("load", "adopt"):
         name = message[-1]
         try:
             with _usercode.user_code():
                 if kind == "load":
                     fn = _usercode.load_function(message[1], name)
                     info = _describe(fn)
-                elif kind == "adopt":
+                else:
                     fn = pickle.loads(message[1])
                     info = _describe(fn)
-                else:
-                    fn, info = _template(message[1], message[2], name)
         except UserCodeError as exc:
             return ("refused", "user", str(exc))
         except GradlabError as exc:

@@ -185,11 +185,6 @@ def test_a_keyboard_interrupt_raised_by_the_code_is_its_error_not_a_ctrl_c(worke
         _fn(worker, user, "interrupts")(1)
 
 
-def test_a_template_is_evaluated_over_the_modules_globals(worker, user):
-    fn = worker.template(str(user), "double(x) + offset")
-    assert fn(x=2, offset=1) == 5
-
-
 # ------------------------------------------------------------------ the checker across the boundary
 
 
