@@ -22,6 +22,10 @@ keeps (:attr:`Worker.output`). The time the user's code runs -- its import and e
 not the child's start nor gradlab's own work between calls -- is summed against one limit;
 past it, or when the child dies (a segfault, an abort, the out-of-memory killer), the
 stand-in raises :class:`~gradlab._errors.UserCodeStopped`, and so does every later call.
+
+Not a sandbox: the child runs as the same user as gradlab, with the same files and rights,
+and its replies (pickles) are trusted as the user's code is. Code that is hostile, not just
+broken, belongs under another user or in a container.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ from gradlab import _files, _usercode
 from gradlab import _validate as v
 from gradlab._errors import GradlabError, UserCodeError, UserCodeStopped
 
-__all__ = ["Worker", "RemoteFunction", "StandIn", "check_timeout", "DEFAULT_TIMEOUT", "START_LIMIT", "OUTPUT_KEPT",
+__all__ = ["Worker", "RemoteFunction", "InWorker", "StandIn", "check_timeout", "DEFAULT_TIMEOUT", "START_LIMIT", "OUTPUT_KEPT",
            "serve"]
 
 #: Seconds the user's code may run in all for one target (its import and every call a check
@@ -503,6 +507,21 @@ class Worker:
                                "target 'FILE.py:FUNC', or pass isolate=False") from None
         return self._new(("adopt", data, name), f"importing {getattr(fn, '__module__', label)}")
 
+    def make(self, factory: str, *args, attributes=(), name: str = "call", **kwargs) -> "RemoteFunction":
+        """A callable built in the child: ``factory(*args, **kwargs)``, where ``factory`` is a
+        target (``module:NAME`` or ``PATH.py:NAME``) and an :class:`InWorker` among ``args``
+        is the target it names, loaded there. The stand-in carries the ``attributes`` named
+        (their values, as the child sees them).
+
+        For what must run where the user's module is -- a call template evaluated over the
+        module's globals: ``w.make("gradlab.check.conventions:CallTemplate", source,
+        InWorker("nn.py"), attributes=("names",))``.
+        """
+        for a in attributes:
+            if not isinstance(a, str) or not a.isidentifier():
+                raise v.fail("attributes", attributes, "attribute names")
+        return self._new(("make", factory, args, kwargs, tuple(attributes), name), name)
+
     def _new(self, message, what: str) -> "RemoteFunction":
         reply = self._request(message, what)
         if reply[0] == "refused":
@@ -683,6 +702,16 @@ class _Default:
         return self.text
 
 
+class InWorker:
+    """Among :meth:`Worker.make`'s arguments: the target ``PATH.py``, ``module`` (the module
+    itself) or ``PATH.py:NAME``, ``module:NAME``, loaded in the child."""
+
+    def __init__(self, target: str):
+        if not isinstance(target, str) or not target:
+            raise v.fail("target", target, "PATH.py, a module, or either with :NAME")
+        self.target = target
+
+
 class RemoteFunction:
     """A stand-in for a function that lives in a :class:`Worker`'s child process.
 
@@ -700,6 +729,8 @@ class RemoteFunction:
         sig = _signature(info["parameters"])
         if sig is not None:
             self.__signature__ = sig
+        for key, value in info.get("attributes", {}).items():
+            setattr(self, key, value)
 
     def __call__(self, *args, **kwargs):
         return self.worker.call(self.handle, self.__name__, args, kwargs)
@@ -737,22 +768,42 @@ def _describe(fn) -> dict:
             "file": _usercode.code_file(fn), "parameters": parameters, "module": getattr(fn, "__module__", None)}
 
 
+def _in_worker(value, name):
+    if not isinstance(value, InWorker):
+        return value
+    if ":" in value.target:
+        return _usercode.load_function(value.target, name)
+    return _usercode.load_module(value.target, name)
+
+
+def _make(factory, args, kwargs, attributes, name):
+    build = _usercode.load_function(factory, name)
+    fn = build(*(_in_worker(a, name) for a in args), **{k: _in_worker(a, name) for k, a in kwargs.items()})
+    if not callable(fn):
+        raise GradlabError(f"{name}: {factory} made a {type(fn).__name__}, which cannot be called")
+    info = _describe(fn)
+    info["attributes"] = {a: getattr(fn, a) for a in attributes}
+    return fn, info
+
+
 def _handle(message, functions):
     kind = message[0]
     if kind == "init":
         sys.path[:] = message[1]
         sys.argv[:] = message[2]
         return ("ready",)
-    if kind in ("load", "adopt"):
+    if kind in ("load", "adopt", "make"):
         name = message[-1]
         try:
             with _usercode.user_code():
                 if kind == "load":
                     fn = _usercode.load_function(message[1], name)
                     info = _describe(fn)
-                else:
+                elif kind == "adopt":
                     fn = pickle.loads(message[1])
                     info = _describe(fn)
+                else:
+                    fn, info = _make(*message[1:])
         except UserCodeError as exc:
             return ("refused", "user", str(exc))
         except GradlabError as exc:

@@ -82,6 +82,16 @@ def interrupts(x):
 def two(a, b):
     return a + b
 
+class Scaled:
+    """A callable built from a function (or a module) of the user's and a number."""
+    names = ("x",)
+
+    def __init__(self, fn, k):
+        self.fn, self.k = fn, k
+
+    def __call__(self, x):
+        return (self.fn(x) if callable(self.fn) else self.fn.double(x)) * self.k  # a module: its double
+
 nnGradient = seed_gradient(copy=False)            # the seed's in-place bias-zeroing bug
 goodGradient = seed_gradient(copy=True)
 nnCostFunction = seed_cost
@@ -368,3 +378,12 @@ def test_shrinking_stops_with_the_time_limit_instead_of_calling_the_search_flaky
     with pytest.raises(UserCodeStopped, match="time limit") as info:
         gradlab.shrink(f"{tmp_path / 'later.py'}:grad", timeout=HANG, max_examples=20)
     assert info.value.status == "timeout"
+
+
+def test_a_callable_made_in_the_child_from_the_users_module_carries_its_attributes(worker, user):
+    from gradlab._isolation import InWorker
+
+    fn = worker.make(f"{user}:Scaled", InWorker(f"{user}:double"), 3, attributes=("names",))
+    assert fn.names == ("x",) and fn(x=2) == 12  # double(2) * 3, computed in the child
+    with_module = worker.make(f"{user}:Scaled", InWorker(str(user)), 1)
+    assert with_module(x=5) == 10  # the module itself, loaded there
