@@ -54,7 +54,7 @@ try:
 except ImportError:  # not a POSIX system (where a worker cannot start: see Worker._start)
     fcntl = None
 
-from gradlab import _files, _usercode
+from gradlab import _usercode
 from gradlab import _validate as v
 from gradlab._errors import GradlabError, UserCodeError, UserCodeStopped
 
@@ -442,6 +442,7 @@ class Worker:
             reply = self._exchange(("init", list(sys.path), list(sys.argv)), START_LIMIT, None)
         except (_Late, _Gone):
             self._end()
+            self._proc = None  # a later request tries to start again
             raise GradlabError("the process for the user's code did not start"
                                + (f": {_last_line(self.output)}" if self.output.strip() else "")) from None
         if reply != ("ready",):  # pragma: no cover - a protocol bug
@@ -488,8 +489,9 @@ class Worker:
         if not isinstance(target, str):
             raise v.fail(name, target, "PATH.py:FUNC or module:FUNC")
         where = target.rpartition(":")[0]
-        if _usercode.names_a_file(where):
-            _files.absolute(where, name)  # a relative path in a deleted working folder: named here
+        if where and _usercode.names_a_file(where):
+            # Missing, a folder, not .py, unreadable: refused here, as in gradlab's own process.
+            _usercode.source_file(where, name)
         return self._new(("load", target, name), f"importing {target.rpartition(':')[0] or target}")
 
     def adopt(self, fn, name: str = "grad_fn") -> "RemoteFunction":
@@ -564,8 +566,12 @@ class Worker:
                                   f"{self.limit:g} s (timeout) -- a loop that never ends, a wait for input, "
                                   "or code too slow for the limit")
         except _Gone:
-            self._proc.wait()
-            self._stop("crashed", f"{what} crashed: {self._death()}")
+            try:
+                self._proc.wait(_CLOSE_GRACE)
+                death = self._death()
+            except subprocess.TimeoutExpired:  # alive, but its end of the pipe closed (by the user's code)
+                death = "its process closed its pipe to gradlab and was stopped"
+            self._stop("crashed", f"{what} crashed: {death}")
         finally:
             if self.stopped is None:
                 self.used += time.monotonic() - start

@@ -32,7 +32,7 @@ from gradlab._errors import GradlabError, UserCodeError, UserCodeStopped
 
 __all__ = ["ExitCalled", "RaisedInWorker", "user_code", "load_function", "load_module", "check_signature",
            "guarded", "fn_name", "one_line", "raised_where", "short_path", "code_file", "function_kind",
-           "names_a_file"]
+           "names_a_file", "source_file"]
 
 #: gradlab's own folder: frames inside it are never "the user's line".
 _OWN = os.path.dirname(os.path.abspath(__file__))
@@ -192,18 +192,25 @@ def names_a_file(where: str) -> bool:
     return where.endswith(".py") or os.sep in where or "/" in where
 
 
+def source_file(where: str, name: str = "target") -> str:
+    """The absolute path of the Python file ``where``, refused (a GradlabError naming ``name``
+    and the reason) unless it is a readable ``.py`` file."""
+    path = _files.absolute(where, name)
+    if not os.path.lexists(path):
+        raise GradlabError(f"{name}: file not found: {where}")
+    _files.file_path(name, path)  # a folder, a device: refused with the reason
+    if not where.endswith(".py"):
+        # Only Python source is run: never a data or model file named by mistake.
+        raise GradlabError(f"{name} must name a Python file (.py) and a function; got {where!r}")
+    _files.read_bytes(name, path)  # unreadable: a gradlab error, not an import error
+    return path
+
+
 def load_module(where: str, name: str = "target"):
     """Import ``PATH.py`` or an importable module (the part of a target before the colon);
     errors as for :func:`load_function`. A file is imported once per process."""
     if names_a_file(where):
-        path = _files.absolute(where, name)
-        if not os.path.lexists(path):
-            raise GradlabError(f"{name}: file not found: {where}")
-        _files.file_path(name, path)  # a folder, a device: refused with the reason
-        if not where.endswith(".py"):
-            # Only Python source is run: never a data or model file named by mistake.
-            raise GradlabError(f"{name} must name a Python file (.py) and a function; got {where!r}")
-        _files.read_bytes(name, path)  # unreadable: a gradlab error, not an import error
+        path = source_file(where, name)
         if path in _MODULE_CACHE:
             return _MODULE_CACHE[path]
         # As `python PATH.py` would: the file's folder on the path, so its own imports work.
