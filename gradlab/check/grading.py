@@ -11,10 +11,11 @@ from gradlab._errors import GradlabError, UserCodeError, UserCodeStopped
 from gradlab._isolation import DEFAULT_TIMEOUT, Worker
 from gradlab._report import jsonable, printable
 from gradlab.check.core import check
+from gradlab.check.findings import INPUT_FAILING
 from gradlab.check.isolated import cost_target
-from gradlab.check.report import CheckReport
+from gradlab.check.report import CheckReport, GradientReport
 
-__all__ = ["Outcome", "STATUSES", "grade", "MAX_NAMED"]
+__all__ = ["Outcome", "STATUSES", "grade", "failing", "MAX_NAMED"]
 
 #: What can become of a target: its check passed or failed; it could not be checked because
 #: its file, import or call raised or cannot be used (error), its code ran past the time
@@ -32,8 +33,8 @@ class Outcome:
     ----------
     target : str
     status : {"pass", "fail", "error", "timeout", "crashed"}
-    report : CheckReport or None
-        The check's report (pass and fail only).
+    report : CheckReport or GradientReport or None
+        The check's report (pass and fail only; a GradientReport with ``own_cost``).
     error : str or None
         Why it could not be checked (error, timeout, crashed): one line.
     output : str
@@ -72,9 +73,8 @@ class Outcome:
         """The verdict's reason in one line: the findings blamed, or the error."""
         if self.report is None:
             return printable(self.error or "")
-        blamed = [f for f in self.report.findings if f.blame in ("user", "cost")]
-        named = [f"{f.kind}" + (f" Theta{f.layer}" if f.layer is not None else "") + (f" ({f.cause})" if f.cause else "")
-                 for f in blamed[:MAX_NAMED]]
+        blamed = failing(self.report)
+        named = [f"{f.kind}" + _where(f) + (f" ({f.cause})" if f.cause else "") for f in blamed[:MAX_NAMED]]
         more = f"; and {len(blamed) - MAX_NAMED} more" if len(blamed) > MAX_NAMED else ""
         return printable("; ".join(named) + more)
 
@@ -84,6 +84,18 @@ class Outcome:
         note = f"  [output: {printed} line{'s' if printed != 1 else ''}]" if printed else ""
         detail = self.detail()
         return f"{self.status.upper():<8} {printable(self.target)}" + (f"  {detail}" if detail else "") + note
+
+
+def failing(report) -> list:
+    """The findings that fail ``report`` (a network's CheckReport, or the GradientReport of
+    ``own_cost``)."""
+    blames = INPUT_FAILING if isinstance(report, GradientReport) else ("user", "cost")
+    return [f for f in report.findings if f.blame in blames]
+
+
+def _where(f) -> str:
+    layer, name = getattr(f, "layer", None), getattr(f, "input", None)
+    return f" Theta{layer}" if layer is not None else f" {name}" if name is not None else ""
 
 
 def grade(target: str, run=None, *, cost_fn: str | None = None, timeout: float = DEFAULT_TIMEOUT,
