@@ -107,8 +107,10 @@ def grade(target: str, run=None, *, cost_fn: str | None = None, timeout: float =
     target : str
         ``PATH.py:FUNC`` or ``module:FUNC``.
     run : callable, optional
-        ``run(fn, cost_fn) -> CheckReport``, called with stand-ins for the target's
-        functions; default ``check(fn, cost_fn=cost_fn, **options)``.
+        ``run(fn, cost_fn, worker) -> CheckReport``, called with stand-ins for the target's
+        functions and the :class:`~gradlab._isolation.Worker` they run in (for more of the
+        user's code to run there, :meth:`~gradlab._isolation.Worker.make`); default
+        ``check(fn, cost_fn=cost_fn, **options)``.
     cost_fn : str, optional
         A cost function: a name in the target's file or module, or ``PATH.py:FUNC``.
     timeout : float, default 60
@@ -129,7 +131,7 @@ def grade(target: str, run=None, *, cost_fn: str | None = None, timeout: float =
         crash -- are its outcome's ``error``, ``timeout`` or ``crashed``.
     """
     if run is None:
-        def run(fn, cost):
+        def run(fn, cost, worker):
             return check(fn, cost_fn=cost, **options)
 
     start = time.monotonic()
@@ -143,7 +145,7 @@ def grade(target: str, run=None, *, cost_fn: str | None = None, timeout: float =
         else:
             calls = worker.calls
             try:
-                report = run(fn, cost)
+                report = run(fn, cost, worker)
             except (UserCodeError, UserCodeStopped) as err:
                 exc = err
             except GradlabError as err:

@@ -180,7 +180,7 @@ def grade_target(args, target: str):
     """One target checked in its own process: its :class:`~gradlab.check.Outcome`."""
     from gradlab.check import grade
 
-    def run(fn, cost_fn):
+    def run(fn, cost_fn, worker):
         args.target = target
         return checked_report(args, fn, cost_fn)
 
