@@ -18,6 +18,8 @@ from gradlab.network import (
 from gradlab.sources import SOURCES, gradient, jax_source, value_and_gradient
 from gradlab.sources.numeric import METHODS as NUMERIC_METHODS
 from gradlab.sources.numeric import NumericGradient, numeric_gradient
+from gradlab.sources.second_order import HVP_SOURCES, hvp, numeric_hvp
+from gradlab.sources.hvp_numeric import NumericHvp
 
 # Training, data, model files (issue 3). plots is imported on use: it needs matplotlib.
 from gradlab import data
@@ -55,4 +57,8 @@ __all__ = [
     "numeric_gradient",
     "NumericGradient",
     "NUMERIC_METHODS",
+    "hvp",
+    "HVP_SOURCES",
+    "numeric_hvp",
+    "NumericHvp",
 ]

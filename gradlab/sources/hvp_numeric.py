@@ -1,0 +1,175 @@
+"""The ``"numeric"`` Hessian-vector products: differences of an exact gradient along v.
+
+``H v`` is the directional derivative of the gradient along v, so a difference quotient of
+the gradient estimates it without any second-order code. The gradient differentiated is
+an exact one used as a black box: back-propagation's for central differences, jax's
+holomorphic gradient for the complex step.
+
+Methods
+-------
+``"central"`` (default)
+    ``D(h) = (g(theta + h v) - g(theta - h v)) / 2h`` with back-propagation's gradient g.
+    Truncation ``~ h^2 |d^3 g / dr^3| / 6`` shrinks with h, round-off ``~ r_g / h`` grows
+    (``r_g`` the round-off of one gradient entry), so the step follows the error model of
+    :mod:`gradlab.sources.numeric`: ``h = eps^(1/3) max(1, max|theta|) / max|v|`` -- the
+    largest entry of ``h v`` is the step a central difference would give the largest
+    parameter. (The perturbation float64 really applies, ``(theta + h v) - theta``, differs
+    from ``h v`` by a rounding of each entry: a relative error of order eps in the result,
+    far below the truncation error.)
+``"complex"``
+    ``Im g(theta + i h v) / h`` with jax's gradient of the shared cost at complex
+    parameters (``jax.grad(..., holomorphic=True)``). Nothing cancels, so ``h`` is tiny
+    (``1e-20 / max|v|``) and the result is accurate to round-off. Back-propagation's numpy
+    code is written for real arrays (its in-place activations and float64 result buffer
+    drop an imaginary part), so the complex step runs through jax; it applies to every
+    activation, since the shared cost picks each branch (softplus, relu) on the real part.
+
+Error estimate
+--------------
+Central: the truncation part from the same difference at half the step, ``(4/3)
+|D(h) - D(h/2)|`` (error ``c h^2``: ``D(h) - D(h/2) = (3/4) c h^2``), plus the round-off of
+the gradient entries divided by h, ``r_g / h`` (two gradients of error ``r_g`` each, over
+``2h``), where ``r_g`` is the a-priori bound on a float64 gradient entry's round-off that
+the gradient comparison uses (:func:`gradlab.compare._roundoff_floor`, without its safety
+factor). Complex: a few eps of the entry plus the resolution of the imaginary part
+(smallest subnormal / h).
+
+Kinks
+-----
+For a relu network the gradient jumps where a hidden unit switches on or off. If any hidden
+unit's on/off pattern at ``theta +- h v`` or ``theta +- h v / 2`` differs from its pattern
+at theta, the stencil crossed a kink: the quotient is not a derivative, and every entry is
+flagged (``kink``) rather than judged. The complex step never leaves theta's branch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from gradlab import _validate as validate
+from gradlab.network import KINKED_ACTIVATIONS, Problem, _forward
+from gradlab.sources import autodiff, backprop
+from gradlab.sources.numeric import COMPLEX_STEP, CENTRAL_STEP, EPS, ROUNDOFF_EVALS
+
+__all__ = ["HVP_METHODS", "NumericHvp", "default_step"]
+
+#: The methods, by name.
+HVP_METHODS = ("central", "complex")
+
+_SMALLEST_SUBNORMAL = float(np.finfo(np.float64).smallest_subnormal)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class NumericHvp:
+    """A finite-difference Hessian-vector product with a per-entry error estimate.
+
+    Attributes
+    ----------
+    hvp : numpy.ndarray
+        The estimate of ``H v``, shape ``(n_params,)``.
+    error : numpy.ndarray
+        Estimated absolute error of each entry (truncation + round-off).
+    method : str
+        One of :data:`HVP_METHODS`.
+    step : float
+        The step h along v.
+    kink : numpy.ndarray of bool
+        Entries not to be judged: all of them when the stencil crossed a relu kink.
+
+    Unpacks as ``hvp, error = result``.
+    """
+
+    hvp: np.ndarray
+    error: np.ndarray
+    method: str
+    step: float
+    kink: np.ndarray
+
+    def __iter__(self):
+        return iter((self.hvp, self.error))
+
+    @property
+    def kinks(self) -> np.ndarray:
+        """Flat indices of the entries not judged."""
+        return np.flatnonzero(self.kink)
+
+
+def default_step(params, v, method: str = "central") -> float:
+    """The default step h along ``v`` for ``method`` (see the module documentation)."""
+    method = validate.choice("method", method, HVP_METHODS)
+    theta = np.asarray(params, dtype=np.float64)
+    vmax = float(np.max(np.abs(v), initial=0.0))
+    if vmax == 0.0:
+        return 1.0  # H 0 = 0 whatever the step; any positive one will do
+    if method == "complex":
+        return COMPLEX_STEP / vmax
+    return CENTRAL_STEP * max(1.0, float(np.max(np.abs(theta), initial=0.0))) / vmax
+
+
+def _crossed(problem: Problem, theta, v, steps) -> bool:
+    """Whether any hidden unit's on/off pattern at theta + s v (s in ``steps``) differs
+    from its pattern at theta."""
+    points = np.stack([theta] + [theta + s * v for s in steps])
+    zs, _ = _forward(np, problem.network, points, problem.X)
+    return any(bool(np.any((z[1:] > 0) != (z[:1] > 0))) for z in zs[:-1])
+
+
+def _central(problem: Problem, theta, v, h: float, error: bool = True) -> NumericHvp:
+    """``error=False``: the difference alone (two gradients instead of four), no estimate."""
+    from gradlab.compare import NUMERIC_SAFETY, _roundoff_floor
+
+    g = backprop.gradient
+    D = (g(problem, theta + h * v) - g(problem, theta - h * v)) / (2.0 * h)
+    if not error:
+        nan = np.full(theta.size, np.nan)
+        return NumericHvp(D, nan, "central", h, np.zeros(theta.size, dtype=bool))
+    D2 = (g(problem, theta + 0.5 * h * v) - g(problem, theta - 0.5 * h * v)) / h
+    # The comparison's floor carries its own safety factor; the estimate wants the bound.
+    roundoff = _roundoff_floor(problem, theta) / NUMERIC_SAFETY
+    error = (4.0 / 3.0) * np.abs(D - D2) + roundoff / h
+    kinked = (problem.network.activation in KINKED_ACTIVATIONS
+              and _crossed(problem, theta, v, (h, -h, 0.5 * h, -0.5 * h)))
+    return NumericHvp(D, error, "central", h, np.full(theta.size, kinked))
+
+
+def _complex(problem: Problem, theta, v, h: float) -> NumericHvp:
+    G = autodiff.complex_gradient(problem, theta + 1j * h * v)
+    D = np.ascontiguousarray(G.imag) / h
+    error = ROUNDOFF_EVALS * EPS * np.abs(D) + _SMALLEST_SUBNORMAL / h
+    return NumericHvp(D, error, "complex", h, np.zeros(theta.size, dtype=bool))
+
+
+def estimate_with(problem: Problem, theta: np.ndarray, v: np.ndarray, method: str = "central",
+                  step: float | None = None) -> NumericHvp:
+    """The numeric H v by ``method`` at ``step`` (default :func:`default_step`); inputs
+    already validated."""
+    h = default_step(theta, v, method) if step is None else step
+    if not np.any(v):
+        zero = np.zeros(theta.size)
+        return NumericHvp(zero, zero.copy(), method, h, np.zeros(theta.size, dtype=bool))
+    return (_central if method == "central" else _complex)(problem, theta, v, h)
+
+
+def estimate(problem: Problem, params: np.ndarray, v: np.ndarray) -> NumericHvp:
+    """Central differences of back-propagation's gradient along v, with the error estimate."""
+    return estimate_with(problem, params, v, "central")
+
+
+def estimate_complex(problem: Problem, params: np.ndarray, v: np.ndarray) -> NumericHvp:
+    """The complex step of jax's gradient along v, with the error estimate."""
+    return estimate_with(problem, params, v, "complex")
+
+
+def hvp(problem: Problem, params: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The ``"numeric"`` H v source: central differences of the backprop gradient (no
+    error estimate: two gradients)."""
+    if not np.any(v):
+        return np.zeros(params.size)
+    return _central(problem, params, v, default_step(params, v), error=False).hvp
+
+
+def hvp_complex(problem: Problem, params: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The ``"numeric-complex"`` H v source: complex step of jax's gradient."""
+    return estimate_complex(problem, params, v).hvp

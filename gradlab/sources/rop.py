@@ -1,0 +1,169 @@
+"""The ``"backprop"`` Hessian-vector product: Pearlmutter's R-operator, numpy only.
+
+``R{f} = d/dr f(theta + r v)`` at ``r = 0`` is the derivative of any quantity of the
+gradient computation along the direction v. Applied to the gradient itself it gives
+``R{dJ/dtheta} = H v`` exactly, for about the price of two gradients, without forming H
+(Pearlmutter, "Fast exact multiplication by the Hessian", Neural Computation 6, 1994).
+
+The R-pass is the chain rule applied once more, to every line of back-propagation
+(:mod:`gradlab.sources.backprop`): R is linear and obeys the product rule, and
+``R{theta} = v``. Per layer ``l`` (``W = Theta_l[:, 1:]``, ``b = Theta_l[:, 0]``, and
+``V``, ``VW``, ``Vb`` the same views of v), side by side::
+
+    forward                                  R-forward
+    a_1 = X                                  Ra_1 = 0
+    z_{l+1} = a_l W^T + b                    Rz_{l+1} = Ra_l W^T + a_l VW^T + Vb
+    a_{l+1} = g(z_{l+1})                     Ra_{l+1} = g'(z_{l+1}) Rz_{l+1}
+
+    backward (delta = m dJ/dz)               R-backward
+    delta_L = g(z_L) - y                     Rdelta_L = g'(z_L) Rz_L    (output sigmoid)
+    e_l = delta_{l+1} W                      Re_l = Rdelta_{l+1} W + delta_{l+1} VW
+    delta_l = e_l g'(z_l)                    Rdelta_l = Re_l g'(z_l) + e_l g''(z_l) Rz_l
+    D_l = (delta^T [1, a_l]) / m + ...       RD_l = (Rdelta^T [1, a_l] + delta^T [0, Ra_l]) / m
+          (lam/m) Theta_l, column 0 zero            + (lam/m) V, column 0 zero
+
+``RD_l`` are the blocks of ``H v``. The forward quantities come from the shared forward
+pass (:func:`gradlab.network._forward`); this module never evaluates the cost and never
+imports jax.
+
+What it costs: besides the gradient's forward pass, the R-forward pass does one product per
+layer with the activations (``a_l VW^T``) and one with the weights (``Ra_l W^T``, none for
+the first layer); the backward side forms ``e`` and ``Re`` (three products per hidden
+layer) and ``RD`` (two per layer, one for the first, where ``Ra_1 = 0``). The first
+layer's weight gradient ``delta_2^T X`` -- for wide inputs the largest product of a
+gradient -- is not needed.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from gradlab.network import Problem, _affine, _check_magnitudes, _forward, _sigmoid, _unpack
+
+
+# First and second derivative of each hidden activation, from the pre-activation z and the
+# activation a = g(z) that the shared forward pass stored (the forward definitions live in
+# gradlab.network.ACTIVATIONS; the first derivatives used by back-propagation, from a
+# alone, in gradlab.sources.backprop). Each returns (g'(z), g''(z)); a g'' of None is zero.
+#   sigmoid  g' = g(z) g(-z)                   g'' = g' (g(-z) - g(z))       (= a(1-a), a(1-a)(1-2a))
+#   tanh     g' = sech^2 z = 4e / (1 + e)^2    g'' = -2 a g'                 (e = exp(-2|z|))
+#   relu     g' = 1 if z > 0 else 0            g'' = 0 away from the kink; 0 at it, as jax
+# The product forms keep the relative accuracy of a saturated unit's tiny derivative, which
+# 1 - a would round to zero; tanh's e never overflows.
+def _sigmoid_derivatives(z, a):
+    s = a
+    t = _sigmoid(np, -z)  # g(-z) = 1 - g(z), without the cancellation
+    gp = s * t
+    return gp, gp * (t - s)
+
+
+def _tanh_derivatives(z, a):
+    e = np.exp(-2.0 * np.abs(z))
+    gp = 4.0 * e / ((1.0 + e) * (1.0 + e))
+    return gp, -2.0 * a * gp
+
+
+def _relu_derivatives(z, a):
+    return (z > 0).astype(np.float64), None
+
+
+_DERIVATIVES = {
+    "sigmoid": _sigmoid_derivatives,
+    "tanh": _tanh_derivatives,
+    "relu": _relu_derivatives,
+}
+
+
+class RPass(NamedTuple):
+    """Every quantity of one R-pass, for :mod:`gradlab.explain` and the tests.
+
+    Lists run over the layers as the forward pass stores them: ``zs[i]``, ``Rzs[i]`` are
+    z_{i+2} and its R-quantity; ``acts[i]``, ``Racts[i]`` are a_{i+1} (``acts[0]`` is X,
+    ``Racts[0]`` is None: X does not depend on theta); ``deltas[i]``, ``Rdeltas[i]`` are
+    delta_{i+2} = m dJ/dz_{i+2} and its R-quantity; ``gprimes[i]``, ``gseconds[i]`` are
+    g'(z_{i+2}) and g''(z_{i+2}) for the hidden layers (``gseconds`` None for relu).
+    ``hvp`` is H v, flat.
+    """
+
+    hvp: np.ndarray
+    zs: list
+    Rzs: list
+    acts: list
+    Racts: list
+    deltas: list
+    Rdeltas: list
+    gprimes: list
+    gseconds: list
+
+
+def r_pass(problem: Problem, params: np.ndarray, v: np.ndarray, keep: bool = False):
+    """H v by one forward, R-forward, backward and R-backward pass (inputs validated).
+
+    Returns the flat ``H v`` (a new float64 array), or with ``keep=True`` an
+    :class:`RPass` holding every intermediate as well.
+    """
+    network, lam, m = problem.network, problem.lam, problem.m
+    _check_magnitudes(problem, params)
+    thetas = _unpack(network, params)
+    Vs = _unpack(network, v)
+    derivatives = _DERIVATIVES[network.activation]
+    n = len(thetas)
+
+    # Forward (the shared pass) and R-forward, layer by layer.
+    zs, acts = _forward(np, network, params, problem.X)
+    Rzs, Racts, gprimes, gseconds = [], [None], [], []
+    Ra = None                                         # Ra_1 = 0
+    for l in range(n):
+        theta, V = thetas[l], Vs[l]
+        a = acts[l]
+        Rz = _affine(np, a, V)                        # a_l VW^T + Vb
+        if Ra is not None:
+            Rz += Ra @ theta[:, 1:].T                 #   + Ra_l W^T
+        Rzs.append(Rz)
+        if l + 1 < n:
+            gp, gpp = derivatives(zs[l], acts[l + 1])  # g'(z_{l+1}), g''(z_{l+1})
+            Ra = gp * Rz                              # Ra_{l+1} = g'(z_{l+1}) Rz_{l+1}
+            Racts.append(Ra)
+            gprimes.append(gp)
+            gseconds.append(gpp)
+
+    # Output layer: delta_L = g(z_L) - y and Rdelta_L = g'(z_L) Rz_L, g' = g(z) g(-z).
+    Y = problem.Y
+    s, t = _sigmoid(np, zs[-1]), _sigmoid(np, -zs[-1])
+    delta = (1.0 - Y) * s - Y * t                     # g(z) - y, keeping a saturated unit's tiny value
+    Rdelta = (s * t) * Rzs[-1]
+    deltas, Rdeltas = [None] * n, [None] * n
+
+    out = np.empty(network.n_params)
+    blocks = _unpack(network, out)                    # views: filling them fills ``out``
+    for l in range(n - 1, -1, -1):
+        theta, V, RD = thetas[l], Vs[l], blocks[l]
+        a, Ra = acts[l], Racts[l]
+        deltas[l], Rdeltas[l] = delta, Rdelta
+        # RD_l = (Rdelta_{l+1}^T [1, a_l] + delta_{l+1}^T [0, Ra_l]) / m + (lam/m) V, column 0 zero.
+        RD[:, 0] = Rdelta.sum(axis=0)
+        np.matmul(Rdelta.T, a, out=RD[:, 1:])
+        if Ra is not None:
+            RD[:, 1:] += delta.T @ Ra
+        RD /= m
+        if lam:
+            RD[:, 1:] += (lam / m) * V[:, 1:]
+        if l > 0:
+            W, VW = theta[:, 1:], V[:, 1:]
+            e = delta @ W                              # e_l = delta_{l+1} W
+            Re = Rdelta @ W + delta @ VW               # Re_l = Rdelta_{l+1} W + delta_{l+1} VW
+            gp, gpp = gprimes[l - 1], gseconds[l - 1]
+            delta = e * gp                             # delta_l = e_l g'(z_l)
+            Rdelta = Re * gp                           # Rdelta_l = Re_l g'(z_l) ...
+            if gpp is not None:
+                Rdelta += e * gpp * Rzs[l - 1]         #   + e_l g''(z_l) Rz_l
+    if keep:
+        return RPass(out, zs, Rzs, acts, Racts, deltas, Rdeltas, gprimes, gseconds)
+    return out
+
+
+def hvp(problem: Problem, params: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Pearlmutter's R-operator (the ``"backprop"`` Hessian-vector product source)."""
+    return r_pass(problem, params, v)
