@@ -53,16 +53,23 @@ from gradlab.network import Problem, _affine, _check_magnitudes, _forward, _sigm
 # The product forms keep the relative accuracy of a saturated unit's tiny derivative, which
 # 1 - a would round to zero; tanh's e never overflows.
 def _sigmoid_derivatives(z, a):
-    s = a
-    t = _sigmoid(np, -z)  # g(-z) = 1 - g(z), without the cancellation
-    gp = s * t
-    return gp, gp * (t - s)
+    t = np.negative(z)
+    _sigmoid(np, t, out=t)  # g(-z) = 1 - g(z), without the cancellation
+    gp = a * t
+    t -= a                  # g(-z) - g(z)
+    t *= gp
+    return gp, t
 
 
 def _tanh_derivatives(z, a):
-    e = np.exp(-2.0 * np.abs(z))
-    gp = 4.0 * e / ((1.0 + e) * (1.0 + e))
-    return gp, -2.0 * a * gp
+    e = np.abs(z)
+    e *= -2.0
+    np.exp(e, out=e)
+    d = e + 1.0
+    d *= d
+    gp = np.divide(e, d, out=e)
+    gp *= 4.0
+    return gp, (-2.0 * a) * gp
 
 
 def _relu_derivatives(z, a):
@@ -98,6 +105,25 @@ class RPass(NamedTuple):
     gseconds: list
 
 
+def _times(a, b):
+    """``a @ b`` for an m x s array ``a``, formed transposed so that the result is
+    column-major like the forward pass's z and a: elementwise work on matching layouts runs
+    at memory speed (as in :mod:`gradlab.sources.backprop`)."""
+    return (b.T @ a.T).T
+
+
+def _targets(problem: Problem):
+    """Y and 1 - Y in column-major order, made once per problem and cached (read-only)."""
+    cached = problem._cache.get("rop")
+    if cached is None:
+        Y = np.asfortranarray(problem.Y)
+        one_minus_Y = np.asfortranarray(1.0 - problem.Y)
+        for arr in (Y, one_minus_Y):
+            arr.flags.writeable = False
+        cached = problem._cache["rop"] = (Y, one_minus_Y)
+    return cached
+
+
 def r_pass(problem: Problem, params: np.ndarray, v: np.ndarray, keep: bool = False):
     """H v by one forward, R-forward, backward and R-backward pass (inputs validated).
 
@@ -120,7 +146,7 @@ def r_pass(problem: Problem, params: np.ndarray, v: np.ndarray, keep: bool = Fal
         a = acts[l]
         Rz = _affine(np, a, V)                        # a_l VW^T + Vb
         if Ra is not None:
-            Rz += Ra @ theta[:, 1:].T                 #   + Ra_l W^T
+            Rz += _times(Ra, theta[:, 1:].T)          #   + Ra_l W^T
         Rzs.append(Rz)
         if l + 1 < n:
             gp, gpp = derivatives(zs[l], acts[l + 1])  # g'(z_{l+1}), g''(z_{l+1})
@@ -130,10 +156,14 @@ def r_pass(problem: Problem, params: np.ndarray, v: np.ndarray, keep: bool = Fal
             gseconds.append(gpp)
 
     # Output layer: delta_L = g(z_L) - y and Rdelta_L = g'(z_L) Rz_L, g' = g(z) g(-z).
-    Y = problem.Y
-    s, t = _sigmoid(np, zs[-1]), _sigmoid(np, -zs[-1])
-    delta = (1.0 - Y) * s - Y * t                     # g(z) - y, keeping a saturated unit's tiny value
-    Rdelta = (s * t) * Rzs[-1]
+    Y, one_minus_Y = _targets(problem)
+    s = _sigmoid(np, zs[-1])
+    t = np.negative(zs[-1])
+    _sigmoid(np, t, out=t)                            # g(-z)
+    delta = s * one_minus_Y
+    delta -= t * Y                                    # (1 - y) g(z) - y g(-z) = g(z) - y, keeping tiny values
+    t *= s
+    Rdelta = np.multiply(t, Rzs[-1], out=t)           # g(z) g(-z) Rz_L
     deltas, Rdeltas = [None] * n, [None] * n
 
     out = np.empty(network.n_params)
@@ -152,13 +182,16 @@ def r_pass(problem: Problem, params: np.ndarray, v: np.ndarray, keep: bool = Fal
             RD[:, 1:] += (lam / m) * V[:, 1:]
         if l > 0:
             W, VW = theta[:, 1:], V[:, 1:]
-            e = delta @ W                              # e_l = delta_{l+1} W
-            Re = Rdelta @ W + delta @ VW               # Re_l = Rdelta_{l+1} W + delta_{l+1} VW
+            e = _times(delta, W)                       # e_l = delta_{l+1} W
+            Re = _times(Rdelta, W)                     # Re_l = Rdelta_{l+1} W ...
+            Re += _times(delta, VW)                    #   + delta_{l+1} VW
             gp, gpp = gprimes[l - 1], gseconds[l - 1]
-            delta = e * gp                             # delta_l = e_l g'(z_l)
-            Rdelta = Re * gp                           # Rdelta_l = Re_l g'(z_l) ...
+            Rdelta = np.multiply(Re, gp, out=Re)       # Rdelta_l = Re_l g'(z_l) ...
             if gpp is not None:
-                Rdelta += e * gpp * Rzs[l - 1]         #   + e_l g''(z_l) Rz_l
+                curvature = e * gpp
+                curvature *= Rzs[l - 1]
+                Rdelta += curvature                    #   + e_l g''(z_l) Rz_l
+            delta = np.multiply(e, gp, out=e)          # delta_l = e_l g'(z_l)
     if keep:
         return RPass(out, zs, Rzs, acts, Racts, deltas, Rdeltas, gprimes, gseconds)
     return out
