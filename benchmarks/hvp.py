@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 import gradlab  # noqa: E402
-from gradlab import _hvp_judge  # noqa: E402
+from gradlab import _judge  # noqa: E402
 from gradlab._files import atomic_write  # noqa: E402
 
 SIZES = (400, 25, 10)
@@ -87,8 +87,8 @@ def bench(sizes=SIZES, m=EXAMPLES, repeats: int = 30) -> dict:
     problem, params, v = problem_and_point(sizes, m)
     fns = rows(problem, params, v)
     a, b = gradlab.hvp(problem, params, v), gradlab.hvp(problem, params, v, "jax")
-    floor = _hvp_judge.hvp_roundoff_floor(problem, params, v)
-    if not _hvp_judge.hvps_agree(a, b, floor):
+    floor = _judge.hvp_roundoff_floor(problem, params, v)
+    if not _judge.hvp_agree(a, b, floor):
         raise SystemExit("backprop and jax Hessian-vector products disagree; not timing them")
     for fn in fns.values():  # compile and warm caches outside the timings
         fn()

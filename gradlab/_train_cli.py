@@ -9,7 +9,7 @@ import threading
 
 from gradlab._errors import GradlabError
 from gradlab._files import check_not_input
-from gradlab._report import _jsonable, printable
+from gradlab._report import jsonable, printable
 from gradlab.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, caused_by_interrupt
 _EXIT = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: EXIT_TERMINATED}
 _SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
@@ -104,7 +104,7 @@ def run_train(args) -> int:
         if args.json:
             d = result.to_dict()
             d["model_file"] = args.out
-            _say(json.dumps(_jsonable(d), indent=2, allow_nan=False))
+            _say(json.dumps(jsonable(d), indent=2, allow_nan=False))
         else:
             _say(str(result))
             if args.out:

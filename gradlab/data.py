@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import io
 import math
 import numbers
 import os
+import zlib
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -98,7 +100,7 @@ class Dataset:
         image_shape = None if self.image_shape is None else _check_image_shape(self.image_shape)
         pixel_order = v.choice("pixel_order", self.pixel_order, ("C", "F"))
         if not ready:
-            checked = _dataset(X, y, self.name)
+            checked = make_dataset(X, y, self.name)
             object.__setattr__(self, "X", checked.X)
             object.__setattr__(self, "y", checked.y)
         if image_shape is not None and image_shape[0] * image_shape[1] != self.X.shape[1]:
@@ -157,19 +159,12 @@ def _check_image_shape(image_shape) -> tuple[int, int]:
     return int(image_shape[0]), int(image_shape[1])
 
 
-def _flag(name: str, value) -> bool:
-    """A True/False argument (numpy bools accepted; 0, 1 and strings are not)."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise v.fail(name, value, "True or False")
-    return bool(value)
-
-
 def _square_image(n: int) -> tuple[int, int] | None:
     side = int(round(n**0.5))
     return (side, side) if side * side == n else None
 
 
-def _dataset(X, y, name, notes=(), image_shape=None, pixel_order="C", *, where=None) -> Dataset:
+def make_dataset(X, y, name, notes=(), image_shape=None, pixel_order="C", *, where=None) -> Dataset:
     """Validate and freeze a dataset (X finite 2-D, y integer labels >= 0, same length).
 
     ``where`` (a file path) starts every error message, so a bad file is named.
@@ -292,9 +287,9 @@ def load_digits(*, raw: bool = False) -> Dataset:
             f"{images.shape} {images.dtype}, labels {labels.shape} {labels.dtype}"
         )
     X = images.reshape(DIGITS_ROWS, h * w).astype(np.float64)
-    if not _flag("raw", raw):
+    if not v.flag("raw", raw):
         X /= DIGITS_MAX_PIXEL
-    return _dataset(X, labels.astype(np.int64), "digits", image_shape=DIGITS_IMAGE)
+    return make_dataset(X, labels.astype(np.int64), "digits", image_shape=DIGITS_IMAGE)
 
 
 # --------------------------------------------------------------------------------------
@@ -338,8 +333,6 @@ def load_mat(path, *, x_key: str = "X", y_key: str = "y") -> Dataset:
         shapes that do not match, non-finite X, non-integer labels. Every message names
         the file.
     """
-    import io
-
     path, raw = _files.read_bytes("path", path)
     for key, arg in ((x_key, "x_key"), (y_key, "y_key")):
         if not isinstance(key, str) or not key:
@@ -404,13 +397,11 @@ def load_mat(path, *, x_key: str = "X", y_key: str = "y") -> Dataset:
             f"label {MATLAB_ZERO_LABEL} is the digit 0); read label {MATLAB_ZERO_LABEL} as 0"
         )
     shape = _square_image(X.shape[1])
-    return _dataset(X, y, Path(path).name, notes, shape, "F", where=path)
+    return make_dataset(X, y, Path(path).name, notes, shape, "F", where=path)
 
 
 def _unreadable_mat(path: str, raw: bytes, declared: dict) -> None:
     """Raise when the whole file cannot be read (truncated, damaged); return when it can."""
-    import io
-
     import scipy.io
 
     total = sum(math.prod(int(d) for d in shape) * 8 for shape, _ in declared.values())
@@ -478,8 +469,6 @@ class _Stream:
         self.zipped = raw[:2] == _GZIP_MAGIC
         self.raw = raw
         if self.zipped:
-            import io
-
             self.f = gzip.GzipFile(fileobj=io.BytesIO(raw), mode="rb")
         self.pos = 0
 
@@ -488,8 +477,6 @@ class _Stream:
             out = self.raw[self.pos:self.pos + n]
             self.pos += len(out)
             return out
-        import zlib
-
         try:
             return self.f.read(n)
         except (OSError, EOFError, zlib.error) as exc:
@@ -596,7 +583,7 @@ def load_idx(images, labels) -> Dataset:
     if labs.size and np.any(labs < 0):
         i = int(np.argwhere(labs < 0)[0, 0])
         raise GradlabError(f"{labels}: labels must be >= 0; got label[{i}]={int(labs[i])}")
-    return _dataset(X, labs.astype(np.int64), Path(images).name, (), shape, "C", where=images)
+    return make_dataset(X, labs.astype(np.int64), Path(images).name, (), shape, "C", where=images)
 
 
 # --------------------------------------------------------------------------------------
@@ -720,11 +707,11 @@ def train_test_split(X, y, *, test_fraction: float = 0.2, seed=0) -> Split:
     >>> len(s.y_train), len(s.y_test)
     (1438, 359)
     """
-    data = _dataset(X, y, "data")
+    data = make_dataset(X, y, "data")
     f = v.real("test_fraction", test_fraction, minimum=0.0)
     if f >= 1.0:
         raise v.fail("test_fraction", test_fraction, "a number in [0, 1)")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(v.integer("seed", seed, minimum=0))
+    rng = v.rng(seed)
     train_index, test_index = _stratified_indices(data.y, f, rng)
     if train_index.size == 0:
         raise GradlabError(f"test_fraction={f} leaves no training examples out of {data.m}")

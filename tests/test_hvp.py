@@ -12,14 +12,16 @@ properties draw from a small pool of networks at a fixed m; the numpy-only prope
 freely.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradlab
-from gradlab import _hvp_judge as judge
-from gradlab.sources import rop
+from gradlab import _cost
+from gradlab import _judge as judge
 from gradlab.sources.hvp_numeric import COMPLEX_STEP, default_step
 from gradlab.testing import networks, parameters, problems_with_parameters
 
@@ -55,9 +57,7 @@ free_pairs = _with_directions(problems_with_parameters(free_networks, max_exampl
 
 def _disagreement(a, b, floor) -> str:
     i = int(np.argmax(np.abs(a - b) - floor))
-    from gradlab.compare import _norm_ratio
-
-    return (f"norm ratio {_norm_ratio(a, b):.3e}; worst entry {i}: {a[i]!r} vs {b[i]!r}, "
+    return (f"norm ratio {judge.norm_ratio(a, b):.3e}; worst entry {i}: {a[i]!r} vs {b[i]!r}, "
             f"|a-b|={abs(a[i] - b[i]):.3e}, floor {floor[i]:.3e}")
 
 
@@ -70,7 +70,7 @@ def test_backprop_and_jax_hvp_agree_to_1e_10(case):
     a = gradlab.hvp(problem, params, v, "backprop")
     b = gradlab.hvp(problem, params, v, "jax")
     floor = judge.hvp_roundoff_floor(problem, params, v)
-    assert judge.hvps_agree(a, b, floor), _disagreement(a, b, floor)
+    assert judge.hvp_agree(a, b, floor), _disagreement(a, b, floor)
 
 
 def test_the_floor_decides_rarely_on_ordinary_weights():
@@ -89,7 +89,7 @@ def test_the_floor_decides_rarely_on_ordinary_weights():
 
 
 def _within_estimate(est, exact, floor):
-    bound = judge.numeric_hvp_bound(est.error, est.hvp, exact, floor)
+    bound = judge.numeric_bound(est.error, est.hvp, exact, floor)
     bad = (np.abs(est.hvp - exact) > bound) & ~est.kink
     return not bad.any(), bad
 
@@ -210,7 +210,6 @@ def test_full_hessian_matches_jax_hessian(activation):
     import jax
     import jax.numpy as jnp
 
-    from gradlab.network import _cost
     from gradlab.sources.autodiff import x64
 
     rng = np.random.default_rng(5)
@@ -218,7 +217,7 @@ def test_full_hessian_matches_jax_hessian(activation):
     problem = gradlab.Problem(net, rng.standard_normal((JAX_EXAMPLES, 2)), rng.integers(0, 2, JAX_EXAMPLES), 0.3)
     theta = rng.standard_normal(net.n_params)
     with x64():
-        hessian = jax.jit(jax.hessian(lambda p: _cost(jnp, net, p, problem.X, problem.Y, problem.lam)))
+        hessian = jax.jit(jax.hessian(lambda p: _cost.cost(jnp, net, p, problem.X, problem.Y, problem.lam)))
         H = np.array(hessian(jnp.asarray(theta)))
     cols = np.column_stack([gradlab.hvp(problem, theta, e) for e in np.eye(net.n_params)])
     assert np.linalg.norm(cols - H) <= 1e-12 * np.linalg.norm(H)
@@ -236,13 +235,13 @@ def test_a_missing_second_derivative_term_is_caught(monkeypatch):
     params = gradlab.debug_init(problem.network) * 10  # curvature where g'' matters
     v = np.random.default_rng(0).standard_normal(problem.network.n_params)
     good = gradlab.hvp(problem, params, v)
-    buggy = dict(rop._DERIVATIVES)
-    buggy["sigmoid"] = lambda z, a: (rop._sigmoid_derivatives(z, a)[0], None)
-    monkeypatch.setattr(rop, "_DERIVATIVES", buggy)
+    sigmoid = _cost.ACTIVATIONS["sigmoid"]
+    no_second = dataclasses.replace(sigmoid, first_second=lambda z, a: (sigmoid.first_second(z, a)[0], None))
+    monkeypatch.setitem(_cost.ACTIVATIONS, "sigmoid", no_second)
     bad = gradlab.hvp(problem, params, v)
     floor = judge.hvp_roundoff_floor(problem, params, v)
-    assert judge.hvps_agree(good, gradlab.hvp(problem, params, v, "jax"), floor)
-    assert not judge.hvps_agree(bad, gradlab.hvp(problem, params, v, "jax"), floor)
+    assert judge.hvp_agree(good, gradlab.hvp(problem, params, v, "jax"), floor)
+    assert not judge.hvp_agree(bad, gradlab.hvp(problem, params, v, "jax"), floor)
     ok, _ = _within_estimate(gradlab.numeric_hvp(problem, params, v), bad, floor)
     assert not ok
     # Only the hidden layer's delta has a g'' term: Theta2's block (the output layer) is

@@ -30,7 +30,7 @@ Central: the truncation part from the same difference at half the step, ``(4/3)
 |D(h) - D(h/2)|`` (error ``c h^2``: ``D(h) - D(h/2) = (3/4) c h^2``), plus the round-off of
 the gradient entries divided by h, ``r_g / h`` (two gradients of error ``r_g`` each, over
 ``2h``), where ``r_g`` is the a-priori bound on a float64 gradient entry's round-off that
-the gradient comparison uses (:func:`gradlab.compare._roundoff_floor`, without its safety
+the gradient comparison uses (:func:`gradlab._judge.roundoff_floor`, without its safety
 factor). Complex: a few eps of the entry plus the resolution of the imaginary part
 (smallest subnormal / h).
 
@@ -48,10 +48,12 @@ import dataclasses
 
 import numpy as np
 
+from gradlab import _cost, _judge
 from gradlab import _validate as validate
-from gradlab.network import KINKED_ACTIVATIONS, Problem, _forward
+from gradlab._judge import CENTRAL_STEP, EPS, ROUNDOFF_EVALS
+from gradlab.network import Problem
 from gradlab.sources import autodiff, backprop
-from gradlab.sources.numeric import COMPLEX_STEP, CENTRAL_STEP, EPS, ROUNDOFF_EVALS
+from gradlab.sources.numeric import COMPLEX_STEP
 
 __all__ = ["HVP_METHODS", "NumericHvp", "default_step"]
 
@@ -112,14 +114,12 @@ def _crossed(problem: Problem, theta, v, steps) -> bool:
     """Whether any hidden unit's on/off pattern at theta + s v (s in ``steps``) differs
     from its pattern at theta."""
     points = np.stack([theta] + [theta + s * v for s in steps])
-    zs, _ = _forward(np, problem.network, points, problem.X)
+    zs, _ = _cost.forward(np, problem.network, points, problem.X)
     return any(bool(np.any((z[1:] > 0) != (z[:1] > 0))) for z in zs[:-1])
 
 
 def _central(problem: Problem, theta, v, h: float, error: bool = True) -> NumericHvp:
     """``error=False``: the difference alone (two gradients instead of four), no estimate."""
-    from gradlab.compare import NUMERIC_SAFETY, _roundoff_floor
-
     g = backprop.gradient
     D = (g(problem, theta + h * v) - g(problem, theta - h * v)) / (2.0 * h)
     if not error:
@@ -127,9 +127,9 @@ def _central(problem: Problem, theta, v, h: float, error: bool = True) -> Numeri
         return NumericHvp(D, nan, "central", h, np.zeros(theta.size, dtype=bool))
     D2 = (g(problem, theta + 0.5 * h * v) - g(problem, theta - 0.5 * h * v)) / h
     # The comparison's floor carries its own safety factor; the estimate wants the bound.
-    roundoff = _roundoff_floor(problem, theta) / NUMERIC_SAFETY
+    roundoff = _judge.roundoff_floor(problem, theta) / _judge.NUMERIC_SAFETY
     error = (4.0 / 3.0) * np.abs(D - D2) + roundoff / h
-    kinked = (problem.network.activation in KINKED_ACTIVATIONS
+    kinked = (_cost.ACTIVATIONS[problem.network.activation].kink
               and _crossed(problem, theta, v, (h, -h, 0.5 * h, -0.5 * h)))
     return NumericHvp(D, error, "central", h, np.full(theta.size, kinked))
 

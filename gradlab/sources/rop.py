@@ -23,8 +23,10 @@ The R-pass is the chain rule applied once more, to every line of back-propagatio
           (lam/m) Theta_l, column 0 zero            + (lam/m) V, column 0 zero
 
 ``RD_l`` are the blocks of ``H v``. The forward quantities come from the shared forward
-pass (:func:`gradlab.network._forward`); this module never evaluates the cost and never
-imports jax.
+pass (:func:`gradlab._cost.forward`), g' and g'' from the activation table
+(:data:`gradlab._cost.ACTIVATIONS`, ``first_second``), the output delta from
+back-propagation (:func:`gradlab.sources.backprop.output_delta`); this module never
+evaluates the cost and never imports jax.
 
 What it costs: besides the gradient's forward pass, the R-forward pass does one product per
 layer with the activations (``a_l VW^T``) and one with the weights (``Ra_l W^T``, none for
@@ -40,47 +42,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gradlab.network import Problem, _affine, _check_magnitudes, _forward, _sigmoid, _unpack
-
-
-# First and second derivative of each hidden activation, from the pre-activation z and the
-# activation a = g(z) that the shared forward pass stored (the forward definitions live in
-# gradlab.network.ACTIVATIONS; the first derivatives used by back-propagation, from a
-# alone, in gradlab.sources.backprop). Each returns (g'(z), g''(z)); a g'' of None is zero.
-#   sigmoid  g' = g(z) g(-z)                   g'' = g' (g(-z) - g(z))       (= a(1-a), a(1-a)(1-2a))
-#   tanh     g' = sech^2 z = 4e / (1 + e)^2    g'' = -2 a g'                 (e = exp(-2|z|))
-#   relu     g' = 1 if z > 0 else 0            g'' = 0 away from the kink; 0 at it, as jax
-# The product forms keep the relative accuracy of a saturated unit's tiny derivative, which
-# 1 - a would round to zero; tanh's e never overflows.
-def _sigmoid_derivatives(z, a):
-    t = np.negative(z)
-    _sigmoid(np, t, out=t)  # g(-z) = 1 - g(z), without the cancellation
-    gp = a * t
-    t -= a                  # g(-z) - g(z)
-    t *= gp
-    return gp, t
-
-
-def _tanh_derivatives(z, a):
-    e = np.abs(z)
-    e *= -2.0
-    np.exp(e, out=e)
-    d = e + 1.0
-    d *= d
-    gp = np.divide(e, d, out=e)
-    gp *= 4.0
-    return gp, (-2.0 * a) * gp
-
-
-def _relu_derivatives(z, a):
-    return (z > 0).astype(np.float64), None
-
-
-_DERIVATIVES = {
-    "sigmoid": _sigmoid_derivatives,
-    "tanh": _tanh_derivatives,
-    "relu": _relu_derivatives,
-}
+from gradlab import _cost, _judge
+from gradlab.network import Problem
+from gradlab.sources.backprop import output_delta
 
 
 class RPass(NamedTuple):
@@ -113,15 +77,15 @@ def _times(a, b):
 
 
 def _targets(problem: Problem):
-    """Y and 1 - Y in column-major order, made once per problem and cached (read-only)."""
-    cached = problem._cache.get("rop")
-    if cached is None:
+    """Y and 1 - Y in column-major order, made once per problem and kept (read-only)."""
+    def build():
         Y = np.asfortranarray(problem.Y)
         one_minus_Y = np.asfortranarray(1.0 - problem.Y)
         for arr in (Y, one_minus_Y):
             arr.flags.writeable = False
-        cached = problem._cache["rop"] = (Y, one_minus_Y)
-    return cached
+        return Y, one_minus_Y
+
+    return problem.prepared("rop", build)
 
 
 def r_pass(problem: Problem, params: np.ndarray, v: np.ndarray, keep: bool = False):
@@ -131,25 +95,25 @@ def r_pass(problem: Problem, params: np.ndarray, v: np.ndarray, keep: bool = Fal
     :class:`RPass` holding every intermediate as well.
     """
     network, lam, m = problem.network, problem.lam, problem.m
-    _check_magnitudes(problem, params)
-    thetas = _unpack(network, params)
-    Vs = _unpack(network, v)
-    derivatives = _DERIVATIVES[network.activation]
+    _judge.check_magnitudes(problem, params)
+    thetas = _cost.unpack(network, params)
+    Vs = _cost.unpack(network, v)
+    first_second = _cost.ACTIVATIONS[network.activation].first_second
     n = len(thetas)
 
     # Forward (the shared pass) and R-forward, layer by layer.
-    zs, acts = _forward(np, network, params, problem.X)
+    zs, acts = _cost.forward(np, network, params, problem.X)
     Rzs, Racts, gprimes, gseconds = [], [None], [], []
     Ra = None                                         # Ra_1 = 0
     for l in range(n):
         theta, V = thetas[l], Vs[l]
         a = acts[l]
-        Rz = _affine(np, a, V)                        # a_l VW^T + Vb
+        Rz = _cost.affine(np, a, V)                   # a_l VW^T + Vb
         if Ra is not None:
             Rz += _times(Ra, theta[:, 1:].T)          #   + Ra_l W^T
         Rzs.append(Rz)
         if l + 1 < n:
-            gp, gpp = derivatives(zs[l], acts[l + 1])  # g'(z_{l+1}), g''(z_{l+1})
+            gp, gpp = first_second(zs[l], acts[l + 1])  # g'(z_{l+1}), g''(z_{l+1})
             Ra = gp * Rz                              # Ra_{l+1} = g'(z_{l+1}) Rz_{l+1}
             Racts.append(Ra)
             gprimes.append(gp)
@@ -157,17 +121,14 @@ def r_pass(problem: Problem, params: np.ndarray, v: np.ndarray, keep: bool = Fal
 
     # Output layer: delta_L = g(z_L) - y and Rdelta_L = g'(z_L) Rz_L, g' = g(z) g(-z).
     Y, one_minus_Y = _targets(problem)
-    s = _sigmoid(np, zs[-1])
-    t = np.negative(zs[-1])
-    _sigmoid(np, t, out=t)                            # g(-z)
-    delta = s * one_minus_Y
-    delta -= t * Y                                    # (1 - y) g(z) - y g(-z) = g(z) - y, keeping tiny values
-    t *= s
-    Rdelta = np.multiply(t, Rzs[-1], out=t)           # g(z) g(-z) Rz_L
+    gp_out, _ = _cost.SIGMOID.first_second(zs[-1], _cost.sigmoid(np, zs[-1]))
+    Rdelta = np.multiply(gp_out, Rzs[-1], out=gp_out)  # g'(z_L) Rz_L
+    z_out = zs[-1].copy(order="K") if keep else zs[-1]
+    delta = output_delta(z_out, Y, one_minus_Y)       # g(z_L) - y, written over z_L
     deltas, Rdeltas = [None] * n, [None] * n
 
     out = np.empty(network.n_params)
-    blocks = _unpack(network, out)                    # views: filling them fills ``out``
+    blocks = _cost.unpack(network, out)                 # views: filling them fills ``out``
     for l in range(n - 1, -1, -1):
         theta, V, RD = thetas[l], Vs[l], blocks[l]
         a, Ra = acts[l], Racts[l]

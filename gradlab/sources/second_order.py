@@ -18,10 +18,11 @@ from typing import Callable
 
 import numpy as np
 
+from gradlab import _usercode
 from gradlab import _validate as validate
 from gradlab._errors import GradlabError
-from gradlab.network import Problem, _check_problem
-from gradlab.sources import _checked_output, autodiff, hvp_numeric, rop
+from gradlab.network import Problem, check_problem
+from gradlab.sources import autodiff, checked_output, hvp_numeric, rop
 from gradlab.sources.hvp_numeric import HVP_METHODS, NumericHvp
 
 __all__ = ["HvpSource", "HVP_SOURCES", "get_hvp_source", "hvp", "numeric_hvp", "check_direction"]
@@ -70,9 +71,7 @@ def get_hvp_source(source, name: str = "source") -> HvpSource:
             raise validate.fail(name, source, _choices())
         return HVP_SOURCES[source]
     if callable(source):
-        from gradlab.check import _guarded
-
-        call, label = _guarded(source, "source", name, 3, "(problem, params, v)")
+        call, label = _usercode.guarded(source, "source", name, 3, "(problem, params, v)")
         return HvpSource(label, call, True, "user-supplied Hessian-vector product")
     raise validate.fail(name, source, _choices())
 
@@ -149,16 +148,16 @@ def hvp(problem: Problem, params, v, source="backprop") -> np.ndarray:
     >>> bool(np.linalg.norm(a - b) <= 1e-12 * np.linalg.norm(a))
     True
     """
-    problem = _check_problem(problem)
+    problem = check_problem(problem)
     net = problem.network
     theta = net.check_params(params)
     direction = check_direction(net, v)
     src = get_hvp_source(source)
     if src.name in HVP_SOURCES and HVP_SOURCES[src.name] is src:
         scale = _scale(direction)
-        out = _checked_output(src, src.hvp(problem, theta, direction / scale), net.n_params, "Hessian-vector product")
+        out = checked_output(src, src.hvp(problem, theta, direction / scale), net.n_params, "Hessian-vector product")
         return _finite_scaled(src, out, scale, net.n_params)
-    return _checked_output(src, src.hvp(problem, theta, direction), net.n_params, "Hessian-vector product")
+    return checked_output(src, src.hvp(problem, theta, direction), net.n_params, "Hessian-vector product")
 
 
 def numeric_hvp(problem: Problem, params, v, *, method: str = "central", step=None) -> NumericHvp:
@@ -194,7 +193,7 @@ def numeric_hvp(problem: Problem, params, v, *, method: str = "central", step=No
     >>> bool(np.all(np.abs(r.hvp - gradlab.hvp(p, theta, v)) <= 10 * r.error))
     True
     """
-    problem = _check_problem(problem)
+    problem = check_problem(problem)
     net = problem.network
     theta = net.check_params(params)
     direction = check_direction(net, v)
