@@ -2,7 +2,7 @@
 
 from gradlab._errors import GradlabError
 from gradlab.check import CheckReport, check, shrink
-from gradlab.compare import CompareReport, compare
+from gradlab.compare import CompareReport, HvpCompareReport, compare
 from gradlab.explain import ExplainReport, explain
 from gradlab.network import (
     ACTIVATIONS,
@@ -44,6 +44,7 @@ __all__ = [
     "jax_source",
     "compare",
     "CompareReport",
+    "HvpCompareReport",
     "explain",
     "ExplainReport",
     "train",

@@ -53,7 +53,7 @@ from gradlab import _validate as validate
 from gradlab._judge import CENTRAL_STEP, EPS, ROUNDOFF_EVALS
 from gradlab.network import Problem
 from gradlab.sources import autodiff, backprop
-from gradlab.sources.numeric import COMPLEX_STEP
+from gradlab.sources.numeric import COMPLEX_STEP, KINK_HALVINGS
 
 __all__ = ["HVP_METHODS", "NumericHvp", "default_step"]
 
@@ -79,6 +79,10 @@ class NumericHvp:
         The step h along v.
     kink : numpy.ndarray of bool
         Entries not to be judged: all of them when the stencil crossed a relu kink.
+    left, right : numpy.ndarray
+        For a kinked stencil, the one-sided quotients ``(g(theta) - g(theta - s v)) / s`` and
+        ``(g(theta + s v) - g(theta)) / s`` at a step s whose interval holds no kink (theta's
+        own aside): the directional derivatives of the gradient from each side. NaN elsewhere.
 
     Unpacks as ``hvp, error = result``.
     """
@@ -88,6 +92,8 @@ class NumericHvp:
     method: str
     step: float
     kink: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
 
     def __iter__(self):
         return iter((self.hvp, self.error))
@@ -110,35 +116,68 @@ def default_step(params, v, method: str = "central") -> float:
     return CENTRAL_STEP * max(1.0, float(np.max(np.abs(theta), initial=0.0))) / vmax
 
 
+def _patterns(problem: Problem, theta, v, steps) -> list:
+    """The hidden units' on/off patterns at theta + s v for each s in ``steps``: one boolean
+    array per hidden layer, the steps along its first axis (one stacked forward pass)."""
+    points = np.stack([theta + s * v for s in steps])
+    zs, _ = _cost.forward(np, problem.network, points, problem.X)
+    return [z > 0 for z in zs[:-1]]
+
+
 def _crossed(problem: Problem, theta, v, steps) -> bool:
     """Whether any hidden unit's on/off pattern at theta + s v (s in ``steps``) differs
     from its pattern at theta."""
-    points = np.stack([theta] + [theta + s * v for s in steps])
-    zs, _ = _cost.forward(np, problem.network, points, problem.X)
-    return any(bool(np.any((z[1:] > 0) != (z[:1] > 0))) for z in zs[:-1])
+    return any(bool(np.any(p[1:] != p[:1])) for p in _patterns(problem, theta, v, (0.0, *steps)))
+
+
+def _one_sided(problem: Problem, theta, v, h: float):
+    """Left and right one-sided quotients of the gradient along v at a kink.
+
+    For each side the steps ``h / 2^k``, k = 0 .. KINK_HALVINGS, are looked at in one stacked
+    forward pass; the pattern at the smallest is the pattern just beside theta, and the
+    largest step s from which every smaller one shows that same pattern is used: the interval
+    (theta, theta +- s v] then lies on one smooth piece (theta itself may sit on the kink,
+    where the gradient jumps). The quotient takes both of its points inside that piece,
+    ``(g(theta + s v) - g(theta + s v / 2)) / (s / 2)``, never the gradient at theta itself.
+    """
+    scale = 0.5 ** np.arange(KINK_HALVINGS + 1)
+    out = []
+    for side in (-1.0, 1.0):
+        steps = side * h * scale
+        same = np.ones(steps.size, dtype=bool)
+        for p in _patterns(problem, theta, v, steps):
+            same &= np.all(p == p[-1], axis=tuple(range(1, p.ndim)))
+        # the first k from which every smaller step shows the pattern beside theta
+        k = int(np.argmax(np.flip(np.logical_and.accumulate(np.flip(same)))))
+        s = steps[k]
+        g_far, g_near = backprop.gradient(problem, theta + s * v), backprop.gradient(problem, theta + 0.5 * s * v)
+        out.append((g_far - g_near) / (0.5 * s))
+    return out[0], out[1]
 
 
 def _central(problem: Problem, theta, v, h: float, error: bool = True) -> NumericHvp:
     """``error=False``: the difference alone (two gradients instead of four), no estimate."""
     g = backprop.gradient
     D = (g(problem, theta + h * v) - g(problem, theta - h * v)) / (2.0 * h)
+    nan = np.full(theta.size, np.nan)
     if not error:
-        nan = np.full(theta.size, np.nan)
-        return NumericHvp(D, nan, "central", h, np.zeros(theta.size, dtype=bool))
+        return NumericHvp(D, nan, "central", h, np.zeros(theta.size, dtype=bool), nan, nan.copy())
     D2 = (g(problem, theta + 0.5 * h * v) - g(problem, theta - 0.5 * h * v)) / h
     # The comparison's floor carries its own safety factor; the estimate wants the bound.
     roundoff = _judge.roundoff_floor(problem, theta) / _judge.NUMERIC_SAFETY
     error = (4.0 / 3.0) * np.abs(D - D2) + roundoff / h
     kinked = (_cost.ACTIVATIONS[problem.network.activation].kink
               and _crossed(problem, theta, v, (h, -h, 0.5 * h, -0.5 * h)))
-    return NumericHvp(D, error, "central", h, np.full(theta.size, kinked))
+    left, right = _one_sided(problem, theta, v, h) if kinked else (nan, nan.copy())
+    return NumericHvp(D, error, "central", h, np.full(theta.size, kinked), left, right)
 
 
 def _complex(problem: Problem, theta, v, h: float) -> NumericHvp:
     G = autodiff.complex_gradient(problem, theta + 1j * h * v)
     D = np.ascontiguousarray(G.imag) / h
     error = ROUNDOFF_EVALS * EPS * np.abs(D) + _SMALLEST_SUBNORMAL / h
-    return NumericHvp(D, error, "complex", h, np.zeros(theta.size, dtype=bool))
+    nan = np.full(theta.size, np.nan)
+    return NumericHvp(D, error, "complex", h, np.zeros(theta.size, dtype=bool), nan, nan.copy())
 
 
 def estimate_with(problem: Problem, theta: np.ndarray, v: np.ndarray, method: str = "central",
@@ -147,8 +186,8 @@ def estimate_with(problem: Problem, theta: np.ndarray, v: np.ndarray, method: st
     already validated."""
     h = default_step(theta, v, method) if step is None else step
     if not np.any(v):
-        zero = np.zeros(theta.size)
-        return NumericHvp(zero, zero.copy(), method, h, np.zeros(theta.size, dtype=bool))
+        zero, nan = np.zeros(theta.size), np.full(theta.size, np.nan)
+        return NumericHvp(zero, zero.copy(), method, h, np.zeros(theta.size, dtype=bool), nan, nan.copy())
     return (_central if method == "central" else _complex)(problem, theta, v, h)
 
 
