@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gradlab._errors import GradlabError
 from gradlab.cli.args import add_force, forcible, integer, number, sizes
 
 
@@ -14,10 +15,17 @@ def add_check(sub) -> None:
             "Check a gradient function against jax and finite differences of gradlab's cost, on "
             "copies of its arguments (writes into them are reported). Findings name the layer "
             "(1 = Theta1), the rows (units) and columns (inputs, 0 = bias), the values and the "
-            "likely slip. Exit status: 0 pass, 1 a problem found, 2 usage or load error."
+            "likely slip. --order 2 checks a Hessian-vector product hvp(problem, params, v) instead, "
+            "against jax's jvp of grad and differences of the gradient, with the wrong blocks of the "
+            "Hessian and any product-rule term the derivation lost named. "
+            "Exit status: 0 pass, 1 a problem found, 2 usage or load error."
         ),
     )
-    p.add_argument("target", help="PATH.py:FUNC or module:FUNC, the gradient function to check")
+    p.add_argument("target", help="PATH.py:FUNC or module:FUNC, the gradient function (or, with --order 2, "
+                                  "the Hessian-vector product function) to check")
+    p.add_argument("--order", type=integer, default=1,
+                   help="1: a gradient function f(problem, params); 2: a Hessian-vector product "
+                        "hvp(problem, params, v) (default 1)")
     p.add_argument("--signature", choices=("gradlab", "seed"), default="gradlab",
                    help="gradlab: f(problem, params); seed: nnGradient(nn_params, input_layer_size, "
                         "hidden_layer_size, num_labels, X, y, Lambda) (default gradlab)")
@@ -47,6 +55,16 @@ def run_check(args) -> int:
     from gradlab.check import check, load_function, shrink
 
     fn = load_function(args.target, "target")
+    if args.order == 2:
+        given = [flag for flag, on in (("--signature", args.signature != "gradlab"), ("--cost", args.cost is not None),
+                                       ("--mode", args.mode != "auto"), ("--shrink", args.shrink)) if on]
+        if given:
+            raise GradlabError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to gradient "
+                               "checks, not to --order 2")
+        report = check(fn, args.sizes, lam=args.lam, examples=args.examples, seed=args.seed,
+                       weight_scale=args.weight_scale, order=2)
+        print(report.to_json() if args.json else report)
+        return 0 if report.ok else 1
     cost_fn = None
     if args.cost is not None:
         where = args.target.rpartition(":")[0]
@@ -59,6 +77,7 @@ def run_check(args) -> int:
             print(f"--shrink: no failing case in {args.max_examples} tried; checking the given case")
     if report is None:
         report = check(fn, args.sizes, signature=args.signature, cost_fn=cost_fn, lam=args.lam,
-                       examples=args.examples, seed=args.seed, weight_scale=args.weight_scale, mode=args.mode)
+                       examples=args.examples, seed=args.seed, weight_scale=args.weight_scale, mode=args.mode,
+                       order=args.order)
     print(report.to_json() if args.json else report)
     return 0 if report.ok else 1

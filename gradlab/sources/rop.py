@@ -88,11 +88,41 @@ def _targets(problem: Problem):
     return problem.prepared("rop", build)
 
 
-def r_pass(problem: Problem, params: np.ndarray, v: np.ndarray, keep: bool = False):
+#: The product-rule terms of the R-pass, by name, each with the unit layer k it belongs to
+#: (``a_1 = X``): what :func:`r_pass` leaves out when asked (``without``), so that the
+#: checker can test "your product is the R-operator without this term" as an experiment.
+TERMS = {
+    "Ra W": "the R-forward pass: Rz_k = Ra_{k-1} W^T + a_{k-1} VW^T + Vb without Ra_{k-1} W^T (how the layer "
+            "below's activations move)",
+    "output g'": "the output layer: Rdelta_L = g'(z_L) Rz_L without the output sigmoid's derivative g'(z_L)",
+    "delta VW": "the R-backward pass: Rdelta_k's Re_k = Rdelta_{k+1} W + delta_{k+1} VW without delta_{k+1} VW "
+                "(how the weights the delta goes back through move)",
+    "curvature": "the R-backward pass: Rdelta_k = Re_k g'(z_k) + e_k g''(z_k) Rz_k without e_k g''(z_k) Rz_k "
+                 "(the activation's second derivative)",
+    "delta Ra": "the weights' R-gradient: RD = (Rdelta_{k+1}^T [1, a_k] + delta_{k+1}^T [0, Ra_k]) / m without "
+                "delta_{k+1}^T [0, Ra_k] (how the activations the weights multiply move)",
+}
+
+
+def terms(network) -> list[tuple[str, int]]:
+    """Every ``(term, k)`` the R-pass of ``network`` has (see :data:`TERMS`)."""
+    L = network.n_layers
+    out = [("output g'", L)]
+    out += [("Ra W", k) for k in range(3, L + 1)]
+    out += [(t, k) for k in range(2, L) for t in ("delta VW", "curvature")]
+    out += [("delta Ra", k) for k in range(2, L)]
+    if network.activation == "relu":  # g'' = 0: the curvature term is absent already
+        out = [t for t in out if t[0] != "curvature"]
+    return out
+
+
+def r_pass(problem: Problem, params: np.ndarray, v: np.ndarray, keep: bool = False, without=frozenset()):
     """H v by one forward, R-forward, backward and R-backward pass (inputs validated).
 
     Returns the flat ``H v`` (a new float64 array), or with ``keep=True`` an
-    :class:`RPass` holding every intermediate as well.
+    :class:`RPass` holding every intermediate as well. ``without`` (a set of ``(term, k)``
+    pairs from :func:`terms`) leaves those product-rule terms out: not H v any more, but
+    what a derivation that forgot them computes.
     """
     network, lam, m = problem.network, problem.lam, problem.m
     _judge.check_magnitudes(problem, params)
@@ -109,7 +139,7 @@ def r_pass(problem: Problem, params: np.ndarray, v: np.ndarray, keep: bool = Fal
         theta, V = thetas[l], Vs[l]
         a = acts[l]
         Rz = _cost.affine(np, a, V)                   # a_l VW^T + Vb
-        if Ra is not None:
+        if Ra is not None and ("Ra W", l + 2) not in without:
             Rz += _times(Ra, theta[:, 1:].T)          #   + Ra_l W^T
         Rzs.append(Rz)
         if l + 1 < n:
@@ -123,6 +153,8 @@ def r_pass(problem: Problem, params: np.ndarray, v: np.ndarray, keep: bool = Fal
     Y, one_minus_Y = _targets(problem)
     gp_out, _ = _cost.SIGMOID.first_second(zs[-1], _cost.sigmoid(np, zs[-1]))
     Rdelta = np.multiply(gp_out, Rzs[-1], out=gp_out)  # g'(z_L) Rz_L
+    if ("output g'", n + 1) in without:
+        Rdelta = Rzs[-1].copy(order="K")
     z_out = zs[-1].copy(order="K") if keep else zs[-1]
     delta = output_delta(z_out, Y, one_minus_Y)       # g(z_L) - y, written over z_L
     deltas, Rdeltas = [None] * n, [None] * n
@@ -136,7 +168,7 @@ def r_pass(problem: Problem, params: np.ndarray, v: np.ndarray, keep: bool = Fal
         # RD_l = (Rdelta_{l+1}^T [1, a_l] + delta_{l+1}^T [0, Ra_l]) / m + (lam/m) V, column 0 zero.
         RD[:, 0] = Rdelta.sum(axis=0)
         np.matmul(Rdelta.T, a, out=RD[:, 1:])
-        if Ra is not None:
+        if Ra is not None and ("delta Ra", l + 1) not in without:
             RD[:, 1:] += delta.T @ Ra
         RD /= m
         if lam:
@@ -145,10 +177,11 @@ def r_pass(problem: Problem, params: np.ndarray, v: np.ndarray, keep: bool = Fal
             W, VW = theta[:, 1:], V[:, 1:]
             e = _times(delta, W)                       # e_l = delta_{l+1} W
             Re = _times(Rdelta, W)                     # Re_l = Rdelta_{l+1} W ...
-            Re += _times(delta, VW)                    #   + delta_{l+1} VW
+            if ("delta VW", l + 1) not in without:
+                Re += _times(delta, VW)                #   + delta_{l+1} VW
             gp, gpp = gprimes[l - 1], gseconds[l - 1]
             Rdelta = np.multiply(Re, gp, out=Re)       # Rdelta_l = Re_l g'(z_l) ...
-            if gpp is not None:
+            if gpp is not None and ("curvature", l + 1) not in without:
                 curvature = e * gpp
                 curvature *= Rzs[l - 1]
                 Rdelta += curvature                    #   + e_l g''(z_l) Rz_l
