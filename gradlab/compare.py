@@ -337,7 +337,7 @@ def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *,
     >>> gradlab.compare(p, gradlab.debug_init(p.network)).ok
     True
     """
-    order = v.integer("order", order, minimum=1)
+    order = v.integer("order", order)
     if order not in (1, 2):
         raise v.fail("order", order, "1 (gradients) or 2 (Hessian-vector products)")
     if order == 2:

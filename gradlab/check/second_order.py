@@ -215,7 +215,7 @@ def _run(caller: HvpCaller, problem: Problem, params, against, info, rng) -> Che
 
     # Symmetry: u . U(v) against v . U(u), on the user's own products.
     Uu, _ = as_gradient(caller(problem, params, u).raw, net, "gradlab", name, _WHAT)
-    sym_ok = True
+    sym_ok, asymmetric = True, None
     if Uu is not None:
         tol = symmetry_tolerance(u, direction, Uu, U, hvp_roundoff_floor(problem, params, u), floor)
         uHv, vHu = float(u @ U), float(direction @ Uu)
@@ -223,13 +223,15 @@ def _run(caller: HvpCaller, problem: Problem, params, against, info, rng) -> Che
         comparisons["symmetry u.Hv = v.Hu"] = {"ok": sym_ok, "measure": "|u.Hv - v.Hu|", "value": abs(uHv - vHu),
                                                "criterion": f"<= {tol:.3g}, the round-off of the two products"}
         if not sym_ok:
-            findings.append(Finding(
+            asymmetric = (Finding(
                 "asymmetric", None,
                 f"your product is not that of a symmetric matrix: u . Hv = {uHv:.10g} but v . Hu = {vHu:.10g} "
                 f"(difference {abs(uHv - vHu):.3g}, round-off allows {tol:.3g}). A Hessian is symmetric, so your "
                 "H v is wrong along at least one of the two directions.",
                 "called your function along v and along a second random unit vector u and compared u . Hv "
                 "with v . Hu", error=abs(uHv - vHu), extra={"u_Hv": uHv, "v_Hu": vHu, "tolerance": tol}))
+    # Listed after the entries and the diagnosis (which say more), whoever is blamed.
+    asymmetric = [asymmetric] if not sym_ok else []
 
     if R is None:  # numeric only: entries, no experiments
         if u_n is False:
@@ -241,7 +243,7 @@ def _run(caller: HvpCaller, problem: Problem, params, against, info, rng) -> Che
                         f"{idx.size} entr{'y' if idx.size == 1 else 'ies'} of H v in Theta{layer}'s rows differ from "
                         "central differences of the gradient by more than their error estimate allows.",
                         "compared every entry with central differences of the gradient along v"))
-        return CheckReport(info, findings, comparisons)
+        return CheckReport(info, findings + asymmetric, comparisons)
 
     if u_r:
         info["blame"] = (f"none -- your product agrees with {exact}" + (
@@ -254,7 +256,7 @@ def _run(caller: HvpCaller, problem: Problem, params, against, info, rng) -> Che
                 f"your product and {exact} agree, but central differences of the gradient differ from both at "
                 f"{idx.size} entries by more than their own error estimate: a numerical problem, not yours.",
                 f"compared your product, {exact} and central differences three ways", blame="numeric"))
-        return CheckReport(info, findings, comparisons)
+        return CheckReport(info, findings + asymmetric, comparisons)
     if r_n is False:
         info["blame"] = f"the cost -- {exact} and finite differences of the same gradient disagree"
         idx = np.flatnonzero(np.abs(R - est.hvp) > rn_bound)
@@ -271,7 +273,7 @@ def _run(caller: HvpCaller, problem: Problem, params, against, info, rng) -> Che
     if diag.notes:
         for f in findings:
             f.extra["notes"] = diag.notes
-    return CheckReport(info, findings, comparisons)
+    return CheckReport(info, findings + asymmetric, comparisons)
 
 
 class _Diagnoser:
