@@ -19,8 +19,8 @@ from gradlab._judge import (EXACT_NORM_RATIO, HVP_NORM_RATIO, NUMERIC_ROUNDOFF, 
                             symmetry_tolerance)
 from gradlab._report import Report, fmt
 from gradlab.network import Problem, check_problem, cost
-from gradlab.sources import Source, checked_output, get_source, numeric
-from gradlab.sources.second_order import HvpSource, check_direction, get_hvp_source
+from gradlab.sources import Source, checked_output, get_source, gradient, numeric
+from gradlab.sources.second_order import HvpSource, check_direction, get_hvp_source, hvp
 
 __all__ = ["compare", "CompareReport", "HvpCompareReport", "PairResult", "LayerStats", "SymmetryResult",
            "HessianSpectrum", "EXACT_NORM_RATIO", "NUMERIC_SAFETY", "NUMERIC_ROUNDOFF", "FULL_HESSIAN_MAX_PARAMS",
@@ -689,8 +689,6 @@ def compare_hvp(problem: Problem, params, sources=("backprop", "jax", "numeric")
         net.sizes, problem.m, jax=any(n in ("jax", "numeric-complex") for n in names),
         param_vectors=_resources.PARAM_VECTORS + 4 * len(names)))
 
-    from gradlab.sources.second_order import hvp
-
     hvps, errors, estimates, Hu = {}, {}, {}, {}
     for src in resolved:
         if src.estimate is not None:
@@ -725,8 +723,6 @@ def compare_hvp(problem: Problem, params, sources=("backprop", "jax", "numeric")
     spectrum = None
     exact = [s for s in resolved if s.estimate is None]
     if net.n_params <= FULL_HESSIAN_MAX_PARAMS and exact:
-        from gradlab.sources import gradient
-
         spectrum = _spectrum(problem, theta, exact[0], norm(gradient(problem, theta)))
     return HvpCompareReport(problem, theta, cost(problem, theta), resolved, direction, described, hvps, errors,
                             pairs, symmetry, spectrum, show=show, info=info)
