@@ -224,7 +224,7 @@ SIGMOID = Activation(
     gprime_from_z=lambda z: sigmoid(np, z) * sigmoid(np, -np.asarray(z)),
     times_gprime=_times_sigmoid_prime, gprime_formula="a (1 - a)", gprime_max=0.25,
     # |g''| is largest at g = 1/2 +- 1/(2 sqrt 3): 1/(6 sqrt 3)
-    first_second=_sigmoid_first_second, gsecond_formula="a (1 - a) (1 - 2a)", gsecond_max=1.0 / (6.0 * math.sqrt(3.0)),
+    first_second=_sigmoid_first_second, gsecond_formula="a (1 - a) (1 - 2 a)", gsecond_max=1.0 / (6.0 * math.sqrt(3.0)),
     kink=False, bounded=True)
 
 #: Hidden-layer activations by name, one line each. The output layer is always sigmoid

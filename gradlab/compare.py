@@ -20,7 +20,7 @@ from gradlab._judge import (EXACT_NORM_RATIO, HVP_NORM_RATIO, NUMERIC_ROUNDOFF, 
 from gradlab._report import Report, fmt
 from gradlab.network import Problem, check_problem, cost
 from gradlab.sources import Source, checked_output, get_source, gradient, numeric
-from gradlab.sources.second_order import HvpSource, check_direction, get_hvp_source, hvp
+from gradlab.sources.second_order import DIRECTIONS, HvpSource, direction_for, get_hvp_source, hvp, random_directions
 
 __all__ = ["compare", "CompareReport", "HvpCompareReport", "PairResult", "LayerStats", "SymmetryResult",
            "HessianSpectrum", "EXACT_NORM_RATIO", "NUMERIC_SAFETY", "NUMERIC_ROUNDOFF", "FULL_HESSIAN_MAX_PARAMS",
@@ -392,31 +392,11 @@ def _compare(problem, theta, resolved, show, info) -> CompareReport:
 #: small; larger networks get the symmetry check only.
 FULL_HESSIAN_MAX_PARAMS = 200
 
-#: The directions ``compare(order=2)`` accepts by name; an array is accepted too.
-DIRECTIONS = ("random", "ones")
-
-
-def random_directions(n: int, seed, count: int = 2) -> list[np.ndarray]:
-    """``count`` random unit vectors of length n from ``seed`` (an int or a Generator): the
-    standard normal's direction, uniform on the sphere."""
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(v.integer("seed", seed, minimum=0))
-    out = []
-    for _ in range(count):
-        x = rng.standard_normal(n)
-        out.append(x / norm(x))
-    return out
-
-
 def _direction(network, direction, seed) -> tuple[np.ndarray, np.ndarray, str]:
-    """v (validated or made), a second random unit direction u for the symmetry check, and a
-    description of v."""
-    v_random, u = random_directions(network.n_params, seed)
-    if direction is None or (isinstance(direction, str) and direction == "random"):
-        return v_random, u, f"a random unit vector (seed {seed})"
-    if isinstance(direction, str):
-        name = v.choice("direction", direction, DIRECTIONS)
-        return np.ones(network.n_params), u, "all ones" if name == "ones" else name
-    return check_direction(network, direction, "direction"), u, "given"
+    """v (validated or made), a second random unit direction u for the symmetry check (the
+    second draw from ``seed``; a random v is the first), and a description of v."""
+    vec, described = direction_for(network, direction, seed)
+    return vec, random_directions(network.n_params, seed)[1], described
 
 
 @dataclasses.dataclass(frozen=True)

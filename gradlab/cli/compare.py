@@ -120,10 +120,16 @@ def add_explain(sub) -> None:
             "vector-Jacobian products reverse-mode autodiff computes: z and a from the shared "
             "forward pass, backprop's delta next to m times jax's dJ/dz (J is a mean over m "
             "examples), and backprop's dJ/dTheta next to jax.grad's. Same problem as 'gradlab "
-            "compare'. Exit status: 0 all agree, 1 some layer disagrees, 2 usage error."
+            "compare'. --order 2 walks Pearlmutter's R-pass instead: every R-quantity (Rz, Ra, "
+            "Rdelta, the blocks of H v) next to jax.jvp of the same quantity along the same v. "
+            "Exit status: 0 all agree, 1 some layer disagrees, 2 usage error."
         ),
     )
     add_problem_args(p, activation=False)  # the walk-through is written for sigmoid units
+    p.add_argument("--order", type=integer, default=1,
+                   help="1: back-propagation beside jax.grad; 2: the R-pass beside jax.jvp (default 1)")
+    p.add_argument("--direction", default="random", metavar="FILE.npy|random|ones",
+                   help="--order 2: the vector v (default a random unit vector drawn from --seed)")
     p.add_argument("--example", type=integer, default=0, help="which example the tables show, 0..m-1 (default 0)")
     p.add_argument("--jaxpr", action="store_true", help="also print the cost's jaxpr with each step marked")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -135,7 +141,14 @@ def run_explain(args) -> int:
     from gradlab.explain import explain
 
     problem, params, info = problem_and_params(args)
-    report = explain(problem, params, example=args.example, jaxpr=args.jaxpr, info=info)
+    if args.order == 2:
+        report = explain(problem, params, example=args.example, jaxpr=args.jaxpr, info=info, order=2,
+                         direction=load_direction(args.direction), seed=args.seed)
+    else:
+        if args.direction != "random":
+            raise GradlabError(f"--direction is for --order 2 (the R-pass along a direction); got --direction "
+                               f"{short(args.direction)} with --order {args.order}")
+        report = explain(problem, params, example=args.example, jaxpr=args.jaxpr, info=info, order=args.order)
     print(report.to_json() if args.json else report)
     return 0 if report.ok else 1
 

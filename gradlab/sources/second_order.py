@@ -25,7 +25,8 @@ from gradlab.network import Problem, check_problem
 from gradlab.sources import autodiff, checked_output, hvp_numeric, rop
 from gradlab.sources.hvp_numeric import HVP_METHODS, NumericHvp
 
-__all__ = ["HvpSource", "HVP_SOURCES", "get_hvp_source", "hvp", "numeric_hvp", "check_direction"]
+__all__ = ["HvpSource", "HVP_SOURCES", "get_hvp_source", "hvp", "numeric_hvp", "check_direction", "DIRECTIONS",
+           "random_directions", "direction_for"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +86,34 @@ def check_direction(network, v, name: str = "v") -> np.ndarray:
             f"sizes={network.sizes}; got {name} with length {arr.shape[0]}"
         )
     return arr
+
+
+#: The directions the second-order reports accept by name; an array is accepted too.
+DIRECTIONS = ("random", "ones")
+
+
+def random_directions(n: int, seed, count: int = 2) -> list[np.ndarray]:
+    """``count`` random unit vectors of length n from ``seed`` (an int or a Generator): the
+    standard normal's direction, uniform on the sphere."""
+    if not isinstance(seed, np.random.Generator):
+        seed = np.random.default_rng(validate.integer("seed", seed, minimum=0))
+    out = []
+    for _ in range(count):
+        x = seed.standard_normal(n)
+        out.append(x / np.linalg.norm(x))
+    return out
+
+
+def direction_for(network, direction, seed, name: str = "direction") -> tuple[np.ndarray, str]:
+    """The vector v a report uses, and a description of it: ``None`` or ``"random"`` -- a random
+    unit vector from ``seed`` (the first draw); ``"ones"`` -- all ones; an array -- validated."""
+    if direction is None or (isinstance(direction, str) and direction == "random"):
+        label = seed if not isinstance(seed, np.random.Generator) else "a generator"
+        return random_directions(network.n_params, seed, 1)[0], f"a random unit vector (seed {label})"
+    if isinstance(direction, str):
+        validate.choice(name, direction, DIRECTIONS)
+        return np.ones(network.n_params), "all ones"
+    return check_direction(network, direction, name), "given"
 
 
 def _scale(v: np.ndarray) -> float:
