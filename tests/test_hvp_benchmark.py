@@ -35,3 +35,23 @@ def test_main_writes_json_and_markdown(bench, tmp_path, monkeypatch, capsys):
     data = json.loads(out.read_text())
     assert data["examples"] == 20 and data["repeats"] == 1
     assert "| hvp backprop |" in md.read_text() and "Goal: one backprop H v" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def train_bench():
+    spec = importlib.util.spec_from_file_location("gradlab_bench_train2", ROOT / "benchmarks" / "train_second_order.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_training_rows_count_passes_from_gradients_and_products(train_bench):
+    from gradlab.data import load_digits, train_test_split
+
+    X, y = load_digits()
+    split = train_test_split(X, y, test_fraction=0.2, seed=0)
+    init = train_bench.gradlab.random_init(train_bench.gradlab.Network((64, 25, 10)), seed=0)
+    row = train_bench.run("newton-cg", 2, split, init)
+    assert row["iterations"] == 2 and row["hvps"] > 0
+    assert row["passes"] == row["gradients"] + train_bench.PASSES_PER_HVP * row["hvps"]
+    assert "| newton-cg | 2 |" in train_bench.markdown({"rows": [row], "load_average": 0.0, "measured_utc": "now"})
