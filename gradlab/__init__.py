@@ -1,7 +1,7 @@
 """gradlab: one regularised neural-network cost, three independent gradients, cross-checked."""
 
 from gradlab._errors import GradlabError
-from gradlab.check import CheckReport, check, shrink
+from gradlab.check import CheckReport, GradientReport, check, check_function, check_layer, shrink
 from gradlab.compare import CompareReport, HvpCompareReport, compare
 from gradlab.explain import ExplainReport, explain
 from gradlab.network import (
@@ -54,6 +54,9 @@ __all__ = [
     "check",
     "shrink",
     "CheckReport",
+    "check_function",
+    "check_layer",
+    "GradientReport",
     "numeric_gradient",
     "NumericGradient",
     "NUMERIC_METHODS",
