@@ -558,9 +558,10 @@ class HvpCompareReport(Report):
                              f"{fmt(st.max_rel):>11}  {fmt(st.norm_ratio):>11}{flag}")
             if p.kinks:
                 k = p.kinks[0]
-                lines.append(f"  not judged: the finite-difference stencil along v crosses a relu kink (every "
-                             f"entry); one-sided at Theta{k['layer']}[{k['row']}, {k['column']}]: "
-                             f"left {k['left']:.8e}, right {k['right']:.8e}")
+                sides = (f"; one-sided at Theta{k['layer']}[{k['row']}, {k['column']}]: left {k['left']:.8e}, "
+                         f"right {k['right']:.8e}" if np.isfinite(k["left"]) and np.isfinite(k["right"]) else "")
+                lines.append(f"  not judged: the numeric product's step along v crosses a relu kink (every "
+                             f"entry){sides}")
             if not p.ok:
                 w = p.worst
                 lines.append(

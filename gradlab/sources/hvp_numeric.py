@@ -39,7 +39,10 @@ Kinks
 For a relu network the gradient jumps where a hidden unit switches on or off. If any hidden
 unit's on/off pattern at ``theta +- h v`` or ``theta +- h v / 2`` differs from its pattern
 at theta, the stencil crossed a kink: the quotient is not a derivative, and every entry is
-flagged (``kink``) rather than judged. The complex step never leaves theta's branch.
+flagged (``kink``) rather than judged. The complex step stays on theta's branch (each branch
+is chosen on the real part) unless the step's square, which moves the real parts by ``h^2``,
+carries a unit across its kink -- possible only where the real parts are tinier than that; the
+step is then shrunk until no unit crosses, and the product flagged if one still does.
 """
 
 from __future__ import annotations
@@ -61,6 +64,11 @@ __all__ = ["HVP_METHODS", "NumericHvp", "default_step"]
 HVP_METHODS = ("central", "complex")
 
 _SMALLEST_SUBNORMAL = float(np.finfo(np.float64).smallest_subnormal)
+#: Complex step at a kinked network: the step is multiplied by COMPLEX_SHRINK (its square by
+#: 1e-40) up to COMPLEX_RETRIES times while a unit's real part changes side; the smallest step,
+#: 1e-20 * 1e-80 = 1e-100 (over max|v|), still resolves products down to 5e-224.
+COMPLEX_SHRINK = 1e-20
+COMPLEX_RETRIES = 4
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -172,12 +180,32 @@ def _central(problem: Problem, theta, v, h: float, error: bool = True) -> Numeri
     return NumericHvp(D, error, "central", h, np.full(theta.size, kinked), left, right)
 
 
+def _same_branches(problem: Problem, theta, point) -> bool:
+    """Whether every hidden unit is on the same side of its kink (by the real part) at the
+    complex ``point`` as at theta."""
+    zs, _ = _cost.forward(np, problem.network, np.stack([theta.astype(point.dtype), point]), problem.X)
+    return all(bool(np.array_equal(np.real(z[0]) > 0, np.real(z[1]) > 0)) for z in zs[:-1])
+
+
 def _complex(problem: Problem, theta, v, h: float) -> NumericHvp:
+    nan = np.full(theta.size, np.nan)
+    kinked = False
+    if _cost.ACTIVATIONS[problem.network.activation].kink:
+        # The step's square moves the real parts: (w + i h v)(a + i h Ra) has real part
+        # w a - h^2 v Ra. Where the real parts are tinier than that (weights near 1e-140),
+        # a unit can cross its kink and the branch differentiated is not theta's. Shrink h
+        # until no unit does (the imaginary resolution, smallest subnormal / h, stays far
+        # below any product gradlab judges), or flag the product.
+        for _ in range(COMPLEX_RETRIES):
+            if _same_branches(problem, theta, theta + 1j * h * v):
+                break
+            h *= COMPLEX_SHRINK
+        else:
+            kinked = not _same_branches(problem, theta, theta + 1j * h * v)
     G = autodiff.complex_gradient(problem, theta + 1j * h * v)
     D = np.ascontiguousarray(G.imag) / h
     error = ROUNDOFF_EVALS * EPS * np.abs(D) + _SMALLEST_SUBNORMAL / h
-    nan = np.full(theta.size, np.nan)
-    return NumericHvp(D, error, "complex", h, np.zeros(theta.size, dtype=bool), nan, nan.copy())
+    return NumericHvp(D, error, "complex", h, np.full(theta.size, kinked), nan, nan.copy())
 
 
 def estimate_with(problem: Problem, theta: np.ndarray, v: np.ndarray, method: str = "central",
