@@ -35,6 +35,7 @@ from gradlab._errors import GradlabError
 
 EPS = float(np.finfo(np.float64).eps)
 TINY = float(np.finfo(np.float64).tiny)
+SMALLEST_SUBNORMAL = float(np.finfo(np.float64).smallest_subnormal)
 
 #: Relative step for central differences: eps^(1/3), the minimiser of truncation h^2 plus
 #: round-off eps/h (about 6.1e-6 in float64), giving an error of order eps^(2/3).
@@ -276,7 +277,9 @@ def hvp_roundoff_floor(problem, params, v) -> np.ndarray:
             d = g1 * e
     terms = np.concatenate(blocks) + problem.lam / problem.m * np.abs(direction)
     ops = problem.m + 2 * sum(net.sizes)
-    return NUMERIC_SAFETY * ops * EPS * terms
+    # Relative to the terms, plus float64's absolute resolution: below the smallest normal
+    # number every operation rounds to a multiple of the smallest subnormal.
+    return NUMERIC_SAFETY * ops * (EPS * terms + SMALLEST_SUBNORMAL)
 
 
 def hvp_agree(a, b, floor) -> bool:
@@ -293,7 +296,10 @@ def symmetry_tolerance(u, v, Hu, Hv, floor_u, floor_v) -> float:
     ``P eps sum |u_i Hv_i|`` (Higham), allowed with NUMERIC_SAFETY as the floors are.
     """
     u, v, Hu, Hv = (np.asarray(x, dtype=np.float64) for x in (u, v, Hu, Hv))
-    dots = NUMERIC_SAFETY * u.size * EPS * (float(np.abs(u) @ np.abs(Hv)) + float(np.abs(v) @ np.abs(Hu)))
+    # Two dot products of P terms: each operation errs by eps of its magnitude, or, in the
+    # subnormal range, by up to the smallest subnormal.
+    dots = NUMERIC_SAFETY * u.size * (EPS * (float(np.abs(u) @ np.abs(Hv)) + float(np.abs(v) @ np.abs(Hu)))
+                                      + 2 * SMALLEST_SUBNORMAL)
     return float(np.abs(u) @ floor_v) + float(np.abs(v) @ floor_u) + dots
 
 

@@ -168,3 +168,20 @@ def test_cli_check_usage_errors_are_one_line_and_exit_2(user_file, extra, match,
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and match in err
+
+
+def test_a_kinked_numeric_witness_is_reported_not_silently_passed(monkeypatch):
+    import dataclasses
+
+    from gradlab.sources import second_order
+
+    real = second_order.HVP_SOURCES["numeric"]
+
+    def kinked(problem, params, v):
+        est = real.estimate(problem, params, v)
+        return dataclasses.replace(est, kink=np.ones_like(est.kink))
+
+    monkeypatch.setitem(second_order.HVP_SOURCES, "numeric", dataclasses.replace(real, estimate=kinked))
+    r = gradlab.check(good, order=2, against=("numeric",))
+    assert r.kinds == ["numeric_problem"] and "nothing judged its values" in r.findings[0].sentence
+    assert "yours vs numeric" not in r.comparisons

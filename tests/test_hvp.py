@@ -190,6 +190,21 @@ def test_jax_hvp_is_symmetric_to_roundoff(case):
     assert abs(u @ Hv - v @ Hu) <= tol, (u @ Hv, v @ Hu, tol)
 
 
+def test_symmetry_is_judged_at_float64s_resolution_in_the_subnormal_range():
+    # Found by hypothesis: a u of 6.5e-295 makes both dot products ~1e-318, subnormal, where
+    # they differ by the smallest subnormal (5e-324) -- round-off, not asymmetry.
+    net = gradlab.Network((3, 4, 3))
+    problem = gradlab.Problem(net, np.zeros((4, 3)), [0, 0, 0, 0], 0.0)
+    params = np.full(net.n_params, 2.81242463e-23)
+    u, v = np.zeros(net.n_params), np.zeros(net.n_params)
+    u[0], v[18] = 6.52959126e-295, 2.0
+    for source in ("backprop", "jax"):
+        Hu, Hv = gradlab.hvp(problem, params, u, source), gradlab.hvp(problem, params, v, source)
+        tol = judge.symmetry_tolerance(u, v, Hu, Hv, judge.hvp_roundoff_floor(problem, params, u),
+                                       judge.hvp_roundoff_floor(problem, params, v))
+        assert abs(u @ Hv - v @ Hu) <= tol < 1e-300
+
+
 # ------------------------------------------------------------------------ oracles
 
 

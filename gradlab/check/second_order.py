@@ -198,6 +198,11 @@ def _run(caller: HvpCaller, problem: Problem, params, against, info, rng) -> Che
                                             "criterion": exact_crit}
     if est is not None and est.kink.any():
         info["numeric"] = "not judged: the central-difference stencil along v crosses a relu kink"
+        findings.append(Finding(
+            "numeric_problem", None, "central differences of the gradient along v cross a relu kink here, so they "
+            "cannot judge your product" + ("; only the exact witness does." if exact else
+                                           ": nothing judged its values (add an exact witness, e.g. against=('jax',))."),
+            "looked at every hidden unit's on/off pattern along the stencil", blame="numeric"))
         est = None
     if est is not None:
         N = est.hvp
