@@ -1,8 +1,14 @@
 """Hypothesis strategies and assertions for gradient checks in your own test suite.
 
+The network strategies draw 3-layer networks (inputs, one hidden layer, outputs) unless
+told otherwise, because that is the network most hand-written gradients are written for;
+``networks(min_layers=2, max_layers=5)`` draws any depth from 2 to 5 layers.
+:func:`shaped_inputs` draws the inputs of any function or layer, checked with
+:func:`assert_function_gradients` and :func:`assert_layer_gradients`.
+
 Examples
 --------
-A property test you can paste into your suite::
+A property test you can paste into your suite (``my_gradient`` is yours)::
 
     from hypothesis import given, settings
     from gradlab.testing import problems_with_parameters, assert_gradients_agree
@@ -12,6 +18,11 @@ A property test you can paste into your suite::
     def test_my_gradient_matches_jax(case):
         problem, params = case
         assert_gradients_agree(problem, params, sources=(my_gradient, "jax"))
+
+For a gradient written for any depth::
+
+    from gradlab.testing import networks
+    @given(problems_with_parameters(networks(min_layers=2, max_layers=5)))
 """
 
 from __future__ import annotations
@@ -46,6 +57,12 @@ __all__ = [
 #: is where naive log(h) costs turn into inf and nan.
 DEFAULT_MAX_WEIGHT = 30.0
 
+#: Layers (inputs and outputs included) the strategies draw unless told otherwise: the
+#: network most hand-written gradients are written for, so that a pasted property test
+#: passes for a correct 3-layer gradient instead of failing on a 2-layer draw it was never
+#: meant to handle.
+DEFAULT_LAYERS = 3
+
 
 def _pair(prefix: str, lo, hi, *, minimum: int) -> tuple[int, int]:
     lo = v.integer(f"min_{prefix}", lo, minimum=minimum)
@@ -55,19 +72,40 @@ def _pair(prefix: str, lo, hi, *, minimum: int) -> tuple[int, int]:
     return lo, hi
 
 
-def networks(*, min_layers: int = 2, max_layers: int = 4, min_width: int = 1, max_width: int = 8,
-             activations=("sigmoid",)):
+def networks(*, min_layers: int = DEFAULT_LAYERS, max_layers: int | None = None, min_width: int = 1,
+             max_width: int = 8, activations=("sigmoid",)):
     """Strategy for :class:`~gradlab.Network` values.
 
     Parameters
     ----------
-    min_layers, max_layers : int
-        Number of layers, inputs and outputs included (at least 2).
+    min_layers : int, default 3
+        Fewest layers, inputs and outputs included (at least 2). The default, 3, is the
+        network of a typical hand-written gradient: inputs, one hidden layer, outputs.
+    max_layers : int, optional
+        Most layers; defaults to ``max(min_layers, 3)``, so ``networks()`` draws 3-layer
+        networks only and ``networks(min_layers=2, max_layers=5)`` any depth from 2 to 5.
     min_width, max_width : int
         Units per layer (at least 1).
     activations : sequence of str, default ("sigmoid",)
         Hidden activations to draw from, names from :data:`gradlab.ACTIVATIONS`.
+
+    Raises
+    ------
+    GradlabError
+        For bounds below their minimum or a maximum below its minimum, when the strategy
+        is built (not when hypothesis first draws from it).
+
+    Examples
+    --------
+    ::
+
+        @given(problems_with_parameters(networks(min_layers=2, max_layers=5, max_width=4)))
+        def test_any_depth(case): ...
     """
+    if max_layers is None:
+        # Only a valid min_layers gets a default partner; a bad one is reported by _pair.
+        valid = isinstance(min_layers, (int, np.integer)) and not isinstance(min_layers, bool)
+        max_layers = max(min_layers, DEFAULT_LAYERS) if valid else min_layers
     lo_l, hi_l = _pair("layers", min_layers, max_layers, minimum=2)
     lo_w, hi_w = _pair("width", min_width, max_width, minimum=1)
     if (isinstance(activations, str) or not hasattr(activations, "__iter__")
@@ -108,7 +146,7 @@ def problems(
     Parameters
     ----------
     network_strategy : strategy of Network, optional
-        Defaults to :func:`networks` ``()``.
+        Defaults to :func:`networks` ``()``: 3-layer sigmoid networks.
     min_examples, max_examples : int
         Number of examples m.
     max_lam : float
