@@ -31,7 +31,10 @@ def add_check(sub) -> None:
             "MAKE names a function of the same file (or FILE.py:MAKE) returning the tuple of inputs; "
             "it may take one argument, a numpy Generator seeded by --seed. Findings name the layer, "
             "rows and columns (networks) or the input and its entries (functions, layers), the values "
-            "and the likely slip. A network gradient runs in a process of its own: a hang past "
+            "and the likely slip. With --order 2, FILE.py:HVP is a Hessian-vector product hvp(problem, params, v), "
+            "checked against jax's jvp of grad and differences of the gradient; the wrong blocks of the Hessian "
+            "and any product-rule term the derivation lost are named. "
+            "A network gradient runs in a process of its own: a hang past "
             "--timeout, a crash or its prints cannot reach gradlab (what it prints is shown as its "
             "output). Several targets (subs/*.py:nnGradient) are checked one after another, one line "
             "each. Exit status: 0 pass, 1 a problem found, 2 usage or load error; with several "
@@ -40,8 +43,12 @@ def add_check(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("targets", nargs="*", metavar="target",
-                   help="PATH.py:FUNC or module:FUNC, the network gradient function to check; several (or a "
-                        "pattern such as 'subs/*.py:nnGradient') for a batch, one line each")
+                   help="PATH.py:FUNC or module:FUNC, the network gradient function (with --order 2, the "
+                        "Hessian-vector product function) to check; several (or a pattern such as "
+                        "'subs/*.py:nnGradient') for a batch, one line each")
+    p.add_argument("--order", type=integer, default=1,
+                   help="1: a gradient function f(problem, params); 2: a Hessian-vector product "
+                        "hvp(problem, params, v) (default 1)")
     p.add_argument("--function", default=None, metavar="FILE.py:F",
                    help="check the gradient of this scalar function of any inputs (with --inputs)")
     p.add_argument("--grad", default=None, metavar="G",
@@ -109,6 +116,9 @@ def run_check(args) -> int:
         raise GradlabError("gradlab check needs exactly one of FILE.py:GRAD, --function FILE.py:F or "
                            f"--layer FILE.py:FORWARD:BACKWARD; got {', '.join(forms) or 'none'}")
     if args.target is None:
+        if args.order != 1:
+            raise GradlabError("--order 2 checks a network's Hessian-vector product FILE.py:HVP, not --function "
+                               "or --layer")
         return _run_generic(args)
     generic_only = [o for o, given in (("--grad", args.grad), ("--inputs", args.inputs), ("--wrt", args.wrt),
                                         ("--against", args.against)) if given is not None]
@@ -118,6 +128,13 @@ def run_check(args) -> int:
         raise GradlabError("--own-cost judges the gradient against --cost's function; give --cost")
     if args.shrink and args.own_cost:
         raise GradlabError("--shrink searches against the course's cost; it does not go with --own-cost")
+    if args.order == 2:
+        given = [flag for flag, on in (("--signature", args.signature != "gradlab"), ("--cost", args.cost is not None),
+                                       ("--own-cost", args.own_cost), ("--mode", args.mode != "auto"),
+                                       ("--shrink", args.shrink)) if on]
+        if given:
+            raise GradlabError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to gradient "
+                               "checks, not to --order 2")
     targets, pattern = checked_targets(args)
     if args.batch or args.csv is not None or pattern or len(targets) > 1:
         return run_batch(args, targets)
@@ -129,6 +146,9 @@ def checked_report(args, fn, cost_fn):
     """Check (or shrink) ``fn`` as the options say: the report."""
     from gradlab.check import check, shrink
 
+    if args.order == 2:
+        return check(fn, args.sizes, lam=args.lam, examples=args.examples, seed=args.seed,
+                     weight_scale=args.weight_scale, order=2)
     report = None
     if args.shrink:
         report = shrink(fn, signature=args.signature, cost_fn=cost_fn, max_examples=args.max_examples,
@@ -138,7 +158,7 @@ def checked_report(args, fn, cost_fn):
     if report is None:
         report = check(fn, args.sizes, signature=args.signature, cost_fn=cost_fn, lam=args.lam,
                        examples=args.examples, seed=args.seed, weight_scale=args.weight_scale, mode=args.mode,
-                       own_cost=args.own_cost)
+                       own_cost=args.own_cost, order=args.order)
     return report
 
 
