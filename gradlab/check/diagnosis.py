@@ -16,8 +16,8 @@ import numpy as np
 from gradlab import _cost
 from gradlab._errors import UserCodeError
 from gradlab._judge import exact_agree, factor, fits, is_ratio
-from gradlab.check.calls import Caller, as_gradient
-from gradlab.check.findings import Finding, differing, entry_finding, factor_name, grid, layer_slices
+from gradlab.check.calls import Caller
+from gradlab.check.findings import MAX_LISTED, Finding, differing, entry_finding, factor_name, grid, layer_slices
 from gradlab.network import Problem
 
 __all__ = ["Diagnoser"]
@@ -41,7 +41,7 @@ class Diagnoser:
         except UserCodeError as exc:
             self.notes.append(f"an experiment was skipped: {exc}")
             return None
-        grad, _ = as_gradient(call.raw, self.network, self.signature, self.name)
+        grad, _ = self.caller.read(call.raw)
         return grad
 
     def run(self, U, R) -> list[Finding]:
@@ -55,14 +55,16 @@ class Diagnoser:
                 return findings
         else:
             p0, U0, R0 = problem, U, R
+        wrong0 = set()
         if not exact_agree(U0, R0, self.floor):
             findings = self._data_term(p0, U0, R0)
+            wrong0 = set(differing(U0, R0, self.floor).tolist())
         if lam > 0:
-            findings += self._regularisation(U - U0, R - R0, findings)
+            findings += self._regularisation(U - U0, R - R0, findings, wrong0)
         return findings
 
     # -- lambda on and off ---------------------------------------------------------------
-    def _regularisation(self, user_reg, ref_reg, data_findings) -> list[Finding]:
+    def _regularisation(self, user_reg, ref_reg, data_findings, wrong0) -> list[Finding]:
         net, p, params = self.network, self.problem, self.params
         out = []
         lam, m = p.lam, p.m
@@ -82,11 +84,19 @@ class Diagnoser:
                 same[0].extra["also_in_regularisation"] = True
                 continue
             idx = sl.start + differing(u, r, 2 * self.floor[sl])
+            wrong_at_0 = [i for i in range(sl.start, sl.stop) if i in wrong0]
+            if wrong_at_0 and set(idx.tolist()) <= set(wrong_at_0):
+                # Only entries already wrong at lambda = 0 change wrongly: the same slip, reported there.
+                continue
+            # What the sentence may say of lambda = 0: only that the layer is right there if it is.
+            opening = (f"besides the error at lambda = 0, Theta{layer}'s regularisation term (the change from lambda = 0 "
+                       f"to lambda = {lam:g}) is wrong at entries that are right at 0" if wrong_at_0 else
+                       f"Theta{layer} is right at lambda = 0 and wrong at lambda = {lam:g}")
             full_u = u.reshape(rows_, cols_)
             cause = None
             if fits(u, with_bias[sl]):
                 cause = "bias regularised"
-                sentence = (f"Theta{layer} is right at lambda = 0 and wrong at lambda = {lam:g}: you regularise the "
+                sentence = (f"{opening}: you regularise the "
                             "bias column. The regularisation term is lam/m * Theta with column 0 (the bias weights) "
                             "left out -- set it to zero before adding.")
             else:
@@ -100,13 +110,13 @@ class Diagnoser:
                             1.0 / m: "lam/m^2 (divided by m twice)"}
                     label = next((t for k, t in said.items() if is_ratio(c, float(k))), None)
                     cause = f"regularisation factor {c:.6g} x lam/m" + (f": {label}" if label else "")
-                    sentence = (f"Theta{layer} is right at lambda = 0 and wrong at lambda = {lam:g}: your "
+                    sentence = (f"{opening}: your "
                                 f"regularisation term is {c:.6g} times lam/m * Theta"
                                 + (f" -- {label}." if label else ".") + " The gradient of lam/(2m) * sum(Theta^2) is "
                                 "lam/m * Theta (bias column excluded).")
                 else:
                     cause = "regularisation term wrong"
-                    sentence = (f"Theta{layer} is right at lambda = 0 and wrong at lambda = {lam:g}: the error is in "
+                    sentence = (f"{opening}: the error is in "
                                 "your regularisation term, which should be lam/m * Theta with column 0 set to zero.")
             out.append(entry_finding(net, "regularisation", layer, idx, user_reg, ref_reg, sentence, exp, cause=cause))
         return out
@@ -129,6 +139,8 @@ class Diagnoser:
             rows_, cols_ = net.shapes[layer - 1]
             idx = sl.start + differing(u, r, self.floor[sl])
             c = factor(u, r)
+            if c is not None and is_ratio(c, 1.0):
+                c = None  # "1 times the true value" names nothing: single entries differ, not the block's scale
             if c is not None:
                 label = factor_name(c, m)
                 everywhere = len(wrong) == len(slices)
@@ -298,6 +310,15 @@ class Diagnoser:
                     cause=cause or f"delta_{k} wrong", inherited_by=below))
                 continue
             single = len(layers) == 1
+            if idx.size <= MAX_LISTED and idx.size < net.shapes[layer - 1][1]:
+                # Fewer wrong entries than one row has: single entries, not a delta or a formula.
+                where = ", ".join(f"Theta{layer}[{net.locate(int(i))[1]}, {net.locate(int(i))[2]}]" for i in idx)
+                out.append(entry_finding(
+                    net, "entries", layer, idx, U0, R0,
+                    f"{idx.size} entr{'y' if idx.size == 1 else 'ies'} of Theta{layer}'s gradient "
+                    f"{'is' if idx.size == 1 else 'are'} wrong: {where}; every other entry is right.",
+                    "compared every entry of your gradient with the exact reference", cause="individual entries"))
+                continue
             out.append(entry_finding(
                 net, "one_layer" if single else "entries", layer, idx, U0, R0,
                 (f"only Theta{layer}'s gradient is wrong; the other layers are right. No simple pattern (a "

@@ -1,7 +1,11 @@
-"""Fast mode (large networks): random-direction checks and bisection with masked directions.
+"""Fast mode (large networks): an exact witness for every entry, finite differences along
+random directions to confirm it; without one, random-direction checks and bisection.
 
-A full central-difference check costs ``2P`` cost evaluations; a directional derivative
-costs two whatever P. Each weight matrix is probed along random unit directions; a flagged
+With jax (or backprop) the user's gradient is compared with the witness entry by entry --
+one gradient evaluation, nothing missed that the witness sees -- and finite differences
+along a few random directions confirm the witness itself. Without a witness: a full
+central-difference check costs ``2P`` cost evaluations; a directional derivative costs
+two whatever P. Each weight matrix is probed along random unit directions; a flagged
 block is split into its bias column and its weight columns and then bisected, two
 evaluations per split, until single wrong entries remain, each confirmed by a central
 difference with its own error estimate.
@@ -20,7 +24,7 @@ from gradlab.check.findings import MAX_LISTED, Finding, factor_name, grid, layer
 from gradlab.check.report import ranges
 from gradlab.network import Problem
 
-__all__ = ["fast_check", "FAST_DIRECTIONS", "FAST_MAX_LEAVES", "FAST_MAX_ACCUMULATED", "FAST_REPORT_MISS"]
+__all__ = ["fast_check", "witness_check", "FAST_DIRECTIONS", "FAST_MAX_LEAVES", "FAST_MAX_ACCUMULATED", "FAST_REPORT_MISS"]
 
 #: Fast mode: random directions per weight matrix in the first pass.
 FAST_DIRECTIONS = 2
@@ -132,8 +136,12 @@ class _Directional:
 
 
 def fast_check(U, problem: Problem, params, rng, name: str):
+    """Fast mode without an exact witness: random directions, then bisection, within the
+    cost evaluations of a full central-difference check (2P)."""
     net = problem.network
     dd = _Directional(problem, params)
+    budget = 2 * net.n_params
+    stopped = False
     findings: list[Finding] = []
     layers_info = []
     for layer, sl in enumerate(layer_slices(net), start=1):
@@ -143,9 +151,7 @@ def fast_check(U, problem: Problem, params, rng, name: str):
         if layer == 1:  # the first probe calibrates the truncation part of every tolerance
             flags = [dd.calibrate(U, f) for f in flags]
         tol = max(f.tol for f in flags)
-        # e.v for a unit direction uniform on the sphere of dimension d is about N(0, |e|^2/d):
-        # P(|e.v| < tol) <= sqrt(2/pi) tol sqrt(d)/|e| per direction, independent directions multiply.
-        detect = math.sqrt(2.0 / math.pi) * tol * math.sqrt(idx.size) / FAST_REPORT_MISS ** (1.0 / FAST_DIRECTIONS)
+        detect = _detectable(tol, idx.size)
         layers_info.append({"layer": layer, "tolerance": tol, "detectable_error": detect,
                             "flagged": any(f.flagged for f in flags)})
         if not any(f.flagged for f in flags):
@@ -171,9 +177,14 @@ def fast_check(U, problem: Problem, params, rng, name: str):
         blocks = [b for b in (bias, weights) if b is not None and b.flagged]
         if not blocks:
             blocks = [top]  # the layer was flagged but neither part alone: search it all
-        leaves, open_blocks = _bisect(dd, U, blocks, rng)
+        leaves, open_blocks = _bisect(dd, U, blocks, rng, budget)
+        stopped = stopped or (bool(open_blocks) and dd.evaluations + 4 > budget)
         confirmed = []
-        for i in leaves:
+        for n_leaf, i in enumerate(leaves):
+            if dd.evaluations + 4 > budget:  # the rest stay unconfirmed: reported as a block
+                stopped = True
+                open_blocks = open_blocks + [np.array(leaves[n_leaf:])]
+                break
             d, err = dd.partial(int(i))
             if abs(U[i] - d) > NUMERIC_SAFETY * err:
                 confirmed.append((int(i), d, err))
@@ -197,8 +208,11 @@ def fast_check(U, problem: Problem, params, rng, name: str):
                         + ". The bias gradient of a unit is the sum of its delta over the examples, divided by m.")
         elif open_blocks:
             kind, cause = ("one_layer" if sum(i["flagged"] for i in layers_info) == 1 else "entries"), "many entries"
-            sentence = (f"many entries of Theta{layer} are wrong (more than {FAST_MAX_LEAVES} blocks); rows "
-                        f"{ranges(rows)}. Run mode='full' on a smaller network for a diagnosis.")
+            why = (f"bisection stopped at {dd.evaluations} cost evaluations, the {budget} a full check needs"
+                   if stopped else f"more than {FAST_MAX_LEAVES} wrong blocks")
+            sentence = (f"many entries of Theta{layer} are wrong ({why}); the wrong ones lie among rows "
+                        f"{ranges(rows)}. Without an exact witness (jax) fast mode cannot diagnose them: run with "
+                        "jax, or mode='full' on a smaller network.")
         else:
             kind, cause = "entries", "individual entries"
             where = ", ".join(f"Theta{layer}[{net.locate(i)[1]}, {net.locate(i)[2]}]" for i, _, _ in confirmed[:MAX_LISTED])
@@ -208,11 +222,70 @@ def fast_check(U, problem: Problem, params, rng, name: str):
         err = [abs(U[i] - d) for i, d, _ in confirmed]
         findings.append(Finding(kind, layer, sentence, exp, rows, cols, vals, max(err) if err else None,
                                 None, "user", cause, {"blame_basis": "numeric (fast mode does not run jax)"}))
-    stats = {"directions_per_layer": FAST_DIRECTIONS, "miss_probability": FAST_REPORT_MISS, "cost_evaluations": dd.evaluations,
-             "full_check_evaluations": 2 * net.n_params, "step": dd.h, "layers": layers_info,
+    stats = {"witness": None, "directions_per_layer": FAST_DIRECTIONS, "miss_probability": FAST_REPORT_MISS,
+             "cost_evaluations": dd.evaluations, "full_check_evaluations": budget, "stopped_bisecting": stopped,
+             "step": dd.h, "layers": layers_info,
              "miss_probability_rule": "a single entry off by e is missed by one unit random direction over d "
                                       "entries with probability <= sqrt(2/pi) * tolerance * sqrt(d) / e"}
     return findings, stats
+
+
+def _detectable(tol: float, d: int) -> float:
+    """The single-entry error above which FAST_DIRECTIONS unit random directions over ``d``
+    entries all miss it with probability < FAST_REPORT_MISS.
+
+    e.v for a unit direction uniform on the sphere of dimension d is about N(0, |e|^2/d):
+    P(|e.v| < tol) <= sqrt(2/pi) tol sqrt(d)/|e| per direction; independent directions multiply.
+    """
+    return math.sqrt(2.0 / math.pi) * tol * math.sqrt(d) / FAST_REPORT_MISS ** (1.0 / FAST_DIRECTIONS)
+
+
+def witness_check(U, R, problem: Problem, params, rng, ref_name: str):
+    """Fast mode with an exact witness ``R`` (every entry of ``U`` is compared with it
+    exactly by the caller): finite differences along random directions confirm the witness
+    layer by layer, and one direction -- that of the disagreement ``U - R`` -- says which of
+    the two the cost's derivative sides with. A few dozen cost evaluations whatever P.
+
+    Returns ``(witness_layers_ok, probe, stats)``: the layers where the witness failed its
+    directions; the disagreement probe (None when U equals R); the report's fast block.
+    """
+    net = problem.network
+    dd = _Directional(problem, params)
+    layers_info, failed = [], []
+    for layer, sl in enumerate(layer_slices(net), start=1):
+        idx = np.arange(sl.start, sl.stop)
+        flags = [dd.probe(R, idx, rng) for _ in range(FAST_DIRECTIONS)]
+        if layer == 1:
+            flags = [dd.calibrate(R, f) for f in flags]
+        tol = max(f.tol for f in flags)
+        layers_info.append({"layer": layer, "tolerance": tol, "detectable_error": _detectable(tol, idx.size),
+                            "flagged": any(f.flagged for f in flags)})
+        if any(f.flagged for f in flags):
+            failed.append(layer)
+    probe = None
+    diff = U - R
+    size = float(np.linalg.norm(diff))
+    if size > 0.0:
+        everything = np.arange(net.n_params)
+        d = diff / size
+        d1 = dd.derivative(everything, d, dd.h)
+        d2 = dd.derivative(everything, d, 2.0 * dd.h)
+        # Round-off of two evaluations plus the truncation estimated along this very direction.
+        tol = NUMERIC_SAFETY * (ROUNDOFF_EVALS * EPS * abs(dd.J0) / dd.h + abs(d2 - d1) / 3.0)
+        yours, ref = float(U @ d), float(R @ d)
+        probe = {"yours": yours, ref_name: ref, "numeric": d1, "tolerance": tol,
+                 "numeric_agrees_with_yours": abs(yours - d1) <= tol,
+                 f"numeric_agrees_with_{ref_name}": abs(ref - d1) <= tol,
+                 "can_tell": abs(yours - ref) > 2.0 * tol}
+    stats = {"witness": ref_name, "exact_entries": int(net.n_params), "directions_per_layer": FAST_DIRECTIONS,
+             "miss_probability": FAST_REPORT_MISS, "cost_evaluations": dd.evaluations,
+             "full_check_evaluations": 2 * net.n_params, "stopped_bisecting": False, "step": dd.h,
+             "layers": layers_info, "disagreement_probe": probe,
+             "miss_probability_rule": f"every entry is compared with {ref_name} exactly; {ref_name} itself is "
+                                      "confirmed by finite differences along random directions, and an entry of "
+                                      f"{ref_name}'s off by e is missed by one unit direction over d entries with "
+                                      "probability <= sqrt(2/pi) * tolerance * sqrt(d) / e"}
+    return failed, probe, stats
 
 
 def _fast_factor(dd: _Directional, U, flags, rng):
@@ -235,15 +308,17 @@ def _fast_factor(dd: _Directional, U, flags, rng):
     return c, factor_name(c, dd.m)
 
 
-def _bisect(dd: _Directional, U, blocks, rng):
-    """Halve flagged blocks until single entries remain (two evaluations per split).
+def _bisect(dd: _Directional, U, blocks, rng, budget: int):
+    """Halve flagged blocks until single entries remain (two evaluations per split, four
+    when a half is probed afresh), never past ``budget`` cost evaluations in all.
 
-    Returns (single wrong entries, blocks left open when more than FAST_MAX_LEAVES are open).
+    Returns (single wrong entries, blocks left open when more than FAST_MAX_LEAVES are open
+    or the budget is spent).
     """
     leaves = []
     stack = [b for b in blocks if len(b.idx)]
     while stack:
-        if len(stack) > FAST_MAX_LEAVES:
+        if len(stack) > FAST_MAX_LEAVES or dd.evaluations + 4 > budget:
             return leaves, [b.idx for b in stack]
         node = stack.pop()
         if len(node.idx) == 1:
