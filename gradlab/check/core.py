@@ -220,7 +220,7 @@ def _run(caller, cost_caller, problem, params, mode, against, info, seed) -> Che
     exact = next((a for a in against if a != "numeric"), None)
     R = reference(exact)(problem, params) if exact else None
     if R is not None and not exact_agree(U, R, floor):
-        found = detect_convention(caller, problem, params, R, floor, exact)
+        found = detect_convention(caller, problem, params, R, floor, exact, reference(exact))
         if found is not None:
             caller, U, conv_finding = found
             findings.append(conv_finding)
@@ -339,7 +339,8 @@ def _blame(caller, U, R, exact, problem, params, floor, u_r, u_n, r_n, rn_where,
         findings += _witness_findings(net, exact, rn_where, R, u_r, u_n)
     if u_r:
         return findings
-    diag = Diagnoser(caller, caller.signature, reference(exact), exact, problem, params, floor)
+    diag = Diagnoser(caller, caller.signature, reference(exact), exact, problem, params, floor,
+                     shapes_ref=reference("backprop"))
     found = diag.run(U, R)
     if not found:
         idx = differing(U, R, floor)

@@ -15,7 +15,7 @@ import numpy as np
 
 from gradlab import _cost
 from gradlab._errors import UserCodeError
-from gradlab._judge import exact_agree, factor, fits, is_ratio
+from gradlab._judge import exact_agree, factor, fits, is_ratio, roundoff_floor
 from gradlab.check.calls import Caller
 from gradlab.check.findings import MAX_LISTED, Finding, differing, entry_finding, factor_name, grid, layer_slices
 from gradlab.network import Problem
@@ -26,8 +26,11 @@ __all__ = ["Diagnoser"]
 class Diagnoser:
     """Runs the experiments that explain a disagreement with the exact reference."""
 
-    def __init__(self, caller: Caller, signature: str, ref, ref_name: str, problem: Problem, params, floor):
+    def __init__(self, caller: Caller, signature: str, ref, ref_name: str, problem: Problem, params, floor,
+                 shapes_ref=None):
         self.caller, self.signature, self.ref, self.ref_name = caller, signature, ref, ref_name
+        # For experiments on many numbers of examples: a reference that does not compile per shape.
+        self.shapes_ref = shapes_ref or ref
         self.floor = floor
         self.problem, self.params = problem, params
         self.network = problem.network
@@ -222,6 +225,37 @@ class Diagnoser:
                     return out
         return []
 
+    def _prefix(self, k: int) -> Problem:
+        p = self.problem
+        return Problem(self.network, p.X[:k], p.labels[:k] if p.labels is not None else p.Y[:k], 0.0)
+
+    def _examples(self, layers, U0, R0) -> list[Finding]:
+        """Right on one example, wrong on all: bisect the number of leading examples for the
+        first that makes it wrong (log2 m experiments; a bug confined to some examples)."""
+        right, wrong = 1, self.problem.m
+        while wrong - right > 1:
+            k = (right + wrong) // 2
+            pk = self._prefix(k)
+            Uk = self.user(pk, self.params)
+            if Uk is None:
+                return []
+            if exact_agree(Uk, self.shapes_ref(pk, self.params), roundoff_floor(pk, self.params)):
+                right = k
+            else:
+                wrong = k
+        out = []
+        for layer in sorted(layers):
+            sl = layer_slices(self.network)[layer - 1]
+            idx = sl.start + differing(U0[sl], R0[sl], self.floor[sl])
+            out.append(entry_finding(
+                self.network, "examples", layer, idx, U0, R0,
+                f"your gradient is right on the first {right} example{'s' if right > 1 else ''} (rows 0..{right - 1} of "
+                f"X) and wrong on the first {wrong}: the examples from row {right} on are left out or handled "
+                f"differently (a loop bound, a slice such as X[:{right}], a batch size).",
+                "ran your function on the first k examples for k halving between 1 and m (lambda = 0) and compared "
+                "each with gradlab's back-propagation", cause=f"wrong from example {wrong} on", right_up_to=right))
+        return out
+
     def _deltas(self, layers, U0, R0) -> list[Finding]:
         """With one example, read the user's deltas off the bias columns and compare them."""
         net, params = self.network, self.params
@@ -229,6 +263,8 @@ class Diagnoser:
         labels = p.labels
         p1 = Problem(net, p.X[:1], labels[:1] if labels is not None else p.Y[:1], 0.0)
         U1, R1 = self.user(p1, params), self.ref(p1, params)
+        if U1 is not None and p.m > 1 and exact_agree(U1, R1, roundoff_floor(p1, params)):
+            return self._examples(layers, U0, R0)
         zs, acts = _cost.forward(np, net, params, p1.X)
         act = _cost.ACTIVATIONS[net.activation]
         slices = layer_slices(net)

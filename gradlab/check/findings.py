@@ -30,6 +30,7 @@ KINDS = {
     "sign_flip": "a block is minus the true gradient",
     "transposed": "a block holds the true numbers transposed",
     "one_layer": "the error enters at one layer (the layers below at most inherit it)",
+    "examples": "right on the first examples, wrong once later ones are included",
     "entries": "individual entries are wrong, no simpler pattern fits",
     "numeric_problem": "finite differences disagree with two exact gradients that agree",
     "cost_mismatch": "the user's cost differs from gradlab's cost",
