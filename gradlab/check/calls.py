@@ -234,8 +234,11 @@ def mutation_findings(network, call: Call, again: np.ndarray | None, first: np.n
                 zeroed = bool(np.all(after[idx] == 0))
                 cause = ("bias column zeroed in place" if only_bias and zeroed else
                          "bias column changed in place" if only_bias else "weights changed in place")
+                whole = only_bias and len(rows) == network.shapes[layer - 1][0]
+                where = (" -- the whole bias column (column 0) --" if whole else
+                         " in the bias column (column 0)" if only_bias else "")
                 sentence = (f"{name} wrote into its params argument: {idx.size} entr{'y' if idx.size == 1 else 'ies'} "
-                            f"of Theta{layer}" + (" -- the whole bias column (column 0) --" if only_bias else "")
+                            f"of Theta{layer}" + where
                             + (" set to 0" if zeroed else " changed") + ". The weight matrices you reshape from "
                             "params are views of the caller's vector, so writing into them changes the caller's "
                             "weights; copy first (Theta = params[...].reshape(...).copy())." + consequence)
