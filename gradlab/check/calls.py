@@ -167,6 +167,7 @@ def as_gradient(raw, network: Network, signature: str, name: str, *, convention:
     arr, bad = _per_matrix(raw, network, convention, name, exp)
     if bad is not None:
         return None, bad
+    order = convention if arr is None else DEFAULT  # per-matrix blocks come back in gradlab's order already
     if arr is None:
         try:
             arr = np.asarray(raw)
@@ -181,7 +182,7 @@ def as_gradient(raw, network: Network, signature: str, name: str, *, convention:
         return None, Finding("bad_output", None, f"{name} returned an array of shape {arr.shape}; the gradient "
                              f"of the {n} weights must have {n} entries, shape ({n},), ({n}, 1) or (1, {n}) -- "
                              "Theta1's gradient unrolled, then Theta2's, and so on.", exp, cause=f"shape {arr.shape}")
-    grad = np.array(convention.params_in(network, arr.reshape(n)), dtype=np.float64)
+    grad = np.array(order.params_in(network, arr.reshape(n)), dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(grad))
     if bad.size:
         layer = network.locate(int(bad[0]))[0]
