@@ -42,6 +42,12 @@ FAST_MAX_ACCUMULATED = 4.0
 FAST_REPORT_MISS = 1e-3
 
 
+#: Cost evaluations one layer's probes can take before any bisection: FAST_DIRECTIONS random
+#: directions, the calibration at step 2h, the factor test's third direction, and the split
+#: into bias and weight columns (four when a half is probed afresh).
+_LAYER_PROBES = 2 * FAST_DIRECTIONS + 2 + 2 + 4
+
+
 @dataclasses.dataclass
 class _Node:
     """A block of entries, the direction used on it, its residual U.v - D_v J and tolerance."""
@@ -177,11 +183,13 @@ def fast_check(U, problem: Problem, params, rng, name: str):
         blocks = [b for b in (bias, weights) if b is not None and b.flagged]
         if not blocks:
             blocks = [top]  # the layer was flagged but neither part alone: search it all
-        leaves, open_blocks = _bisect(dd, U, blocks, rng, budget)
-        stopped = stopped or (bool(open_blocks) and dd.evaluations + 4 > budget)
+        # What this layer may spend: the budget less what the layers after it need for their probes.
+        allowed = budget - _LAYER_PROBES * (len(net.shapes) - layer)
+        leaves, open_blocks = _bisect(dd, U, blocks, rng, allowed)
+        stopped = stopped or (bool(open_blocks) and dd.evaluations + 4 > allowed)
         confirmed = []
         for n_leaf, i in enumerate(leaves):
-            if dd.evaluations + 4 > budget:  # the rest stay unconfirmed: reported as a block
+            if dd.evaluations + 4 > allowed:  # the rest stay unconfirmed: reported as a block
                 stopped = True
                 open_blocks = open_blocks + [np.array(leaves[n_leaf:])]
                 break
@@ -208,7 +216,7 @@ def fast_check(U, problem: Problem, params, rng, name: str):
                         + ". The bias gradient of a unit is the sum of its delta over the examples, divided by m.")
         elif open_blocks:
             kind, cause = ("one_layer" if sum(i["flagged"] for i in layers_info) == 1 else "entries"), "many entries"
-            why = (f"bisection stopped at {dd.evaluations} cost evaluations, the {budget} a full check needs"
+            why = (f"bisection stopped at {dd.evaluations} cost evaluations, within the {budget} a full check needs"
                    if stopped else f"more than {FAST_MAX_LEAVES} wrong blocks")
             sentence = (f"many entries of Theta{layer} are wrong ({why}); the wrong ones lie among rows "
                         f"{ranges(rows)}. Without an exact witness (jax) fast mode cannot diagnose them: run with "

@@ -180,8 +180,9 @@ def problem_from_data(data, network: Network, *, labels: int = 0, lam: float = 0
         X, y = X[:examples], y[:examples]
     top = K if labels == 1 else K - 1
     if y.size and (int(np.min(y)) < 0 or int(np.max(y)) > top):
+        hint = " (labels 1..K: pass labels=1, --labels 1)" if labels == 0 and int(np.max(y)) == K else ""
         raise GradlabError(f"{name}: labels must lie in {'1..K (or 0..K-1)' if labels == 1 else '0..K-1'} for K = "
-                           f"sizes[-1] = {K}; got labels {int(np.min(y))}..{int(np.max(y))}")
+                           f"sizes[-1] = {K}; got labels {int(np.min(y))}..{int(np.max(y))}{hint}")
     units = (y.astype(np.int64) - 1) % K if labels == 1 else y.astype(np.int64)
     return Problem(network, X, units, lam)
 
