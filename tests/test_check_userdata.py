@@ -214,3 +214,19 @@ def test_cli_point_errors_are_one_line_exit_2(course, capsys, extra, pattern):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and re.search(pattern, err), err
+
+
+def test_shrinking_at_the_users_data_keeps_the_data_in_the_reproducer(course):
+    from gradlab.check import load_target
+
+    target = f"{course}/student.py:late"
+    report = gradlab.shrink(load_target(target), call=CALL, data=f"{course}/data0.mat", sizes=SIZES, target=target,
+                            max_examples=25)
+    r = report.reproducer
+    assert r["examples"] == 101 and r["sizes"][0] == 4 and r["sizes"][-1] == 3, r
+    assert f"--data {course}/data0.mat" in r["command"] and f"--call '{CALL}'" in r["command"]
+    assert f"data='{course}/data0.mat'" in r["pytest"] and "problem=problem" in r["pytest"]
+    namespace = {}
+    exec(r["pytest"], namespace)
+    with pytest.raises(AssertionError, match="right on the first 100 examples"):
+        namespace["test_late_smallest_failing_case"]()

@@ -61,8 +61,6 @@ def detect_convention(caller: Caller, problem, params, R, floor, ref_name: str, 
                 caller, conv, f"{caller.name} agrees with {ref_name} (to round-off) when called with {said}",
                 f"called {caller.name} again with {said}, and compared the result with {ref_name}")
     net = problem.network
-    if problem.labels is None and net.n_layers < 3:
-        return None
     p1 = Problem(net, problem.X[:1], problem.labels[:1] if problem.labels is not None else problem.Y[:1], 0.0)
     out = layer_slices(net)[-1]
     R1, floor1 = ref(p1, params)[out], roundoff_floor(p1, params)[out]

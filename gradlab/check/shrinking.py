@@ -110,7 +110,10 @@ def shrink(grad_fn, *, signature: str = "gradlab", call=None, cost_fn=None, cost
     if fixed_sizes is not None:
         size_st = st.just(tuple(fixed_sizes))
     elif dataset is not None:
-        n_in, K = dataset.X.shape[1], (sizes[-1] if sizes is not None else int(dataset.y.max()) + 1)
+        top = int(dataset.y.max())
+        # Labels 1..K (none 0) count K classes; 0..K-1 count max + 1.
+        n_in, K = dataset.X.shape[1], (sizes[-1] if sizes is not None else
+                                       top if labels == 1 and int(dataset.y.min()) >= 1 else top + 1)
         size_st = st.integers(lo, hi).flatmap(lambda n: st.lists(hidden, min_size=n - 2, max_size=n - 2)).map(
             lambda h: (n_in, *h, K))
     else:
