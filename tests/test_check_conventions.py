@@ -281,3 +281,18 @@ def test_cli_template_syntax_error_is_one_line_exit_2(port_file, capsys):
     assert main(["check", str(port_file), "--call", "NeuralNet(sizes X)"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("gradlab: error: --call: syntax error at column ")
+
+
+def test_a_template_evaluates_calls_attributes_subscripts_and_arithmetic_but_binds_nothing():
+    def f(*args, **kwargs):
+        return args, kwargs
+
+    tpl = CallTemplate("f(params[1:3], *sizes[:2], -lam ** 2, m >= 2 and X.shape, [1, 2][-1], k={'a': 1}['a'], "
+                       "**{'z': 3 if lam > 0 else 4}, w=(1, *sizes))", f)
+    out = tpl(*[{"params": np.arange(5.0), "sizes": [3, 5, 3], "lam": 2.0, "m": 4, "X": np.zeros((4, 3))}[n]
+                for n in tpl.names])
+    assert out[0][0].tolist() == [1.0, 2.0] and out[0][1:] == (3, 5, -4.0, (4, 3), 2)
+    assert out[1] == {"k": 1, "z": 3, "w": (1, 3, 5, 3)}
+    for src, what in (("(lambda: 1)()", "Lambda"), ("[p for p in params]", "ListComp"), ("(n := 1)", "NamedExpr")):
+        with pytest.raises(gradlab.GradlabError, match=f"got {what} at column"):
+            CallTemplate(src, f)

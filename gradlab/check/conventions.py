@@ -8,9 +8,10 @@ A :class:`Convention` converts gradlab's arguments to the user's and the user's 
 gradient back.
 
 A call template is a Python expression over the check's names (:data:`NAMES`) and the
-target module's globals -- ``NeuralNet(sizes, X, y, lam).gradient(params)`` -- compiled
-as an expression only (``mode="eval"``), its free names checked against the namespace
-before anything runs, double-underscore attributes refused.
+target module's globals -- ``NeuralNet(sizes, X, y, lam).gradient(params)`` -- parsed as
+an expression only (``mode="eval"``), its names checked against the namespace before
+anything runs, and evaluated by walking its syntax tree (names, calls, attributes,
+subscripts, arithmetic), never compiled and run as code.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import ast
 import builtins
 import dataclasses
 import inspect
+import operator
 import sys
 import types
 
@@ -65,7 +67,7 @@ SIGNATURE_NAMES = {
 #: constructors and arithmetic, nothing that reaches files, imports or attributes by name.
 _SAFE_BUILTINS = {name: getattr(builtins, name) for name in (
     "abs", "bool", "dict", "enumerate", "float", "int", "len", "list", "max", "min", "range", "reversed",
-    "round", "slice", "sorted", "sum", "tuple", "zip", "True", "False", "None")}
+    "round", "slice", "sorted", "sum", "tuple", "zip")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +156,11 @@ class CallTemplate:
     name : str
         How error messages name the template (``"call"``, ``"--call"``, ``"--cost-call"``).
 
-    Calling the template with the values of :attr:`names` (in that order) evaluates it.
+    The expression is parsed once and evaluated by walking its syntax tree: names,
+    literals, attributes (no double-underscore ones), calls (with ``*args`` and keyword
+    arguments), subscripts and slices, arithmetic, comparisons and conditional
+    expressions -- nothing that binds a name, imports or runs text. Calling the template
+    with the values of :attr:`names` (in that order) evaluates it.
     """
 
     def __init__(self, source, target, *, name: str = "call"):
@@ -170,14 +176,14 @@ class CallTemplate:
             raise GradlabError(f"{name}: syntax error{col}: {exc.msg}; got {name}={self.source!r} "
                                "(a Python expression over params, X, y, ...)") from None
         for node in ast.walk(tree):
+            if not isinstance(node, _NODES):
+                raise GradlabError(f"{name} may use names, literals, attributes, calls, subscripts and arithmetic; "
+                                   f"got {type(node).__name__} at column {getattr(node, 'col_offset', 0) + 1} in "
+                                   f"{name}={self.source!r}")
             if isinstance(node, ast.Attribute) and node.attr.startswith("__"):
                 raise GradlabError(f"{name} may not reach double-underscore attributes; got .{node.attr} in "
                                    f"{name}={self.source!r}")
-        bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
-        bound |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.Lambda) for a in ast.walk(n.args)
-                  if isinstance(a, ast.arg)}
-        loads = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
-        free = [n for n in dict.fromkeys(loads) if n not in bound]
+        free = list(dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)))
         self._globals = _globals_of(target)
         own = getattr(target, "__name__", None)
         self._own = {own: target} if isinstance(own, str) and own.isidentifier() and target_kind(target) != "module" \
@@ -190,18 +196,100 @@ class CallTemplate:
                 f"{name} uses {', '.join(map(repr, unknown))}, which {'is' if len(unknown) == 1 else 'are'} neither "
                 f"a name of the check ({', '.join(NAMES)}, Theta1 ... ThetaL) nor a global of "
                 f"{_where(target)}; got {name}={self.source!r}")
-        self._code = compile(tree, f"<{name}>", "eval")
+        self._tree = tree.body
         self.__name__ = self.source
 
     def __call__(self, *values):
-        ns = dict(self._globals)
+        ns = dict(_SAFE_BUILTINS)
+        ns.update(self._globals)
         ns.update(self._own)
-        ns["__builtins__"] = _SAFE_BUILTINS
         ns.update(zip(self.names, values))
-        return eval(self._code, ns)  # noqa: S307 - an expression, its names checked in __init__
+        return _evaluate(self._tree, ns)
 
     def __repr__(self) -> str:
         return f"CallTemplate({self.source!r})"
+
+
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+           ast.MatMult: operator.matmul, ast.BitAnd: operator.and_, ast.BitOr: operator.or_,
+           ast.BitXor: operator.xor, ast.LShift: operator.lshift, ast.RShift: operator.rshift}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_, ast.Invert: operator.invert}
+_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+            ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not,
+            ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
+#: The syntax a template may use (every other node -- lambda, comprehension, walrus,
+#: f-string, await -- is refused when it is parsed).
+_NODES = (ast.Expression, ast.Constant, ast.Name, ast.Load, ast.Attribute, ast.Call, ast.keyword, ast.Starred,
+          ast.Subscript, ast.Slice, ast.Tuple, ast.List, ast.Dict, ast.BinOp, ast.UnaryOp, ast.Compare,
+          ast.BoolOp, ast.And, ast.Or, ast.IfExp, *_BINARY, *_UNARY, *_COMPARE)
+
+
+def _items(nodes, ns) -> list:
+    """Positional items, ``*iterable`` spread."""
+    out = []
+    for n in nodes:
+        if isinstance(n, ast.Starred):
+            out.extend(_evaluate(n.value, ns))
+        else:
+            out.append(_evaluate(n, ns))
+    return out
+
+
+def _evaluate(node, ns):
+    """The value of one checked expression node."""
+    ev = lambda n: _evaluate(n, ns)  # noqa: E731
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return ns[node.id]
+    if isinstance(node, ast.Attribute):
+        return getattr(ev(node.value), node.attr)
+    if isinstance(node, ast.Call):
+        kwargs = {}
+        for k in node.keywords:
+            if k.arg is None:  # **mapping
+                kwargs.update(ev(k.value))
+            else:
+                kwargs[k.arg] = ev(k.value)
+        return ev(node.func)(*_items(node.args, ns), **kwargs)
+    if isinstance(node, ast.Subscript):
+        return ev(node.value)[ev(node.slice)]
+    if isinstance(node, ast.Slice):
+        return slice(*(None if p is None else ev(p) for p in (node.lower, node.upper, node.step)))
+    if isinstance(node, (ast.Tuple, ast.List)):
+        items = _items(node.elts, ns)
+        return tuple(items) if isinstance(node, ast.Tuple) else items
+    if isinstance(node, ast.Dict):
+        out = {}
+        for k, val in zip(node.keys, node.values):
+            if k is None:  # **mapping
+                out.update(ev(val))
+            else:
+                out[ev(k)] = ev(val)
+        return out
+    if isinstance(node, ast.BinOp):
+        return _BINARY[type(node.op)](ev(node.left), ev(node.right))
+    if isinstance(node, ast.UnaryOp):
+        return _UNARY[type(node.op)](ev(node.operand))
+    if isinstance(node, ast.Compare):
+        left = ev(node.left)
+        for op, right_node in zip(node.ops, node.comparators):
+            right = ev(right_node)
+            if not _COMPARE[type(op)](left, right):
+                return False
+            left = right
+        return True
+    if isinstance(node, ast.BoolOp):
+        value = None
+        for part in node.values:
+            value = ev(part)
+            if isinstance(node.op, ast.And) != bool(value):
+                return value
+        return value
+    if isinstance(node, ast.IfExp):
+        return ev(node.body) if ev(node.test) else ev(node.orelse)
+    raise GradlabError(f"a call template cannot evaluate {type(node).__name__}")  # refused when parsed
 
 
 def _where(target) -> str:
