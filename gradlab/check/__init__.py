@@ -34,15 +34,22 @@ pair, one gradient per matrix; labels 1..K and column-major unrolling as options
 (``labels=1``, ``unroll="F"``), detected and named when unstated; anything else through a
 call template (``call="NeuralNet(sizes, X, y, lam).gradient(params)"``); the user's own
 data and weights (``problem=``, ``params=``, :func:`user_point`).
+
+Any function and any layer go through the same witnesses, rules and report face:
+:func:`check_function` (a scalar function of any inputs) and :func:`check_layer` (a
+layer's backward pass, ``dout . J``), over the generic engine in
+:mod:`gradlab.check.generic`.
 """
 
 from gradlab._errors import UserCodeError
 from gradlab._usercode import load_function, load_target
 from gradlab.check.conventions import NAMES, CallTemplate, Convention
 from gradlab.check.core import FULL_MODE_MAX_PARAMS, check
-from gradlab.check.findings import KINDS, Finding
+from gradlab.check.findings import INPUT_KINDS, KINDS, Finding, InputFinding
+from gradlab.check.function import check_function
+from gradlab.check.layer import DEFAULT_DOUTS, check_layer
 from gradlab.check.point import load_weights, user_point
-from gradlab.check.report import CheckReport
+from gradlab.check.report import CheckReport, GradientReport
 from gradlab.check.shrinking import shrink
 
 __all__ = [
@@ -60,4 +67,10 @@ __all__ = [
     "UserCodeError",
     "KINDS",
     "FULL_MODE_MAX_PARAMS",
+    "check_function",
+    "check_layer",
+    "GradientReport",
+    "InputFinding",
+    "INPUT_KINDS",
+    "DEFAULT_DOUTS",
 ]

@@ -6,15 +6,15 @@ import numpy as np
 
 from gradlab import _resources
 from gradlab import _validate as v
-from gradlab._errors import UserCodeError
+from gradlab._errors import GradlabError, UserCodeError
 from gradlab._judge import EPS, EXACT_NORM_RATIO, NUMERIC_SAFETY, TINY, exact_agree, norm_ratio, numeric_bound, \
     roundoff_floor
 from gradlab.check.calls import mutation_findings, split_pair
 from gradlab.check.conventions import Convention
-from gradlab.check.cost import check_cost
+from gradlab.check.cost import check_cost, own_cost_check
 from gradlab.check.detect import detect_convention
 from gradlab.check.diagnosis import Diagnoser
-from gradlab.check.fast import fast_check, witness_check
+from gradlab.check.fast import FULL_MODE_MAX_PARAMS, fast_check, witness_check
 from gradlab.check.findings import Finding, differing, entry_finding, layer_slices
 from gradlab.check.point import case
 from gradlab.check.prepare import DEFAULT_EXAMPLES, DEFAULT_LAM, SIGNATURES, callers, point
@@ -23,11 +23,6 @@ from gradlab.sources import SOURCES, numeric
 
 __all__ = ["check", "case", "FULL_MODE_MAX_PARAMS", "DEFAULT_LAM", "DEFAULT_EXAMPLES", "SIGNATURES",
            "validate_against"]
-
-#: ``mode="auto"`` runs the full check (4P cost evaluations for the numeric gradient and its
-#: error estimate) up to this many parameters; beyond it, fast mode. At 2,000 parameters
-#: and a few examples the full check takes well under a second on one core.
-FULL_MODE_MAX_PARAMS = 2000
 
 _MODES = ("auto", "full", "fast")
 _AGAINST = ("jax", "backprop", "numeric")
@@ -50,7 +45,8 @@ def validate_against(against) -> tuple[str, ...]:
 
 def check(grad_fn, sizes=None, *, signature: str = "gradlab", call=None, cost_fn=None, cost_call=None,
           labels: int = 0, unroll: str = "C", problem=None, params=None, lam=None, examples=None, seed: int = 0,
-          weight_scale=None, mode: str = "auto", against=("jax", "numeric"), force: bool = False) -> CheckReport:
+          weight_scale=None, mode: str = "auto", against=("jax", "numeric"), force: bool = False,
+          own_cost: bool = False):
     """Check a gradient function: blame, localise and explain what is wrong with it.
 
     Parameters
@@ -76,6 +72,13 @@ def check(grad_fn, sizes=None, *, signature: str = "gradlab", call=None, cost_fn
         A cost function with the same signature as ``grad_fn``, checked against gradlab's cost.
     cost_call : str, optional
         The cost as a call template (with ``call=``).
+    own_cost : bool, default False
+        ``cost_fn`` is your own cost (squared error, another regulariser), not the course's
+        cross-entropy: your gradient is judged against *it* -- jax when it can trace
+        ``cost_fn`` (array API), finite differences of ``cost_fn`` -- each weight matrix an
+        input of the generic check, and how your cost differs from the course's is reported
+        as a note. Returns a :class:`~gradlab.check.report.GradientReport`. (The fixed
+        signatures and gradlab's conventions only.)
     labels : {0, 1}, default 0
         The first label the function expects: 1 for labels 1..K (label k is output unit
         k - 1, as Octave's ``y == 1:K``).
@@ -115,7 +118,8 @@ def check(grad_fn, sizes=None, *, signature: str = "gradlab", call=None, cost_fn
     -------
     CheckReport
         ``.ok``, ``.findings`` (each with ``layer``, ``kind``, ``rows``, ``columns``,
-        values, error and a sentence), ``.to_dict()``, ``str()``.
+        values, error and a sentence), ``.to_dict()``, ``str()``. With ``own_cost=True``, a
+        GradientReport (findings name ``Theta1``, ``Theta2`` ... and entries ``[row, column]``).
 
     Raises
     ------
@@ -142,11 +146,24 @@ def check(grad_fn, sizes=None, *, signature: str = "gradlab", call=None, cost_fn
     convention = Convention(labels, unroll)
     if not isinstance(force, (bool, np.bool_)):
         raise v.fail("force", force, "True or False")
+    if not isinstance(own_cost, (bool, np.bool_)):
+        raise v.fail("own_cost", own_cost, "True or False")
+    if own_cost and cost_fn is None:
+        raise GradlabError("own_cost=True judges the gradient against your cost, so it needs cost_fn; got cost_fn=None")
+    if own_cost and (call is not None or cost_call is not None or convention != Convention()):
+        raise GradlabError("own_cost=True takes grad_fn and cost_fn in a fixed signature ('gradlab' or 'seed') and "
+                           "gradlab's conventions; leave out call, cost_call, labels and unroll")
     problem, params, point_info = point(sizes, problem, params, lam=lam, examples=examples, seed=seed,
                                         weight_scale=weight_scale, convention=convention, jax="jax" in against)
     network = problem.network
     caller, cost_caller = callers(grad_fn, signature, call, cost_fn, cost_call, network, convention,
                                   problem.labels is not None)
+    if own_cost:
+        info = {"signature": signature, "sizes": list(network.sizes), "n_params": network.n_params,
+                "examples": problem.m, "lam": problem.lam, **point_info}
+        with _resources.forced(force):
+            return own_cost_check(grad_fn, cost_fn, signature, problem, params, mode=mode, against=against,
+                                  seed=point_info["seed"], info=info)
     if mode == "auto":
         mode = "full" if network.n_params <= FULL_MODE_MAX_PARAMS and not _slow(problem, params) else "fast"
     info = {"function": caller.name, "signature": caller.signature, "sizes": list(network.sizes),

@@ -219,7 +219,8 @@ def _reproducer(case, signature, target, tried, *, call, cost_target, cost_call,
         kw.append(f"labels={labels}")
     if unroll != "C":
         kw.append(f"unroll={unroll!r}")
-    lines = ["import gradlab", "from gradlab.check import load_function, load_target, user_point", "", "",
+    used = ["load_function"] * (cost_target is not None) + ["load_target"] + ["user_point"] * point
+    lines = ["import gradlab", f"from gradlab.check import {', '.join(used)}", "", "",
              f"def test_{func}_smallest_failing_case():", f"    target = load_target({target!r})"]
     if cost_target is not None:
         lines.append(f"    cost_fn = load_function({cost_target!r})")
