@@ -296,3 +296,19 @@ def test_a_template_evaluates_calls_attributes_subscripts_and_arithmetic_but_bin
     for src, what in (("(lambda: 1)()", "Lambda"), ("[p for p in params]", "ListComp"), ("(n := 1)", "NamedExpr")):
         with pytest.raises(gradlab.GradlabError, match=f"got {what} at column"):
             CallTemplate(src, f)
+
+
+@pytest.mark.parametrize("src, pattern", [
+    ("9**9**9", r"power 9\*\*387420489 is too large"),
+    ("[0]*10**10", r"repetition of 1 items 10000000000 times is too large"),
+    ("1 << 10**5", r"shift by 100000 bits is too large"),
+    ("__builtins__", r"may not use double-underscore names"),
+    ("f(\x00)", r"call: (syntax error|not a Python expression).*null bytes"),  # SyntaxError or ValueError
+])
+def test_a_template_cannot_run_away_or_reach_the_builtins(src, pattern):
+    def f(*args):
+        return args
+
+    with pytest.raises(gradlab.GradlabError, match=pattern):
+        tpl = CallTemplate(src, f)
+        tpl(*[None for _ in tpl.names])

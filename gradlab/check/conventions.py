@@ -20,6 +20,7 @@ import ast
 import builtins
 import dataclasses
 import inspect
+import math
 import operator
 import sys
 import types
@@ -66,7 +67,7 @@ SIGNATURE_NAMES = {
 #: Builtins a template may use besides the check's names and the module's globals: pure
 #: constructors and arithmetic, nothing that reaches files, imports or attributes by name.
 _SAFE_BUILTINS = {name: getattr(builtins, name) for name in (
-    "abs", "bool", "dict", "enumerate", "float", "int", "len", "list", "max", "min", "range", "reversed",
+    "abs", "bool", "dict", "enumerate", "float", "int", "len", "list", "max", "min", "reversed",
     "round", "slice", "sorted", "sum", "tuple", "zip")}
 
 
@@ -175,6 +176,9 @@ class CallTemplate:
             col = f" at column {exc.offset}" if exc.offset else ""
             raise GradlabError(f"{name}: syntax error{col}: {exc.msg}; got {name}={self.source!r} "
                                "(a Python expression over params, X, y, ...)") from None
+        except (ValueError, RecursionError, MemoryError) as exc:  # a NUL byte; nesting too deep to parse
+            raise GradlabError(f"{name}: not a Python expression ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+                               f"got {name}={self.source!r}") from None
         for node in ast.walk(tree):
             if not isinstance(node, _NODES):
                 raise GradlabError(f"{name} may use names, literals, attributes, calls, subscripts and arithmetic; "
@@ -182,6 +186,9 @@ class CallTemplate:
                                    f"{name}={self.source!r}")
             if isinstance(node, ast.Attribute) and node.attr.startswith("__"):
                 raise GradlabError(f"{name} may not reach double-underscore attributes; got .{node.attr} in "
+                                   f"{name}={self.source!r}")
+            if isinstance(node, ast.Name) and node.id.startswith("__"):
+                raise GradlabError(f"{name} may not use double-underscore names; got {node.id} in "
                                    f"{name}={self.source!r}")
         free = list(dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)))
         self._globals = _globals_of(target)
@@ -223,6 +230,29 @@ _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, as
 _NODES = (ast.Expression, ast.Constant, ast.Name, ast.Load, ast.Attribute, ast.Call, ast.keyword, ast.Starred,
           ast.Subscript, ast.Slice, ast.Tuple, ast.List, ast.Dict, ast.BinOp, ast.UnaryOp, ast.Compare,
           ast.BoolOp, ast.And, ast.Or, ast.IfExp, *_BINARY, *_UNARY, *_COMPARE)
+
+
+#: A template's arithmetic on Python integers and sequences stays this small: a typo such as
+#: ``9**9**9`` or ``[0]*10**10`` must not take the machine's time or memory. A call template
+#: passes arrays and sizes; nothing it needs comes near 2^4096 or a million repeated items.
+MAX_TEMPLATE_INT_BITS = 4096
+MAX_TEMPLATE_REPEAT = 10**6
+
+
+def _bounded(op, left, right) -> None:
+    """Refuse a power, shift or repetition of plain Python values beyond the bounds above."""
+    ints = all(isinstance(x, int) and not isinstance(x, bool) for x in (left, right))
+    if ints and isinstance(op, ast.Pow) and abs(left) > 1 and right > 0 \
+            and right * math.log2(abs(left)) > MAX_TEMPLATE_INT_BITS:
+        raise GradlabError(f"a call template's power {left}**{right} is too large (over "
+                           f"{MAX_TEMPLATE_INT_BITS} bits)")
+    if ints and isinstance(op, ast.LShift) and right > MAX_TEMPLATE_INT_BITS:
+        raise GradlabError(f"a call template's shift by {right} bits is too large")
+    if isinstance(op, ast.Mult):
+        for seq, k in ((left, right), (right, left)):
+            if isinstance(seq, (str, bytes, list, tuple)) and isinstance(k, int) and k * max(len(seq), 1) > \
+                    MAX_TEMPLATE_REPEAT:
+                raise GradlabError(f"a call template's repetition of {len(seq)} items {k} times is too large")
 
 
 def _items(nodes, ns) -> list:
@@ -269,7 +299,9 @@ def _evaluate(node, ns):
                 out[ev(k)] = ev(val)
         return out
     if isinstance(node, ast.BinOp):
-        return _BINARY[type(node.op)](ev(node.left), ev(node.right))
+        left, right = ev(node.left), ev(node.right)
+        _bounded(node.op, left, right)
+        return _BINARY[type(node.op)](left, right)
     if isinstance(node, ast.UnaryOp):
         return _UNARY[type(node.op)](ev(node.operand))
     if isinstance(node, ast.Compare):

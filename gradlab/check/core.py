@@ -14,11 +14,12 @@ from gradlab.check.conventions import Convention
 from gradlab.check.cost import check_cost, own_cost_check
 from gradlab.check.detect import detect_convention
 from gradlab.check.diagnosis import Diagnoser
-from gradlab.check.fast import FULL_MODE_MAX_PARAMS, fast_check, witness_check
+from gradlab.check.fast import FULL_MODE_MAX_PARAMS, fast_check
 from gradlab.check.findings import Finding, differing, entry_finding, layer_slices
 from gradlab.check.point import case
 from gradlab.check.prepare import DEFAULT_EXAMPLES, DEFAULT_LAM, SIGNATURES, callers, point
 from gradlab.check.report import CheckReport
+from gradlab.check.witness import witness_check
 from gradlab.sources import SOURCES, numeric
 
 __all__ = ["check", "case", "FULL_MODE_MAX_PARAMS", "DEFAULT_LAM", "DEFAULT_EXAMPLES", "SIGNATURES",

@@ -3,10 +3,8 @@ and bisection with masked directions.
 
 With jax (or backprop) the network's gradient is compared with the witness entry by entry
 -- one gradient evaluation, nothing missed that the witness sees -- and finite differences
-along a few random directions confirm the witness itself (:func:`witness_check`). Without
-one:
-
-A full central-difference check costs two (with its error estimate four) evaluations per
+along a few random directions confirm the witness itself (:mod:`gradlab.check.witness`).
+Without one, this module's engine: a full central-difference check costs two (with its error estimate four) evaluations per
 entry; a directional derivative costs two whatever the size. Each block of entries (a
 network's weight matrix; an input of any function or layer) is probed along random unit
 directions; a flagged block is bisected, two evaluations per split -- directional
@@ -34,7 +32,7 @@ from gradlab.check.findings import (MAX_LISTED, Finding, InputFinding, factor_na
 from gradlab.check.report import ranges
 from gradlab.network import Problem
 
-__all__ = ["fast_check", "witness_check", "fast_inputs", "Node", "Directional", "bisect", "fast_factor", "FULL_MODE_MAX_PARAMS",
+__all__ = ["fast_check", "fast_inputs", "cost_box", "detectable", "MISS_RULE", "Node", "Directional", "bisect", "fast_factor", "FULL_MODE_MAX_PARAMS",
            "FAST_DIRECTIONS", "FAST_MAX_LEAVES", "FAST_MAX_ACCUMULATED", "FAST_REPORT_MISS", "MAX_ENTRIES"]
 
 #: ``mode="auto"`` runs the full check (4 evaluations per entry for the numeric gradient
@@ -209,17 +207,19 @@ def fast_factor(dd: Directional, U, flags, rng) -> float | None:
     return c if ratio_fits(c, extra) else None
 
 
-def _detectable(tol: float, d: int) -> float:
+def detectable(tol: float, d: int) -> float:
+    """The single-entry error above which FAST_DIRECTIONS random directions over ``d``
+    entries all miss it with probability < FAST_REPORT_MISS."""
     # e.v for a unit direction uniform on the sphere of dimension d is about N(0, |e|^2/d):
     # P(|e.v| < tol) <= sqrt(2/pi) tol sqrt(d)/|e| per direction, independent directions multiply.
     return math.sqrt(2.0 / math.pi) * tol * math.sqrt(d) / FAST_REPORT_MISS ** (1.0 / FAST_DIRECTIONS)
 
 
-_MISS_RULE = ("a single entry off by e is missed by one unit random direction over d entries with probability "
+MISS_RULE = ("a single entry off by e is missed by one unit random direction over d entries with probability "
               "<= sqrt(2/pi) * tolerance * sqrt(d) / e")
 
 
-def _cost_box(problem: Problem, params) -> BlackBox:
+def cost_box(problem: Problem, params) -> BlackBox:
     """gradlab's cost as a black box of one scalar function."""
     net, X, Y, lam = problem.network, problem.X, problem.Y, problem.lam
 
@@ -235,7 +235,7 @@ def fast_check(U, problem: Problem, params, rng, name: str):
     within the cost evaluations of a full central-difference check (2P)."""
     net = problem.network
     budget = 2 * net.n_params
-    dd = Directional(_cost_box(problem, params), budget)
+    dd = Directional(cost_box(problem, params), budget)
     stopped = False
     U = np.asarray(U)[None, :]
     findings: list[Finding] = []
@@ -247,7 +247,7 @@ def fast_check(U, problem: Problem, params, rng, name: str):
         if layer == 1:  # the first probe calibrates the truncation part of every tolerance
             flags = [dd.calibrate(U, f) for f in flags]
         tol = float(max(np.max(f.tol) for f in flags))
-        detect = _detectable(tol, idx.size)
+        detect = detectable(tol, idx.size)
         layers_info.append({"layer": layer, "tolerance": tol, "detectable_error": detect,
                             "flagged": any(f.flagged for f in flags)})
         if not any(f.flagged for f in flags):
@@ -320,55 +320,8 @@ def fast_check(U, problem: Problem, params, rng, name: str):
                                 None, "user", cause, {"blame_basis": "numeric (fast mode does not run jax)"}))
     stats = {"witness": None, "directions_per_layer": FAST_DIRECTIONS, "miss_probability": FAST_REPORT_MISS,
              "cost_evaluations": dd.bb.count, "full_check_evaluations": budget, "stopped_bisecting": stopped,
-             "step": dd.h, "layers": layers_info, "miss_probability_rule": _MISS_RULE}
+             "step": dd.h, "layers": layers_info, "miss_probability_rule": MISS_RULE}
     return findings, stats
-
-
-def witness_check(U, R, problem: Problem, params, rng, ref_name: str):
-    """The network's fast mode with an exact witness ``R`` (every entry of ``U`` is compared
-    with it exactly by the caller): finite differences along random directions confirm the
-    witness layer by layer, and one direction -- that of the disagreement ``U - R`` -- says
-    which of the two the cost's derivative sides with. A few dozen cost evaluations whatever P.
-
-    Returns ``(failed_layers, probe, stats)``: the layers where the witness failed its
-    directions; the disagreement probe (None when U equals R); the report's fast block.
-    """
-    net = problem.network
-    dd = Directional(_cost_box(problem, params))
-    R1 = np.asarray(R)[None, :]
-    layers_info, failed = [], []
-    for layer, sl in enumerate(layer_slices(net), start=1):
-        idx = np.arange(sl.start, sl.stop)
-        flags = [dd.probe(R1, idx, rng) for _ in range(FAST_DIRECTIONS)]
-        if layer == 1:
-            flags = [dd.calibrate(R1, f) for f in flags]
-        tol = float(max(np.max(f.tol) for f in flags))
-        layers_info.append({"layer": layer, "tolerance": tol, "detectable_error": _detectable(tol, idx.size),
-                            "flagged": any(f.flagged for f in flags)})
-        if any(f.flagged for f in flags):
-            failed.append(layer)
-    probe = None
-    diff = np.asarray(U) - np.asarray(R)
-    size = float(np.linalg.norm(diff))
-    if size > 0.0:
-        everything = np.arange(net.n_params)
-        d = diff / size
-        d1 = float(dd.derivative(everything, d, dd.h)[0])
-        d2 = float(dd.derivative(everything, d, 2.0 * dd.h)[0])
-        # Round-off of two evaluations plus the truncation estimated along this very direction.
-        tol = NUMERIC_SAFETY * (ROUNDOFF_EVALS * EPS * float(dd.size[0]) / dd.h + abs(d2 - d1) / 3.0)
-        yours, ref = float(np.asarray(U) @ d), float(np.asarray(R) @ d)
-        probe = {"yours": yours, ref_name: ref, "numeric": d1, "tolerance": tol,
-                 "numeric_agrees_with_yours": abs(yours - d1) <= tol,
-                 f"numeric_agrees_with_{ref_name}": abs(ref - d1) <= tol,
-                 "can_tell": abs(yours - ref) > 2.0 * tol}
-    stats = {"witness": ref_name, "exact_entries": int(net.n_params), "directions_per_layer": FAST_DIRECTIONS,
-             "miss_probability": FAST_REPORT_MISS, "cost_evaluations": dd.bb.count,
-             "full_check_evaluations": 2 * net.n_params, "stopped_bisecting": False, "step": dd.h,
-             "layers": layers_info, "disagreement_probe": probe,
-             "miss_probability_rule": f"every entry is compared with {ref_name} exactly; {ref_name} itself is "
-                                      f"confirmed along random directions, where {_MISS_RULE}"}
-    return failed, probe, stats
 
 
 def fast_inputs(inputs, U, bb: BlackBox, rng, N_batch):
@@ -387,7 +340,7 @@ def fast_inputs(inputs, U, bb: BlackBox, rng, N_batch):
             flags = [dd.calibrate(U, f) for f in flags]
             calibrated = True
         tol = float(max(np.max(f.tol) for f in flags))
-        detect = _detectable(tol, idx.size)
+        detect = detectable(tol, idx.size)
         flagged = any(f.flagged for f in flags)
         stats_inputs.append({"input": s.name, "position": s.position, "tolerance": tol,
                              "detectable_error": detect, "flagged": flagged})
@@ -446,5 +399,5 @@ def fast_inputs(inputs, U, bb: BlackBox, rng, N_batch):
             extra={"n_entries": len(local), **basis}))
     stats = {"evaluations": dd.used, "full_evaluations": full, "directions_per_input": FAST_DIRECTIONS,
              "step": dd.h, "miss_probability": FAST_REPORT_MISS, "inputs": stats_inputs,
-             "miss_probability_rule": _MISS_RULE}
+             "miss_probability_rule": MISS_RULE}
     return findings, stats

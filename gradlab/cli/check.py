@@ -87,7 +87,7 @@ def _add_convention_args(p) -> None:
                         "names, e.g. 'NeuralNet(sizes, X, y, lam).gradient(params)'")
     g.add_argument("--cost-call", dest="cost_call", default=None, metavar="EXPR",
                    help="the cost as such an expression, checked against gradlab's cost")
-    g.add_argument("--labels", dest="first_label", type=integer, choices=(0, 1), default=0,
+    g.add_argument("--labels", dest="first_label", choices=("0", "1"), default="0",
                    help="the first class label your function expects: 0 (0..K-1) or 1 (1..K, Octave's y == 1:K; "
                         "with --data label K is the digit 0); default 0")
     g.add_argument("--unroll", choices=("C", "F"), default="C",
@@ -108,7 +108,7 @@ def _calls(args, fn) -> dict:
 
     return {"call": None if args.call is None else CallTemplate(args.call, fn, name="--call"),
             "cost_call": None if args.cost_call is None else CallTemplate(args.cost_call, fn, name="--cost-call"),
-            "labels": args.first_label, "unroll": args.unroll}
+            "labels": int(args.first_label), "unroll": args.unroll}
 
 
 def _point(args) -> dict:
@@ -120,7 +120,7 @@ def _point(args) -> dict:
             raise GradlabError("--data-labels goes with --data (IDX images)")
         return {"sizes": args.sizes, "lam": args.lam, "examples": args.examples, "weight_scale": args.weight_scale}
     network, problem, params = user_point(args.sizes, data=args.data, data_labels=args.data_labels,
-                                          weights=args.weights, labels=args.first_label, unroll=args.unroll,
+                                          weights=args.weights, labels=int(args.first_label), unroll=args.unroll,
                                           examples=args.examples, lam=args.lam)
     if problem is None:
         return {"sizes": network.sizes, "lam": args.lam, "examples": args.examples, "params": params,
@@ -190,7 +190,7 @@ def _run_generic(args) -> int:
         raise GradlabError("--cost, --own-cost and --shrink go with a network gradient, not --function or --layer")
     network_only = [o for o, given in (("--call", args.call), ("--cost-call", args.cost_call), ("--data", args.data),
                                         ("--data-labels", args.data_labels), ("--weights", args.weights),
-                                        ("--labels", args.first_label or None),
+                                        ("--labels", None if args.first_label == "0" else args.first_label),
                                         ("--unroll", None if args.unroll == "C" else args.unroll)) if given is not None]
     if network_only:
         raise GradlabError(f"{network_only[0]} goes with a network gradient, not --function or --layer")
