@@ -509,11 +509,11 @@ class Worker:
                                "target 'FILE.py:FUNC', or pass isolate=False") from None
         return self._new(("adopt", data, name), f"importing {getattr(fn, '__module__', label)}")
 
-    def make(self, factory: str, *args, attributes=(), name: str = "call", **kwargs) -> "RemoteFunction":
+    def make(self, factory: str, *args, attributes=(), label: str = "call", **kwargs) -> "RemoteFunction":
         """A callable built in the child: ``factory(*args, **kwargs)``, where ``factory`` is a
         target (``module:NAME`` or ``PATH.py:NAME``) and an :class:`InWorker` among ``args``
         is the target it names, loaded there. The stand-in carries the ``attributes`` named
-        (their values, as the child sees them).
+        (their values, as the child sees them); ``label`` names it in messages.
 
         For what must run where the user's module is -- a call template evaluated over the
         module's globals: ``w.make("gradlab.check.conventions:CallTemplate", source,
@@ -522,7 +522,7 @@ class Worker:
         for a in attributes:
             if not isinstance(a, str) or not a.isidentifier():
                 raise v.fail("attributes", attributes, "attribute names")
-        return self._new(("make", factory, args, kwargs, tuple(attributes), name), name)
+        return self._new(("make", factory, args, kwargs, tuple(attributes), label), label)
 
     def _new(self, message, what: str) -> "RemoteFunction":
         reply = self._request(message, what)

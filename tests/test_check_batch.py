@@ -207,3 +207,37 @@ def test_a_bug_in_gradlab_on_one_target_is_that_rows_error_the_others_run_and_th
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["target"], r["status"]) for r in rows] == [("a.py:f", "pass"), ("b.py:f", "error"), ("c.py:f", "pass")]
     assert rows[1]["error"] == "internal error: RuntimeError: unexpected (a bug in gradlab)"
+
+
+CLASS_PORT = GOOD + textwrap.dedent("""
+
+    class NeuralNet:
+        def __init__(self, sizes, X, y, lam):
+            self.sizes, self.X, self.y, self.lam = sizes, X, y, lam
+
+        def gradient(self, params):
+            print("gradient called")
+            s = self.sizes
+            return nnGradient(params, s[0], s[1], s[2], self.X, self.y, self.lam)
+""")
+
+
+def test_a_call_template_runs_next_to_each_targets_module_and_a_missing_class_is_that_rows_error(tmp_path, capsys,
+                                                                                               monkeypatch):
+    (tmp_path / "cls.py").write_text(CLASS_PORT)
+    (tmp_path / "plain.py").write_text(GOOD)  # no NeuralNet
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "cls.py", "plain.py", "--call", "NeuralNet(sizes, X, y, lam).gradient(params)",
+                 "--json"]) == 1
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["target"], r["status"]) for r in rows] == [("cls.py", "pass"), ("plain.py", "error")]
+    assert rows[0]["output"].startswith("gradient called\n")  # printed in the worker, where the template ran
+    assert "'NeuralNet'" in rows[1]["error"]
+
+
+def test_a_call_template_that_is_not_python_is_a_usage_error_before_any_target(tmp_path, capsys, monkeypatch):
+    (tmp_path / "cls.py").write_text(CLASS_PORT)
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "cls.py", "cls.py", "--call", "NeuralNet(sizes X)"]) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("gradlab: error: --call: syntax error at column ") and err.count("\n") == 1

@@ -99,7 +99,7 @@ def _where(f) -> str:
 
 
 def grade(target: str, run=None, *, cost_fn: str | None = None, timeout: float = DEFAULT_TIMEOUT,
-          **options) -> Outcome:
+          preload: bool = True, **options) -> Outcome:
     """Check one target in a process of its own; return its outcome, whatever its code does.
 
     Parameters
@@ -115,6 +115,9 @@ def grade(target: str, run=None, *, cost_fn: str | None = None, timeout: float =
         A cost function: a name in the target's file or module, or ``PATH.py:FUNC``.
     timeout : float, default 60
         Seconds the target's code may run in all (its import and every call).
+    preload : bool, default True
+        Load ``target`` (and ``cost_fn``) in the worker before ``run``; False when ``run``
+        loads what it needs itself (a call template over a module: ``fn`` is then None).
     **options
         Passed to :func:`gradlab.check` (sizes, signature, lam, ...).
 
@@ -138,8 +141,8 @@ def grade(target: str, run=None, *, cost_fn: str | None = None, timeout: float =
     with Worker(timeout) as worker:
         report, exc = None, None
         try:
-            fn = worker.load(target, "target")
-            cost = None if cost_fn is None else worker.load(cost_target(target, cost_fn), "--cost")
+            fn = worker.load(target, "target") if preload else None
+            cost = None if cost_fn is None or not preload else worker.load(cost_target(target, cost_fn), "--cost")
         except GradlabError as err:  # the target's file or function, or its import
             exc = err
         else:

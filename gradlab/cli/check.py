@@ -43,9 +43,9 @@ def add_check(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("targets", nargs="*", metavar="target",
-                   help="PATH.py:FUNC or module:FUNC, the network gradient function (with --order 2, the "
-                        "Hessian-vector product function) to check; several (or a pattern such as "
-                        "'subs/*.py:nnGradient') for a batch, one line each")
+                   help="PATH.py:FUNC or module:FUNC, the network gradient function to check (with --call also "
+                        "a class, or PATH.py / a module alone; with --order 2, the Hessian-vector product "
+                        "function); several (or a pattern such as 'subs/*.py:nnGradient') for a batch, one line each")
     p.add_argument("--order", type=integer, default=1,
                    help="1: a gradient function f(problem, params); 2: a Hessian-vector product "
                         "hvp(problem, params, v) (default 1)")
@@ -74,12 +74,13 @@ def add_check(sub) -> None:
     p.add_argument("--own-cost", dest="own_cost", action="store_true",
                    help="--cost is your own cost (not the course's cross-entropy): judge the gradient against it; "
                         "how it differs from the course's cost is a note")
-    p.add_argument("--sizes", type=sizes, default=(3, 5, 3), help="layer sizes (default 3,5,3)")
+    p.add_argument("--sizes", type=sizes, default=None, help="layer sizes (default 3,5,3, or those of --weights)")
     p.add_argument("--lambda", dest="lam", type=number, default=1.0,
                    help="lambda for the check, >= 0; lambda = 0 is tried too (default 1)")
-    p.add_argument("--examples", type=integer, default=5, help="number of examples m (default 5)")
+    p.add_argument("--examples", type=integer, default=None,
+                   help="number of examples m (default 5; with --data every row, or the first M)")
     p.add_argument("--seed", type=integer, default=0, help="seed of the weights and data (default 0)")
-    p.add_argument("--weight-scale", dest="weight_scale", type=number, default=1.0,
+    p.add_argument("--weight-scale", dest="weight_scale", type=number, default=None,
                    help="multiply the random weights (large values saturate the sigmoids; default 1)")
     p.add_argument("--mode", choices=("auto", "full", "fast"), default="auto",
                    help="full: every entry; fast: random directions and bisection; auto: full for small "
@@ -92,7 +93,61 @@ def add_check(sub) -> None:
                    help="print the report as JSON (several targets: one JSON object per line)")
     add_isolation(p)
     add_force(p, "the full check's finite differences")
+    _add_convention_args(p)
     p.set_defaults(run=forcible(run_check))
+
+
+def _add_convention_args(p) -> None:
+    """How the function is called (templates, conventions) and where (the user's data and weights)."""
+    g = p.add_argument_group("calling your code as it is, at your own point")
+    g.add_argument("--call", default=None, metavar="EXPR",
+                   help="a Python expression that returns the gradient, over params, sizes, input_layer_size, "
+                        "hidden_layer_size, num_labels, X, y, y_col, Y, lam, m, Theta1..ThetaL and the module's "
+                        "names, e.g. 'NeuralNet(sizes, X, y, lam).gradient(params)'")
+    g.add_argument("--cost-call", dest="cost_call", default=None, metavar="EXPR",
+                   help="the cost as such an expression, checked against gradlab's cost")
+    g.add_argument("--labels", dest="first_label", choices=("0", "1"), default="0",
+                   help="the first class label your function expects: 0 (0..K-1) or 1 (1..K, Octave's y == 1:K; "
+                        "with --data label K is the digit 0); default 0")
+    g.add_argument("--unroll", choices=("C", "F"), default="C",
+                   help="how params and a flat gradient are unrolled: C row by row (numpy), F column by column "
+                        "(Octave's Theta(:)); default C")
+    g.add_argument("--data", default=None, metavar="FILE",
+                   help="check at your data: digits, FILE.mat (X, y) or IDX images (with --data-labels)")
+    g.add_argument("--data-labels", dest="data_labels", default=None, metavar="FILE",
+                   help="the IDX labels file for IDX images given to --data")
+    g.add_argument("--weights", default=None, metavar="FILE",
+                   help="check at your weights: .mat or .npz with Theta1, Theta2, ... (or a flat params), or a "
+                        "gradlab model file")
+
+
+def _calls(args, worker) -> dict:
+    """The call templates and conventions as check() and shrink() take them; the templates
+    made in the worker, next to the target's module."""
+    from gradlab.check.isolated import remote_template
+
+    def template(source, name):
+        return None if source is None else remote_template(worker, source, args.target, name)
+
+    return {"call": template(args.call, "--call"), "cost_call": template(args.cost_call, "--cost-call"),
+            "labels": int(args.first_label), "unroll": args.unroll}
+
+
+def _point(args) -> dict:
+    """check()'s point arguments: the user's data and weights (read here), or gradlab's random ones."""
+    from gradlab.check import user_point
+
+    if args.data is None and args.weights is None:
+        if args.data_labels is not None:
+            raise GradlabError("--data-labels goes with --data (IDX images)")
+        return {"sizes": args.sizes, "lam": args.lam, "examples": args.examples, "weight_scale": args.weight_scale}
+    network, problem, params = user_point(args.sizes, data=args.data, data_labels=args.data_labels,
+                                          weights=args.weights, labels=int(args.first_label), unroll=args.unroll,
+                                          examples=args.examples, lam=args.lam)
+    if problem is None:
+        return {"sizes": network.sizes, "lam": args.lam, "examples": args.examples, "params": params,
+                "weight_scale": args.weight_scale}
+    return {"sizes": network.sizes, "problem": problem, "params": params, "weight_scale": args.weight_scale}
 
 
 def add_isolation(p) -> None:
@@ -131,7 +186,10 @@ def run_check(args) -> int:
     if args.order == 2:
         given = [flag for flag, on in (("--signature", args.signature != "gradlab"), ("--cost", args.cost is not None),
                                        ("--own-cost", args.own_cost), ("--mode", args.mode != "auto"),
-                                       ("--shrink", args.shrink)) if on]
+                                       ("--shrink", args.shrink), ("--call", args.call is not None),
+                                       ("--cost-call", args.cost_call is not None), ("--data", args.data is not None),
+                                       ("--weights", args.weights is not None), ("--labels", args.first_label != "0"),
+                                       ("--unroll", args.unroll != "C")) if on]
         if given:
             raise GradlabError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to gradient "
                                "checks, not to --order 2")
@@ -142,23 +200,34 @@ def run_check(args) -> int:
     return show_one(args, grade_target(args, args.target))
 
 
-def checked_report(args, fn, cost_fn):
-    """Check (or shrink) ``fn`` as the options say: the report."""
+def checked_report(args, fn, cost_fn, worker):
+    """Check (or shrink) ``fn`` as the options say: the report. ``fn`` and ``cost_fn`` are
+    stand-ins for the user's functions in ``worker`` (``fn`` is None with ``--call``: the
+    template, made there, is the function)."""
     from gradlab.check import check, shrink
 
     if args.order == 2:
         return check(fn, args.sizes, lam=args.lam, examples=args.examples, seed=args.seed,
                      weight_scale=args.weight_scale, order=2)
+    calls = _calls(args, worker)
+    fn = calls["call"] if fn is None else fn
+    cost_target = None
+    if args.cost is not None:
+        where = args.target.rpartition(":")[0] or args.target
+        cost_target = args.cost if ":" in args.cost else f"{where}:{args.cost}"
     report = None
     if args.shrink:
         report = shrink(fn, signature=args.signature, cost_fn=cost_fn, max_examples=args.max_examples,
-                        target=args.target)
+                        target=args.target, cost_target=cost_target, data=args.data, data_labels=args.data_labels,
+                        weights=args.weights, sizes=args.sizes, **calls)
         if report is None and not args.json:
             print(f"--shrink: no failing case in {args.max_examples} tried; checking the given case")
     if report is None:
-        report = check(fn, args.sizes, signature=args.signature, cost_fn=cost_fn, lam=args.lam,
-                       examples=args.examples, seed=args.seed, weight_scale=args.weight_scale, mode=args.mode,
-                       own_cost=args.own_cost, order=args.order)
+        report = check(fn, signature=args.signature, cost_fn=cost_fn, seed=args.seed, mode=args.mode,
+                       own_cost=args.own_cost, order=args.order, **calls, **_point(args))
+        for key in ("data", "weights"):  # the report names the files the user gave
+            if getattr(args, key) is not None:
+                report.info[key] = str(getattr(args, key))
     return report
 
 
@@ -166,13 +235,15 @@ def checked_report(args, fn, cost_fn):
 
 
 def checked_targets(args) -> tuple[list[str], bool]:
-    """The targets, each of the form PATH.py:FUNC or module:FUNC (else a usage error, before
-    any runs), and whether a pattern was expanded.
+    """The targets, each of the form PATH.py:FUNC or module:FUNC -- with --call also PATH.py or
+    a module alone -- (else a usage error, before any runs), and whether a pattern was expanded.
 
     A pattern (``subs/*.py:nnGradient``) is expanded here, in sorted order: the shell leaves
     it as it is, since no file name ends in ``:nnGradient``. One that matches no file is a
-    usage error.
+    usage error. So is a --call or --cost-call that is not a Python expression (whatever the
+    target); one that names what a target's module lacks is that target's error.
     """
+    import ast
     import glob
     import os
 
@@ -180,16 +251,29 @@ def checked_targets(args) -> tuple[list[str], bool]:
     from gradlab._isolation import check_timeout
 
     check_timeout(args.timeout)
+    for option, source in (("--call", args.call), ("--cost-call", args.cost_call)):
+        if source is not None:
+            text = " ".join(source.split())  # as CallTemplate reads it (and names it in its messages)
+            try:
+                ast.parse(text, mode="eval")
+            except SyntaxError as exc:
+                col = f" at column {exc.offset}" if exc.offset else ""
+                raise GradlabError(f"{option}: syntax error{col}: {exc.msg}; got {option}={text!r} (a Python "
+                                   "expression over params, X, y, ...)") from None
+    whole_module = args.call is not None
     out, pattern = [], False
     for target in args.targets:
-        where, _, func = target.rpartition(":")
-        if not where or not func.isidentifier():
-            raise v.fail("target", target, "PATH.py:FUNC or module:FUNC")
+        where, colon, func = target.rpartition(":")
+        if not colon and whole_module:
+            where, func = target, ""
+        elif not where or not func.isidentifier():
+            raise v.fail("target", target, "PATH.py:FUNC or module:FUNC" + (", PATH.py or a module" if whole_module
+                                                                             else ""))
         if glob.has_magic(where) and not os.path.lexists(where):
             files = sorted(glob.glob(where))
             if not files:
                 raise GradlabError(f"target {short(target)}: the pattern {short(where)} matches no file")
-            out += [f"{f}:{func}" for f in files]
+            out += [f"{f}:{func}" if func else f for f in files]
             pattern = True
         else:
             out.append(target)
@@ -202,9 +286,11 @@ def grade_target(args, target: str):
 
     def run(fn, cost_fn, worker):
         args.target = target
-        return checked_report(args, fn, cost_fn)
+        return checked_report(args, fn, cost_fn, worker)
 
-    return grade(target, run, cost_fn=args.cost, timeout=args.timeout)
+    # With --call the template, made in the worker, starts from the target (a module, a class, a
+    # function): nothing to load first.
+    return grade(target, run, cost_fn=args.cost, timeout=args.timeout, preload=args.call is None)
 
 
 def show_one(args, outcome) -> int:
@@ -301,6 +387,12 @@ def _run_generic(args) -> int:
     from gradlab._usercode import guarded
     from gradlab.check import check_function, check_layer, load_function
 
+    network_only = [o for o, given in (("--call", args.call), ("--cost-call", args.cost_call), ("--data", args.data),
+                                        ("--data-labels", args.data_labels), ("--weights", args.weights),
+                                        ("--labels", None if args.first_label == "0" else args.first_label),
+                                        ("--unroll", None if args.unroll == "C" else args.unroll)) if given is not None]
+    if network_only:
+        raise GradlabError(f"{network_only[0]} goes with a network gradient, not --function or --layer")
     if args.cost is not None or args.own_cost or args.shrink:
         raise GradlabError("--cost, --own-cost and --shrink go with a network gradient, not --function or --layer")
     if args.inputs is None:
