@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import io
 import math
 import numbers
 import os
@@ -42,9 +43,15 @@ __all__ = [
     "train_test_split",
 ]
 
-#: The shipped digits, relative to the folder above the ``gradlab`` package (the
-#: repository root in a ``pip install -e .`` checkout). See data/README.md.
+#: The shipped digits, in the package's data folder (:data:`DATA_FOLDER`), read with
+#: importlib.resources so that a wheel, an sdist and a checkout all find them. Their
+#: provenance and licence: ``gradlab/_data/README.md``.
 DIGITS_FILE = "digits.npz"
+#: The package's data folder, inside ``gradlab`` (not ``gradlab/data``: that name would
+#: clash with this module).
+DATA_FOLDER = "_data"
+#: Overrides the data folder (a folder holding ``digits.npz``).
+DATA_ENV = "GRADLAB_DATA"
 #: What the shipped file must hold (UCI optical-recognition digits, test part).
 DIGITS_ROWS = 1797
 DIGITS_IMAGE = (8, 8)
@@ -222,22 +229,31 @@ def _dataset(X, y, name, notes=(), image_shape=None, pixel_order="C", *, where=N
 # --------------------------------------------------------------------------------------
 
 
-def data_dir() -> Path:
-    """The folder holding gradlab's shipped data: ``data/`` next to the ``gradlab`` package.
+def data_dir():
+    """The folder holding gradlab's shipped data, inside the installed package.
 
-    The environment variable ``GRADLAB_DATA`` overrides it.
+    The environment variable ``GRADLAB_DATA`` names another folder instead.
+
+    Returns
+    -------
+    importlib.resources.abc.Traversable
+        ``gradlab/_data`` as importlib.resources finds it (a :class:`pathlib.Path` for an
+        ordinary installation or a checkout), or ``Path($GRADLAB_DATA)``.
     """
-    override = os.environ.get("GRADLAB_DATA")
+    override = os.environ.get(DATA_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent.parent / "data"
+    from importlib import resources
+
+    return resources.files("gradlab").joinpath(DATA_FOLDER)
 
 
 def load_digits(*, raw: bool = False) -> Dataset:
     """The shipped handwritten digits: 1,797 images of 8x8 pixels, labels 0..9.
 
     The UCI "Optical Recognition of Handwritten Digits" data (test part; E. Alpaydin and
-    C. Kaynak, CC BY 4.0), stored in ``data/digits.npz`` as uint8; see data/README.md.
+    C. Kaynak, CC BY 4.0), shipped inside the package as ``gradlab/_data/digits.npz``
+    (uint8); see ``gradlab/_data/README.md`` for provenance and licence.
 
     Parameters
     ----------
@@ -255,9 +271,8 @@ def load_digits(*, raw: bool = False) -> Dataset:
     Raises
     ------
     GradlabError
-        If the file is missing (gradlab looks for ``data/`` next to the package, as in
-        a ``pip install -e .`` checkout, or in ``$GRADLAB_DATA``) or does not hold the
-        expected arrays.
+        If the file is missing (a damaged installation, or a ``$GRADLAB_DATA`` folder
+        without it) or does not hold the expected arrays.
 
     Examples
     --------
@@ -265,15 +280,16 @@ def load_digits(*, raw: bool = False) -> Dataset:
     >>> X.shape, X.dtype.name, float(X.max()), sorted(set(y.tolist())) == list(range(10))
     ((1797, 64), 'float64', 1.0, True)
     """
-    path = data_dir() / DIGITS_FILE
+    raw = _flag("raw", raw)
+    folder = data_dir()
+    path = folder.joinpath(DIGITS_FILE)
     if not path.is_file():
-        raise GradlabError(
-            f"the shipped digits are missing: no file {path}. gradlab looks for data/ next to "
-            f"the gradlab package (install from a checkout with `pip install -e .`) or in the "
-            f"folder named by $GRADLAB_DATA"
-        )
+        where = (f"the folder named by ${DATA_ENV}" if os.environ.get(DATA_ENV)
+                 else "gradlab's installed package (reinstall gradlab, or set $GRADLAB_DATA to a folder holding it)")
+        raise GradlabError(f"the shipped digits are missing: no file {DIGITS_FILE} in {folder}, {where}")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        # Read through the Traversable (bytes), so that a zipped installation works too.
+        with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as f:
             images, labels = np.array(f["images"]), np.array(f["labels"])
     except (OSError, ValueError, KeyError, EOFError) as exc:
         raise GradlabError(f"the shipped digits file {path} is unreadable: {exc}") from None
@@ -292,7 +308,7 @@ def load_digits(*, raw: bool = False) -> Dataset:
             f"{images.shape} {images.dtype}, labels {labels.shape} {labels.dtype}"
         )
     X = images.reshape(DIGITS_ROWS, h * w).astype(np.float64)
-    if not _flag("raw", raw):
+    if not raw:
         X /= DIGITS_MAX_PIXEL
     return _dataset(X, labels.astype(np.int64), "digits", image_shape=DIGITS_IMAGE)
 
