@@ -20,6 +20,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from gradlab import _resources
+from gradlab import _threads
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
 from gradlab._report import Report, fmt
@@ -568,7 +569,8 @@ def train(
     try:
         try:
             # The whole run was guarded above; its single gradients need no guard of their own.
-            with _resources.forced():
+            # BLAS threads are chosen once for the whole optimisation (not per gradient).
+            with _resources.forced(), _threads.for_problem(problem):
                 f0, g0 = value_and_gradient(problem, params0, src)
                 counts["evaluations"] += 1
                 recent[params0.tobytes()] = (f0, g0)

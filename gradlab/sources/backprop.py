@@ -37,6 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from gradlab import _threads
 from gradlab.network import Problem, _check_magnitudes, _cost_from_forward, _forward, _sigmoid, _unpack
 
 #: The cost's cross-entropy is summed over blocks of output units holding about this
@@ -119,7 +120,8 @@ def _output_delta(z: np.ndarray, Y: np.ndarray, one_minus_Y: np.ndarray) -> np.n
 
 
 def _backward(problem: Problem, params: np.ndarray, keep: bool = False):
-    """One forward and one backward pass (inputs already validated).
+    """One forward and one backward pass (inputs already validated), with the BLAS threads
+    chosen for the problem's products (:mod:`gradlab._threads`).
 
     With ``keep=False`` returns ``(J, grad)``, consuming the intermediates as it goes.
     With ``keep=True`` returns a :class:`_Backward`: ``zs[i]`` is z_{i+2} (shape
@@ -130,6 +132,12 @@ def _backward(problem: Problem, params: np.ndarray, keep: bool = False):
     *that example's* loss with respect to z_l, so it is m times dJ/dz_l (J is the mean
     over the examples); :mod:`gradlab.explain` shows the deltas next to jax's dJ/dz.
     """
+    with _threads.for_problem(problem):
+        return _backward_pass(problem, params, keep)
+
+
+def _backward_pass(problem: Problem, params: np.ndarray, keep: bool):
+    """The pass of :func:`_backward`."""
     network, lam, m = problem.network, problem.lam, problem.m
     _check_magnitudes(problem, params)
     thetas = _unpack(network, params)

@@ -69,6 +69,7 @@ import numpy as np
 
 from gradlab import _validate as v
 from gradlab import _resources
+from gradlab import _threads
 from gradlab.network import KINKED_ACTIVATIONS, Problem, _check_magnitudes, _cost_from_forward, _forward
 
 __all__ = ["METHODS", "NumericGradient", "numeric_gradient", "default_steps"]
@@ -421,7 +422,14 @@ def numeric_gradient(problem: Problem, params, *, method: str = "central", step=
 
 def _estimate(problem: Problem, theta: np.ndarray, method: str, h: np.ndarray, error: bool = True) -> NumericGradient:
     """The work of :func:`numeric_gradient` (inputs validated). ``error=False``: only
-    the gradient, for central and forward differences at half the evaluations."""
+    the gradient, for central and forward differences at half the evaluations. The BLAS
+    threads are chosen once for all its evaluations (:mod:`gradlab._threads`)."""
+    with _threads.for_problem(problem):
+        return _estimate_limited(problem, theta, method, h, error)
+
+
+def _estimate_limited(problem: Problem, theta: np.ndarray, method: str, h: np.ndarray, error: bool) -> NumericGradient:
+    """The body of :func:`_estimate`."""
     ev = _Evaluator(problem, theta)
     index = np.arange(theta.size)
     if not error and method in ("central", "forward"):
