@@ -2,12 +2,12 @@
 own hot loops (back-propagation, training, finite differences), the BLAS's own setting for
 large ones.
 
-Why: a network's products are small (the shipped digits: 1,437 x 65 times 65 x 25). With
-a second BLAS thread they gain a little on an idle machine (0.88x the one-thread time
+Why: a network's products are small (the shipped digits: 1,438 x 65 times 65 x 25). With
+a second BLAS thread they gain a little on an idle machine (0.75-0.9x the one-thread time
 measured here) and lose a great deal on a busy one: each threaded product waits for a
-core the other processes hold, 10-30 ms a product measured on 2 cores beside two
-CPU-bound processes, which made training the digits 20-50 times slower than with one
-thread (benchmarks/threads.py; its results in benchmarks/README.md).
+core that other processes hold, which made training the digits 15-20 times slower than
+with one thread on 2 cores beside two CPU-bound processes (benchmarks/threads.py; its
+results in benchmarks/README.md).
 
 The limit holds only while gradlab's own call runs (:func:`for_problem` is a context
 manager) and is put back as it was on the way out, so the user's setting (an
@@ -24,17 +24,18 @@ import sys
 import threading
 
 #: Below this many floating-point operations in the largest matrix product of a problem,
-#: gradlab runs its products on one BLAS thread. A product of 2e9 flops takes about 70 ms
-#: on one core here (about 28 GFLOP/s, benchmarks/threads.py); the penalty a threaded
-#: product pays on a busy machine, 10-30 ms measured, is then under half of that, within
-#: the 1.5x of the one-thread time the busy-machine goal allows, while on idle cores the
-#: threads gain (0.6x the one-thread time at 4e9 flops on 2 idle cores, more with more).
+#: gradlab runs its products on one BLAS thread. Measured on 2 cores beside two CPU-bound
+#: processes (benchmarks/threads.py, results in benchmarks/README.md), a threaded product
+#: loses a fixed 25 ms or more plus up to its own one-thread time: 10-115x slower for
+#: largest products of 5e6-1e8 flops, about 2x at 8e8-4e9. 2e9 flops take about 80 ms on
+#: one core here (25 GFLOP/s), so above it the loss on a busy machine stays near 2x while
+#: the gain on idle cores grows with their number (0.6x the one-thread time on 2 idle cores
+#: at 4e9 flops); below it the fixed loss dominates and one thread is the safe choice.
 SMALL_PRODUCT_FLOPS = 2e9
-#: Below this many flops the BLAS runs a product on one thread by itself: one and two
-#: threads measured the same here for products of up to 1e6 flops, busy or idle (OpenBLAS
-#: keeps products under 65,536 x 4 multiply-adds on one thread). No limit is set for such
-#: problems, which saves its cost (about 11 us an entry, against about 40 us for a whole
-#: back-propagation of the debug network).
+#: Below this many flops one and two BLAS threads measured the same here (0.98-1.05x for
+#: largest products of 3e5 and 1e6 flops, busy or quiet): the BLAS keeps such products on
+#: one thread by itself. No limit is set for them, which saves its cost (about 8-16 us an
+#: entry, 5-10% of a whole back-propagation of the debug network).
 BLAS_ALONE_FLOPS = 1e6
 
 _state = threading.local()

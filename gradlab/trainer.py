@@ -586,6 +586,11 @@ def train(
     elapsed = time.perf_counter() - t0
 
     def assemble() -> TrainResult:
+        """The result, its accuracies' forward passes on the threads chosen for the problem."""
+        with _threads.for_problem(problem):
+            return assemble_result()
+
+    def assemble_result() -> TrainResult:
         """The result: the final parameters, the history, accuracies and metadata."""
         scipy_status = None
         if res is None:

@@ -131,6 +131,6 @@ def test_training_limits_once_for_the_whole_run_and_restores_after(monkeypatch):
                       callback=lambda it: inside.append(set(_blas_threads())))
         assert _blas_threads() == outside
     assert inside and all(s == {1} for s in inside)
-    # Once around the optimisation (the gradients inside nest and set nothing); the
-    # accuracies after training make their own small forward passes outside it.
-    assert len(entered) == 1
+    # Once around the optimisation (the gradients inside nest and set nothing), once
+    # around the accuracies' forward passes after it.
+    assert len(entered) == 2
