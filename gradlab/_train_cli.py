@@ -133,7 +133,7 @@ def _train(args):
         from gradlab.sources import jax_source
 
         grad_source = jax_source(args.dtype)
-    dataset = gd.load(args.data, args.labels)
+    dataset = gd.load(args.data, args.labels, label_column=args.label_column)
     split = gd.train_test_split(dataset.X, dataset.y, test_fraction=args.test_fraction, seed=args.seed)
     part = gd.Dataset(split.X_train, split.y_train, dataset.name, dataset.notes, dataset.image_shape, dataset.pixel_order)
     test = (split.X_test, split.y_test) if len(split.y_test) else None
@@ -177,7 +177,7 @@ def run_predict(args) -> int:
     from gradlab.model import load
 
     model = load(args.model)
-    dataset = gd.load(args.data, args.labels)
+    dataset = gd.load(args.data, args.labels, label_column=args.label_column)
     if dataset.X.shape[1] != model.network.n_inputs:
         raise GradlabError(
             f"data must have {model.network.n_inputs} features for the model {args.model} "
@@ -214,7 +214,7 @@ def run_plot(args) -> int:
             raise GradlabError(f"plot digits takes no model file (it draws --data); got {args.model!r}")
         from gradlab import data as gd
 
-        dataset = gd.load(args.data, args.labels)
+        dataset = gd.load(args.data, args.labels, label_column=args.label_column)
         # plot_digits' default: the seed's 10 x 10 grid, or every example when there are fewer.
         path = plots.plot_digits(dataset, args.out, seed=args.seed)
     else:

@@ -222,7 +222,8 @@ def _run_explain(args) -> int:
 # ------------------------------------------------------------ train, predict, plot (issue 3)
 # The work is done in gradlab/_train_cli.py, imported when one of these commands runs.
 
-_DATA_HELP = "digits (the shipped 8x8 UCI digits), FILE.mat (keys X, y) or IDX images (.idx or .idx.gz, with --labels)"
+_DATA_HELP = ("digits (the shipped 8x8 UCI digits), FILE.mat (keys X, y), FILE.csv (one example per row, "
+              "the label last or in --label-column) or IDX images (.idx or .idx.gz, with --labels)")
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -235,6 +236,17 @@ def _hidden(text: str) -> tuple[int, ...]:
 def _add_data_args(p, *, default="digits") -> None:
     p.add_argument("--data", default=default, help=f"{_DATA_HELP} (default {default})")
     p.add_argument("--labels", help="IDX labels file (.idx or .idx.gz) for IDX images")
+    p.add_argument("--label-column", type=_label_column, metavar="N|NAME",
+                   help="the labels' column of a .csv file: its number counted from 1 (-1 the last, "
+                   "the default) or its header name")
+
+
+def _label_column(text: str):
+    """``3`` or ``-1`` (a column number) or a header name."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def _add_train(sub) -> None:

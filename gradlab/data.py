@@ -20,6 +20,7 @@ import io
 import math
 import numbers
 import os
+import re
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -39,6 +40,7 @@ __all__ = [
     "load_mat",
     "load_idx",
     "read_idx",
+    "load_csv",
     "load",
     "train_test_split",
 ]
@@ -616,6 +618,174 @@ def load_idx(images, labels) -> Dataset:
 
 
 # --------------------------------------------------------------------------------------
+# Comma-separated values: one example per row, features per column, a label column
+# --------------------------------------------------------------------------------------
+
+#: Characters that, inside a cell that is not a number, suggest another separator.
+_OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "bars"}
+
+
+def _number(cell: str) -> float | None:
+    """The cell as a float, or None when it is not a number ("1", "-2.5e3", " 4 ", "nan")."""
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def _column_label(col: int, header) -> str:
+    """``column 3`` or ``column 3 ('x2')`` (1-based, as a spreadsheet counts)."""
+    return f"column {col + 1}" + (f" ({header[col]!r})" if header is not None else "")
+
+
+def _label_index(label_column, header, n_columns: int, path: str) -> int:
+    """The 0-based index of the label column: a 1-based number, negative from the end, or a header name."""
+    if label_column is None:
+        return n_columns - 1
+    if isinstance(label_column, str):
+        if header is None:
+            raise GradlabError(
+                f"{path}: label_column={label_column!r} names a column, but the file has no header row "
+                f"(its first row is all numbers); give the column's number instead (1..{n_columns}, -1 the last)"
+            )
+        if label_column not in header:
+            raise GradlabError(
+                f"{path}: label_column={label_column!r} is not a column of the header; its columns are "
+                + ", ".join(repr(h) for h in header)
+            )
+        if header.count(label_column) > 1:
+            raise GradlabError(f"{path}: label_column={label_column!r} names {header.count(label_column)} "
+                               f"columns of the header; give the column's number instead")
+        return header.index(label_column)
+    accepted = f"a column number 1..{n_columns} (or -{n_columns}..-1 from the end; -1 the last) or a header name"
+    if isinstance(label_column, (bool, np.bool_)) or not isinstance(label_column, numbers.Integral):
+        raise v.fail("label_column", label_column, accepted)
+    n = int(label_column)
+    if n == 0 or not -n_columns <= n <= n_columns:
+        raise v.fail("label_column", label_column, accepted)
+    return n - 1 if n > 0 else n_columns + n
+
+
+def load_csv(path, *, label_column=None) -> Dataset:
+    """Read a comma-separated file: one example per row, its features, and an integer label.
+
+    Format: cells separated by commas (quoted cells as spreadsheets write them), the same
+    number of cells in every row, every cell a number. Blank lines are skipped. The first
+    row is taken as a header when none of its cells is a number (``x1,x2,label``); a
+    first row mixing names and numbers is refused, since it is neither. The label column
+    is the last one unless ``label_column`` says otherwise; its cells must be whole
+    numbers >= 0 (``3`` or ``3.0``), the classes 0..K-1. The features must be finite.
+    Messages name the file, the line (as an editor numbers it, the header included) and
+    the column (counted from 1, with its header name).
+
+    When the number of features is a perfect square, each row is taken as a square image
+    read row by row (for ``gradlab plot digits``).
+
+    Parameters
+    ----------
+    path : str or path-like
+    label_column : int or str, optional
+        The labels' column: a number counted from 1 (negative counts from the end, -1 the
+        last, the default) or the name of a header cell.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    GradlabError
+        Missing, unreadable or empty file, not UTF-8 text, a malformed quote, rows of
+        different lengths, a cell that is not a number (or not finite), a label that is
+        not a whole number >= 0, fewer than two columns, no examples, or a
+        ``label_column`` that names no column.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "tiny.csv"
+    >>> _ = f.write_text("x1,x2,label\\n0.5,1,0\\n2,3.5,1\\n")
+    >>> d = load_csv(f)
+    >>> d.X.tolist(), d.y.tolist()
+    ([[0.5, 1.0], [2.0, 3.5]], [0, 1])
+    """
+    import csv
+
+    path, raw = _files.read_bytes("path", path)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise GradlabError(f"{path} is not UTF-8 text (byte {exc.start} is {raw[exc.start:exc.start + 1]!r}); "
+                           f"a .csv file for gradlab is comma-separated text") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header, rows, lines = None, [], []
+    try:
+        for cells in reader:
+            if not cells or all(not c.strip() for c in cells) and len(cells) == 1:
+                continue  # a blank line
+            cells = [c.strip() for c in cells]
+            if header is None and not rows and all(_number(c) is None for c in cells):
+                header = cells
+                header_line = reader.line_num
+                continue
+            rows.append(cells)
+            lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise GradlabError(f"{path}, line {reader.line_num}: not readable as comma-separated values: {exc}") from None
+    if header is None and not rows:
+        raise GradlabError(f"{path} is empty: a .csv file for gradlab holds one example per row "
+                           f"(its features, then its label), separated by commas")
+    width = len(header) if header is not None else len(rows[0])
+    if width < 2:
+        first = header_line if header is not None else lines[0]
+        hint = next((f"; the file seems to be separated by {name}, gradlab reads commas"
+                     for sep, name in _OTHER_SEPARATORS.items() if sep in text.splitlines()[first - 1]), "")
+        raise GradlabError(f"{path}, line {first}: one column only; a .csv file for gradlab needs at least "
+                           f"two, the features and the label{hint}")
+    if not rows:
+        raise GradlabError(f"{path}: no examples: only a header row (line {header_line})")
+    label = _label_index(label_column, header, width, path)
+    X = np.empty((len(rows), width - 1), dtype=np.float64)
+    y = np.empty(len(rows), dtype=np.int64)
+    features = [c for c in range(width) if c != label]
+    for i, (cells, line) in enumerate(zip(rows, lines)):
+        if len(cells) != width:
+            what = "the header" if header is not None else f"line {lines[0]}"
+            raise GradlabError(f"{path}, line {line}: {len(cells)} cells, but {what} has {width}; every row "
+                               f"needs one cell per column")
+        values = [_number(c) for c in cells]
+        for col, value in enumerate(values):
+            if value is None:
+                where = f"{path}, line {line}, {_column_label(col, header)}"
+                if cells[col] == "":
+                    raise GradlabError(f"{where}: an empty cell; every cell must be a number")
+                hint = next((f"; the file seems to be separated by {name}, gradlab reads commas"
+                             for sep, name in _OTHER_SEPARATORS.items() if sep in cells[col]), "")
+                if not hint and i == 0 and header is None:
+                    raise GradlabError(f"{where}: {cells[col]!r} is not a number; the first row mixes names and "
+                                       f"numbers, so it is neither a header (no cell a number) nor a row of data")
+                if col == label:
+                    raise GradlabError(f"{where}: labels must be whole numbers >= 0 (the classes 0..K-1); "
+                                       f"got {cells[col]!r}{hint}")
+                raise GradlabError(f"{where}: {cells[col]!r} is not a number{hint}")
+            if not math.isfinite(value):
+                raise GradlabError(f"{path}, line {line}, {_column_label(col, header)}: {cells[col]!r} is not "
+                                   f"a finite number")
+        lab = values[label]
+        if lab != round(lab) or lab < 0 or lab > np.iinfo(np.int64).max // 2:
+            raise GradlabError(f"{path}, line {line}, {_column_label(label, header)}: labels must be whole "
+                               f"numbers >= 0 (the classes 0..K-1); got {cells[label]!r}")
+        X[i] = [values[c] for c in features]
+        y[i] = int(lab)
+    notes = []
+    if header is not None:
+        notes.append(f"header row: {', '.join(header)}; labels from {_column_label(label, header)}")
+    elif label != width - 1:
+        notes.append(f"labels from {_column_label(label, None)}")
+    return _dataset(X, y, Path(path).name, notes, _square_image(X.shape[1]), "C", where=path)
+
+
+# --------------------------------------------------------------------------------------
 # One entry point for the CLI: a dataset name or a file
 # --------------------------------------------------------------------------------------
 
@@ -625,16 +795,49 @@ DATASETS: dict[str, Callable[[], Dataset]] = {
 }
 
 
-def load(spec, labels=None) -> Dataset:
+#: File names taken as IDX without looking inside: ``.idx``, ``.idx.gz`` and MNIST's own
+#: names (``train-images-idx3-ubyte``, ``...-ubyte.gz``).
+_IDX_NAME = re.compile(r"(\.idx|idx\d+-ubyte)(\.gz)?$", re.IGNORECASE)
+#: What ``load`` reads, for messages.
+KNOWN_FORMATS = ".mat, IDX (.idx/.idx.gz with --labels) or .csv"
+
+
+def _looks_like_idx(path: str) -> bool:
+    """An IDX name, or contents that start as IDX (two zero bytes and a type code) or gzip."""
+    if _IDX_NAME.search(path):
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(3)
+    except OSError:
+        return False  # read_idx names the failure when it is called
+    return head[:2] == _GZIP_MAGIC or (len(head) == 3 and head[:2] == b"\0\0" and head[2] in IDX_TYPES)
+
+
+def _csv_hint(path: str) -> str:
+    """A hint for comma-separated text under another name."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(4096)
+    except OSError:
+        return ""
+    return "; a comma-separated file must be named .csv" if b"," in first else ""
+
+
+def load(spec, labels=None, *, label_column=None) -> Dataset:
     """Load data named the way the command line names it.
 
     Parameters
     ----------
     spec : str or path-like
-        A shipped dataset's name (``"digits"``), a ``.mat`` file, or an IDX images file
-        (plain or ``.gz``; needs ``labels``).
+        A shipped dataset's name (``"digits"``), a ``.mat`` file, a ``.csv`` file (see
+        :func:`load_csv`), or an IDX images file (``.idx``, ``.idx.gz``, MNIST's
+        ``...-idx3-ubyte[.gz]`` names, or any file that starts as IDX or gzip; needs
+        ``labels``).
     labels : str or path-like, optional
         The IDX labels file that goes with IDX images.
+    label_column : int or str, optional
+        For a ``.csv`` file: the labels' column (see :func:`load_csv`); default the last.
 
     Returns
     -------
@@ -643,29 +846,45 @@ def load(spec, labels=None) -> Dataset:
     Raises
     ------
     GradlabError
-        An unknown name, a missing file or a folder, or whatever the loader for the file
-        refuses (:func:`load_mat`, :func:`load_idx`); messages name the file.
+        An unknown name, a missing file or a folder, a file of none of the known formats,
+        or whatever the loader for the file refuses (:func:`load_mat`, :func:`load_csv`,
+        :func:`load_idx`); messages name the file.
     """
     if isinstance(spec, str) and spec in DATASETS:
         if labels is not None:
             raise GradlabError(f"labels must be left out for the shipped dataset {spec!r}; got labels={labels!r}")
+        if label_column is not None:
+            raise GradlabError(f"label_column is for a .csv file, not the shipped dataset {spec!r}; "
+                               f"got label_column={label_column!r}")
         return DATASETS[spec]()
     if not isinstance(spec, (str, os.PathLike)):
-        raise v.fail("data", spec, "a dataset name (" + ", ".join(DATASETS) + "), a .mat file or an IDX file")
+        raise v.fail("data", spec, "a dataset name (" + ", ".join(DATASETS) + f"), or a file: {KNOWN_FORMATS}")
     path = os.fspath(spec)
-    if path.lower().endswith(".mat"):
+    lower = path.lower()
+    if label_column is not None and not lower.endswith(".csv"):
+        raise GradlabError(f"label_column is for a .csv file (other formats say which values are labels); "
+                           f"got label_column={label_column!r} with data={path!r}")
+    if lower.endswith(".mat"):
         if labels is not None:
             raise GradlabError(f"labels must be left out for a .mat file (it holds y); got labels={labels!r}")
         _files.file_path("data", path)  # missing, a folder: named as the data, not as load_mat's path
         return load_mat(path)
     if os.path.isdir(path):
-        raise GradlabError(f"data: {path} is a folder; give a dataset name ({', '.join(DATASETS)}), "
-                           f"a .mat file or an IDX file")
+        raise GradlabError(f"data: {path} is a folder; give a dataset name ({', '.join(DATASETS)}) "
+                           f"or a file: {KNOWN_FORMATS}")
     if not os.path.exists(path):
         raise GradlabError(
-            f"data must be a dataset name ({', '.join(DATASETS)}), a .mat file or an IDX file; "
+            f"data must be a dataset name ({', '.join(DATASETS)}) or a file ({KNOWN_FORMATS}); "
             f"got data={path!r}, which is neither a name nor an existing file"
         )
+    if lower.endswith(".csv"):
+        if labels is not None:
+            raise GradlabError(f"labels must be left out for a .csv file (a column holds them; see "
+                               f"--label-column); got labels={labels!r}")
+        _files.file_path("data", path)
+        return load_csv(path, label_column=label_column)
+    if not _looks_like_idx(path):
+        raise GradlabError(f"data={path!r} is not a known format: {KNOWN_FORMATS}{_csv_hint(path)}")
     if labels is None:
         raise GradlabError(f"data={path!r} is taken as IDX images, which need an IDX labels file (--labels)")
     return load_idx(path, labels)
