@@ -20,7 +20,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 import gradlab  # noqa: E402
-from gradlab.network import _cost  # noqa: E402
+from gradlab._cost import cost as _cost  # noqa: E402
 
 SIZES = (400, 25, 10)
 EXAMPLES = 5000

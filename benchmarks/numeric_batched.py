@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 import gradlab
-from gradlab.network import _cost
+from gradlab._cost import cost as _cost
 from gradlab.sources import numeric
 
 
@@ -69,7 +69,7 @@ def main() -> None:
     t_batched = time.perf_counter() - t0
     print(f"batched       : {t_batched:7.1f} s for the full gradient "
           f"({t_batched / (2 * P) * 1e3:.2f} ms per evaluation; "
-          f"{numeric._Evaluator(problem, theta).chunk()} vectors per chunk)")
+          f"{numeric.Evaluator(problem, theta).chunk()} vectors per chunk)")
     print(f"speed-up      : {t_one_full / t_batched:.1f}x")
     same = np.max(np.abs(g[subset] - one))
     print(f"max |batched - one at a time| on the subset: {same:.3e}")

@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 import gradlab  # noqa: E402
-from gradlab.network import _cost  # noqa: E402
+from gradlab._cost import cost as _cost  # noqa: E402
 
 #: The two gradient problems of the issue.
 GRADIENT_PROBLEMS = (((400, 25, 10), 5000), ((784, 256, 128, 10), 10000))
@@ -211,13 +211,16 @@ def _floors(network, params, X):
 
 def _jax_raw(problem, params):
     """jax.jit(value_and_grad) of the shared cost on device arrays, nothing around it."""
+    import functools
+
+    import jax
     import jax.numpy as jnp
 
     from gradlab.sources import autodiff
 
-    fn = autodiff._compiled(problem.network)
+    fn = jax.jit(jax.value_and_grad(functools.partial(_cost, jnp, problem.network)))
     with autodiff.x64():
-        X, Y = autodiff._device_data(problem)
+        X, Y = autodiff.device_data(problem)
         theta = jnp.asarray(params, dtype=jnp.float64)
 
     def call():

@@ -19,12 +19,11 @@ from gradlab.sources import SOURCES, gradient, jax_source, value_and_gradient
 from gradlab.sources.numeric import METHODS as NUMERIC_METHODS
 from gradlab.sources.numeric import NumericGradient, numeric_gradient
 
-# Training, data, model files (issue 3). plots is imported on use: it needs matplotlib.
+# Training, data, model files. plots is imported on use: it draws with matplotlib.
 from gradlab import data
-from gradlab.model import load
-from gradlab.trainer import TrainResult, train
-
-__version__ = "0.1.0"
+from gradlab._version import __version__  # noqa: F401 - the package version
+from gradlab.model import TrainResult, load
+from gradlab.trainer import train
 
 __all__ = [
     "GradlabError",

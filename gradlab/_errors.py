@@ -1,6 +1,5 @@
-"""gradlab's exception types, and the guard around the user's code."""
+"""gradlab's exception types."""
 
-import contextlib
 import os
 
 
@@ -29,33 +28,3 @@ def could_not_start(library: str, exc: BaseException, env: str, advice: str) -> 
     hint = f"; {env}={value!r} is set: {advice}" if value else f"; reinstall it with pip install {library}"
     detail = str(exc).splitlines()[0] if str(exc) else "(no message)"
     return GradlabError(f"{library} could not start ({type(exc).__name__}: {detail}){hint}")
-
-
-class ExitCalled(SystemExit):
-    """Raised in place of ``os._exit`` while the user's code runs (see :func:`user_code`)."""
-
-    def __str__(self) -> str:
-        return f"os._exit({self.code}) was called"
-
-
-@contextlib.contextmanager
-def user_code():
-    """While the user's code runs, ``os._exit`` raises :class:`ExitCalled` instead.
-
-    ``sys.exit`` raises SystemExit, which the callers report; ``os._exit`` would end the
-    process at once with the status the code chose -- ``gradlab check`` would stop with no
-    verdict and, for ``os._exit(0)``, a status CI reads as a pass. A process forked by the
-    user's code (multiprocessing ends its children with ``os._exit``) gets the real one.
-    """
-    real, pid = os._exit, os.getpid()
-
-    def _exit(status=0):
-        if os.getpid() != pid:
-            real(status)
-        raise ExitCalled(status)
-
-    os._exit = _exit
-    try:
-        yield
-    finally:
-        os._exit = real

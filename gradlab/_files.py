@@ -15,6 +15,7 @@ import tempfile
 import time
 
 from gradlab._errors import GradlabError
+from gradlab import _resources
 
 #: A file may claim (in its header) at most this fraction of the memory gradlab may use
 #: (:func:`gradlab._resources.available_memory`, which honours GRADLAB_MEMORY_LIMIT): a
@@ -45,21 +46,17 @@ def _why(exc: OSError) -> str:
 
 def memory_limit() -> int:
     """Bytes a file may claim to hold: :data:`MEMORY_FRACTION` of what gradlab may use."""
-    from gradlab._resources import available_memory
-
-    limit, _ = available_memory()
+    limit, _ = _resources.available_memory()
     return int((FALLBACK_MEMORY if limit is None else limit) * MEMORY_FRACTION)
 
 
 def memory_problem(what: str, nbytes: int) -> str | None:
     """Why ``what`` (``nbytes``, as a file declares it) is refused, or None when it fits."""
-    from gradlab._resources import format_bytes
-
     limit = memory_limit()
     if nbytes <= limit:
         return None
-    return (f"{what} would need {format_bytes(nbytes)} of memory, more than gradlab allows a file "
-            f"to claim ({format_bytes(limit)}, half the memory gradlab may use; set GRADLAB_MEMORY_LIMIT to "
+    return (f"{what} would need {_resources.format_bytes(nbytes)} of memory, more than gradlab allows a file "
+            f"to claim ({_resources.format_bytes(limit)}, half the memory gradlab may use; set GRADLAB_MEMORY_LIMIT to "
             f"change it); refused before reading it")
 
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 
-def _jsonable(value):
+
+def jsonable(value):
     """Replace what JSON cannot hold (inf, nan, numpy scalars) with plain values."""
-    import numpy as np
 
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -32,7 +33,7 @@ class Report:
         raise NotImplementedError
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(_jsonable(self.to_dict()), indent=indent, allow_nan=False)
+        return json.dumps(jsonable(self.to_dict()), indent=indent, allow_nan=False)
 
     def _text(self) -> str:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -29,6 +29,9 @@ import os
 import re
 import time
 
+import numpy as np
+
+from gradlab import _cost
 from gradlab._errors import GradlabError
 
 __all__ = [
@@ -40,7 +43,6 @@ __all__ = [
     "init_memory",
     "available_memory",
     "require_memory",
-    "numeric_evaluations",
     "require_time",
     "forced",
 ]
@@ -308,27 +310,6 @@ def forced(force: bool = True):
         _forcing.reset(token)
 
 
-#: Cost evaluations of one gradient by each numeric method, with its error estimate
-#: (``error=True``) or without: a multiple of P, plus the evaluation at theta.
-_EVALS_PER_PARAM = {
-    ("central", True): 4, ("central", False): 2,
-    ("forward", True): 2, ("forward", False): 1,
-    # one complex evaluation costs about four real ones (complex products)
-    ("complex", True): 4, ("complex", False): 4,
-}
-
-
-def numeric_evaluations(n_params: int, method: str = "central", error: bool = True) -> int:
-    """Real-cost-equivalent evaluations of one numeric gradient of ``n_params`` entries."""
-    if method == "richardson":
-        from gradlab.sources.numeric import RICHARDSON_STEPS
-
-        per = 2 * RICHARDSON_STEPS
-    else:
-        per = _EVALS_PER_PARAM[(method, bool(error))]
-    return per * int(n_params) + 1
-
-
 def _cost_flops(sizes, m: int) -> float:
     """Floating-point operations of one cost evaluation: the matrix products (2 per
     multiply-add) and the elementwise exp/log passes."""
@@ -338,13 +319,10 @@ def _cost_flops(sizes, m: int) -> float:
 def seconds_per_cost(problem, params) -> float:
     """Seconds of one evaluation of the cost here (best of three: the first pays for
     cold caches and page faults)."""
-    from gradlab.network import _cost
-    import numpy as np
-
     best = math.inf
     for _ in range(3):
         t0 = time.perf_counter()
-        _cost(np, problem.network, params, problem.X, problem.Y, problem.lam)
+        _cost.cost(np, problem.network, params, problem.X, problem.Y, problem.lam)
         best = min(best, time.perf_counter() - t0)
     return best
 

@@ -23,6 +23,8 @@ import contextlib
 import sys
 import threading
 
+from threadpoolctl import ThreadpoolController
+
 #: Below this many floating-point operations in the largest matrix product of a problem,
 #: gradlab runs its products on one BLAS thread. Measured on 2 cores beside two CPU-bound
 #: processes (benchmarks/threads.py, results in benchmarks/README.md), a threaded product
@@ -58,8 +60,6 @@ def _controller():
     """A threadpoolctl controller, made again when modules were imported since the last one
     (a newly imported module may have loaded another BLAS); making one costs about 1 ms."""
     if _cache["modules"] != len(sys.modules):
-        from threadpoolctl import ThreadpoolController
-
         _cache["controller"] = ThreadpoolController()
         _cache["modules"] = len(sys.modules)
     return _cache["controller"]

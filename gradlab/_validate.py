@@ -27,6 +27,27 @@ def fail(name: str, value, accepted: str) -> GradlabError:
     return GradlabError(f"{name} must be {accepted}; got {name}={_show(value)}")
 
 
+def flag(name: str, value) -> bool:
+    """A True/False argument (numpy bools accepted; 0, 1 and strings are not)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise fail(name, value, "True or False")
+    return bool(value)
+
+
+def instance(name: str, value, cls, accepted: str):
+    """``value`` itself when it is an instance of ``cls``; else the standard error."""
+    if not isinstance(value, cls):
+        raise fail(name, value, accepted)
+    return value
+
+
+def rng(seed, name: str = "seed"):
+    """A numpy Generator from a Generator or a non-negative integer seed."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(integer(name, seed, minimum=0))
+
+
 def _scalar(value):
     """A 0-d numpy array as the numpy scalar it holds (``np.array(3)`` is a reasonable 3)."""
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":

@@ -9,66 +9,13 @@ import numpy as np
 from gradlab import _resources
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
+from gradlab._judge import (EXACT_NORM_RATIO, NUMERIC_ROUNDOFF, NUMERIC_SAFETY, TINY, norm, norm_ratio,
+                            numeric_bound, roundoff_floor)
 from gradlab._report import Report, fmt
-from gradlab.data import _flag
-from gradlab.network import Problem, _check_problem, _forward, cost
-from gradlab.sources import Source, _checked_output, get_source
+from gradlab.network import Problem, check_problem, cost
+from gradlab.sources import Source, checked_output, get_source, numeric
 
 __all__ = ["compare", "CompareReport", "PairResult", "LayerStats", "EXACT_NORM_RATIO", "NUMERIC_SAFETY", "NUMERIC_ROUNDOFF"]
-
-#: Tolerance on ||a-b|| / ||a+b|| for two *exact* sources (backprop, jax, a user's
-#: function). Both evaluate the same sums in float64, so they differ by round-off: a few
-#: eps (2.2e-16) per operation, amplified by cancellation in the sums over examples.
-#: 1e-10 (about 5e5 eps) leaves ample room for that, yet a real bug -- a wrong factor,
-#: a missing term -- moves the ratio to 1e-3 or more.
-EXACT_NORM_RATIO = 1e-10
-
-#: A numeric gradient entry fails when it differs from the other source by more than
-#: this multiple of its own error estimate (truncation + round-off, see
-#: :mod:`gradlab.sources.numeric`). The estimate is first-order; the factor covers the
-#: higher-order terms it neglects.
-NUMERIC_SAFETY = 10.0
-
-#: ... plus the round-off of the *exact* side of the pair, which the numeric estimate
-#: cannot know: an exact gradient entry is a sum over examples and units whose rounding
-#: is a few eps of the sum of |terms|, and cancellation makes that sum exceed the entry.
-#: Allowed: this fraction of the largest entry of the pair (about 4500 eps), 100 times
-#: tighter than the exact pairs' EXACT_NORM_RATIO. It matters only for the complex step,
-#: whose own estimate is round-off; finite differences' estimates dwarf it.
-NUMERIC_ROUNDOFF = 1e-12
-
-_TINY = np.finfo(np.float64).tiny
-_EPS = float(np.finfo(np.float64).eps)
-#: Largest value of each hidden activation's derivative: how much a delta can grow
-#: through that layer (bounds the round-off floor below).
-_GPRIME_MAX = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0}
-
-
-def _roundoff_floor(problem: Problem, params) -> np.ndarray:
-    """Per-entry bound on the round-off of a correct gradient computed in float64.
-
-    ``D_l = (1/m) sum_i delta_i [1, a_i]`` is a sum of m products; summed naively it errs by
-    up to about ``m eps max|term|`` (Higham, Accuracy and Stability, ch. 4), and each delta
-    comes out of dot products as long as a layer is wide. When the terms cancel (tiny
-    weights: h ~ 1/2, delta ~ +-1/2, gradient ~ 1e-11) that absolute error is a large
-    *relative* error, and a norm-ratio test alone would flag correct code. The bound uses
-    |delta_L| <= 1 (h and y lie in [0, 1]), |delta_l| <= |delta_(l+1)| |Theta_l[:, 1:]| / 4
-    (g' <= 1/4 for the sigmoid, <= 1 for tanh and relu) and the largest activation of each
-    input; NUMERIC_SAFETY covers the rest.
-    """
-    net = problem.network
-    _, acts = _forward(np, net, params, problem.X)
-    thetas = net.unpack(params)
-    d = np.ones(net.n_outputs)
-    blocks = []
-    for layer in range(len(thetas) - 1, -1, -1):
-        amax = np.r_[1.0, np.max(np.abs(acts[layer]), axis=0)]
-        blocks.append(np.outer(d, amax).ravel())
-        d = (d @ np.abs(thetas[layer][:, 1:])) * _GPRIME_MAX[net.activation]
-    terms = np.concatenate(blocks[::-1]) + problem.lam / problem.m * np.abs(params)
-    ops = problem.m + max(net.sizes) + net.n_layers
-    return NUMERIC_SAFETY * ops * _EPS * terms
-
 
 _KINKS_SHOWN = 10  # kink entries listed in the text report (all of them in the JSON)
 
@@ -117,26 +64,6 @@ class PairResult:
         }
 
 
-def _norm(x) -> float:
-    """Euclidean norm that does not overflow while its value is finite: gradients of
-    problems with inputs near 1e300 have entries whose squares overflow float64."""
-    x = np.asarray(x)
-    scale = float(np.max(np.abs(x), initial=0.0))
-    if scale == 0.0 or not np.isfinite(scale):
-        return scale
-    return scale * float(np.linalg.norm(x / scale))
-
-
-def _norm_ratio(a: np.ndarray, b: np.ndarray) -> float:
-    """Ng's criterion ||a - b|| / ||a + b|| (0 when both are zero)."""
-    with np.errstate(over="ignore"):  # a - b, a + b of entries near float max: inf, then refused below
-        num = _norm(a - b)
-        den = _norm(a + b)
-    if num == 0.0:
-        return 0.0
-    return num / den if den > 0 else float("inf")
-
-
 def _stats(network, layer, idx, a, b, bound, exact_scale, judged=None, floor=None):
     """Statistics over the entries ``idx`` (a slice of the flat vector); entries not
     ``judged`` (kinks) count as equal."""
@@ -145,14 +72,14 @@ def _stats(network, layer, idx, a, b, bound, exact_scale, judged=None, floor=Non
     if judged is not None:
         diff = np.where(judged[idx], diff, 0.0)
         da, db = np.where(judged[idx], da, 0.0), np.where(judged[idx], db, 0.0)
-    rel = diff / np.maximum(np.maximum(np.abs(da), np.abs(db)), _TINY)
+    rel = diff / np.maximum(np.maximum(np.abs(da), np.abs(db)), TINY)
     if bound is None:
         k = int(np.argmax(diff)) if diff.size else 0
         # Per layer: would this layer's difference alone fail the overall criterion?
         # (Not if every entry is within its round-off floor.)
-        ok = _norm(da - db) <= EXACT_NORM_RATIO * exact_scale or _norm(da - db) == 0.0 or (floor is not None and bool(np.all(diff <= floor[idx])))
+        ok = norm(da - db) <= EXACT_NORM_RATIO * exact_scale or norm(da - db) == 0.0 or (floor is not None and bool(np.all(diff <= floor[idx])))
     else:
-        excess = diff / np.maximum(bound[idx], _TINY)
+        excess = diff / np.maximum(bound[idx], TINY)
         k = int(np.argmax(excess)) if diff.size else 0
         ok = bool(np.all(diff <= bound[idx]))
     start = idx.start or 0
@@ -161,22 +88,10 @@ def _stats(network, layer, idx, a, b, bound, exact_scale, judged=None, floor=Non
         shape=network.shapes[layer - 1] if layer else (network.n_params,),
         max_abs=float(diff.max()) if diff.size else 0.0,
         max_rel=float(rel.max()) if rel.size else 0.0,
-        norm_ratio=_norm_ratio(da, db),
+        norm_ratio=norm_ratio(da, db),
         worst=network.locate(start + k),
         ok=ok,
     )
-
-
-def _numeric_bound(error, a, b, floor=None) -> np.ndarray:
-    """Per-entry tolerance when one side is numeric: NUMERIC_SAFETY times its error
-    estimate, plus the other side's round-off -- NUMERIC_ROUNDOFF times the largest entry,
-    or the a-priori round-off floor where that is larger (a gradient that is exactly zero
-    in exact arithmetic comes out of float64 sums as round-off, e.g. 3e-17)."""
-    scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)))
-    other = NUMERIC_ROUNDOFF * scale
-    if floor is not None:
-        other = np.maximum(other, floor)
-    return NUMERIC_SAFETY * np.asarray(error, dtype=np.float64) + other
 
 
 def _pair(network, a_name, b_name, a, b, est_a, est_b, floor=None) -> PairResult:
@@ -185,7 +100,7 @@ def _pair(network, a_name, b_name, a, b, est_a, est_b, floor=None) -> PairResult
     judged = None
     kink_rows = []
     if est_a is not None or est_b is not None:
-        bound = _numeric_bound(sum(e.error for e in (est_a, est_b) if e is not None), a, b, floor)
+        bound = numeric_bound(sum(e.error for e in (est_a, est_b) if e is not None), a, b, floor)
         criterion = (f"every entry within {NUMERIC_SAFETY:g}x the numeric error estimate "
                      f"+ the other side's round-off ({NUMERIC_ROUNDOFF:g} x max|g|, or its floor)")
         kink = np.zeros(network.n_params, dtype=bool)
@@ -205,7 +120,7 @@ def _pair(network, a_name, b_name, a, b, est_a, est_b, floor=None) -> PairResult
                 })
     else:
         criterion = f"||a-b||/||a+b|| <= {EXACT_NORM_RATIO:g}, or every entry within its round-off floor"
-    scale = _norm(a + b)
+    scale = norm(a + b)
     layers = tuple(
         _stats(network, i + 1, slice(offsets[i], offsets[i + 1]), a, b, bound, scale, judged, floor)
         for i in range(len(network.shapes))
@@ -229,7 +144,7 @@ def _pair(network, a_name, b_name, a, b, est_a, est_b, floor=None) -> PairResult
         a_name: float(a[index]),
         b_name: float(b[index]),
         "abs_error": float(abs(a[index] - b[index])),
-        "rel_error": float(abs(a[index] - b[index]) / max(abs(a[index]), abs(b[index]), _TINY)),
+        "rel_error": float(abs(a[index] - b[index]) / max(abs(a[index]), abs(b[index]), TINY)),
     }
     if bound is not None:
         worst["bound"] = float(bound[index])
@@ -348,26 +263,19 @@ class CompareReport(Report):
         return "\n".join(lines)
 
 
-#: The numeric sources' registry names and the method each runs.
-_NUMERIC_METHODS = {"numeric": "central", "numeric-forward": "forward", "numeric-complex": "complex",
-                    "numeric-richardson": "richardson"}
-
-
 def _guard(problem: Problem, theta, resolved, force: bool) -> None:
     """Refuse up front what would not fit in memory or would take too long (unless forced)."""
-    from gradlab.sources.numeric import working_memory
-
     net = problem.network
     names = [s.name for s in resolved]
-    extra = {"numeric working memory": working_memory(net.sizes, problem.m)} if any(n in _NUMERIC_METHODS for n in names) else None
+    finite = [s for s in resolved if s.method is not None]
+    extra = {"numeric working memory": numeric.working_memory(net.sizes, problem.m)} if finite else None
     _resources.require_memory(_resources.problem_memory(
         net.sizes, problem.m, jax=any(n.startswith("jax") for n in names),
         param_vectors=_resources.PARAM_VECTORS + 2 * len(names), extra=extra))
-    methods = [_NUMERIC_METHODS[n] for n in names if n in _NUMERIC_METHODS]
-    if methods:
-        evaluations = sum(_resources.numeric_evaluations(net.n_params, m) for m in methods)
+    if finite:
+        evaluations = sum(numeric.evaluations(net.n_params, s.method) for s in finite)
         _resources.require_time(problem, theta, evaluations,
-                                "comparing with " + ", ".join(n for n in names if n in _NUMERIC_METHODS),
+                                "comparing with " + ", ".join(s.name for s in finite),
                                 force=force, instead="compare backprop with jax (exact, one pass each)")
 
 
@@ -411,7 +319,7 @@ def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *,
     >>> gradlab.compare(p, gradlab.debug_init(p.network)).ok
     True
     """
-    problem = _check_problem(problem)
+    problem = check_problem(problem)
     theta = problem.network.check_params(params)
     if isinstance(sources, (str, bytes)) or not hasattr(sources, "__iter__"):
         raise v.fail("sources", sources, "a sequence of at least two source names or callables")
@@ -420,7 +328,7 @@ def compare(problem: Problem, params, sources=("backprop", "jax", "numeric"), *,
     if len(resolved) < 2 or len(set(names)) != len(names):
         raise v.fail("sources", tuple(names), "at least two distinct sources")
     show = v.integer("show", show, minimum=0)
-    force = _flag("force", force)
+    force = v.flag("force", force)
     info = v.metadata("info", info)
     _guard(problem, theta, resolved, force)
     with _resources.forced():  # guarded above, as a whole
@@ -438,8 +346,8 @@ def _compare(problem, theta, resolved, show, info) -> CompareReport:
             errors[src.name] = np.asarray(est.error, dtype=np.float64)
         else:
             g = src.gradient(problem, theta.copy())
-        gradients[src.name] = _checked_output(src, g, n)
-    floor = _roundoff_floor(problem, theta)
+        gradients[src.name] = checked_output(src, g, n)
+    floor = roundoff_floor(problem, theta)
     pairs = [
         _pair(problem.network, a.name, b.name, gradients[a.name], gradients[b.name],
               estimates.get(a.name), estimates.get(b.name), floor)

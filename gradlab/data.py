@@ -21,12 +21,14 @@ import math
 import numbers
 import os
 import re
+import zlib
+from importlib import resources
 from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
 
-from gradlab import _files
+from gradlab import _csv, _files
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
 
@@ -107,7 +109,7 @@ class Dataset:
         image_shape = None if self.image_shape is None else _check_image_shape(self.image_shape)
         pixel_order = v.choice("pixel_order", self.pixel_order, ("C", "F"))
         if not ready:
-            checked = _dataset(X, y, self.name)
+            checked = make_dataset(X, y, self.name)
             object.__setattr__(self, "X", checked.X)
             object.__setattr__(self, "y", checked.y)
         if image_shape is not None and image_shape[0] * image_shape[1] != self.X.shape[1]:
@@ -166,19 +168,12 @@ def _check_image_shape(image_shape) -> tuple[int, int]:
     return int(image_shape[0]), int(image_shape[1])
 
 
-def _flag(name: str, value) -> bool:
-    """A True/False argument (numpy bools accepted; 0, 1 and strings are not)."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise v.fail(name, value, "True or False")
-    return bool(value)
-
-
 def _square_image(n: int) -> tuple[int, int] | None:
     side = int(round(n**0.5))
     return (side, side) if side * side == n else None
 
 
-def _dataset(X, y, name, notes=(), image_shape=None, pixel_order="C", *, where=None) -> Dataset:
+def make_dataset(X, y, name, notes=(), image_shape=None, pixel_order="C", *, where=None) -> Dataset:
     """Validate and freeze a dataset (X finite 2-D, y integer labels >= 0, same length).
 
     ``where`` (a file path) starts every error message, so a bad file is named.
@@ -245,8 +240,6 @@ def data_dir():
     override = os.environ.get(DATA_ENV)
     if override:
         return Path(override)
-    from importlib import resources
-
     return resources.files("gradlab").joinpath(DATA_FOLDER)
 
 
@@ -282,7 +275,6 @@ def load_digits(*, raw: bool = False) -> Dataset:
     >>> X.shape, X.dtype.name, float(X.max()), sorted(set(y.tolist())) == list(range(10))
     ((1797, 64), 'float64', 1.0, True)
     """
-    raw = _flag("raw", raw)
     folder = data_dir()
     path = folder.joinpath(DIGITS_FILE)
     if not path.is_file():
@@ -310,9 +302,9 @@ def load_digits(*, raw: bool = False) -> Dataset:
             f"{images.shape} {images.dtype}, labels {labels.shape} {labels.dtype}"
         )
     X = images.reshape(DIGITS_ROWS, h * w).astype(np.float64)
-    if not raw:
+    if not v.flag("raw", raw):
         X /= DIGITS_MAX_PIXEL
-    return _dataset(X, labels.astype(np.int64), "digits", image_shape=DIGITS_IMAGE)
+    return make_dataset(X, labels.astype(np.int64), "digits", image_shape=DIGITS_IMAGE)
 
 
 # --------------------------------------------------------------------------------------
@@ -356,8 +348,6 @@ def load_mat(path, *, x_key: str = "X", y_key: str = "y") -> Dataset:
         shapes that do not match, non-finite X, non-integer labels. Every message names
         the file.
     """
-    import io
-
     path, raw = _files.read_bytes("path", path)
     for key, arg in ((x_key, "x_key"), (y_key, "y_key")):
         if not isinstance(key, str) or not key:
@@ -422,13 +412,11 @@ def load_mat(path, *, x_key: str = "X", y_key: str = "y") -> Dataset:
             f"label {MATLAB_ZERO_LABEL} is the digit 0); read label {MATLAB_ZERO_LABEL} as 0"
         )
     shape = _square_image(X.shape[1])
-    return _dataset(X, y, Path(path).name, notes, shape, "F", where=path)
+    return make_dataset(X, y, Path(path).name, notes, shape, "F", where=path)
 
 
 def _unreadable_mat(path: str, raw: bytes, declared: dict) -> None:
     """Raise when the whole file cannot be read (truncated, damaged); return when it can."""
-    import io
-
     import scipy.io
 
     total = sum(math.prod(int(d) for d in shape) * 8 for shape, _ in declared.values())
@@ -496,8 +484,6 @@ class _Stream:
         self.zipped = raw[:2] == _GZIP_MAGIC
         self.raw = raw
         if self.zipped:
-            import io
-
             self.f = gzip.GzipFile(fileobj=io.BytesIO(raw), mode="rb")
         self.pos = 0
 
@@ -506,8 +492,6 @@ class _Stream:
             out = self.raw[self.pos:self.pos + n]
             self.pos += len(out)
             return out
-        import zlib
-
         try:
             return self.f.read(n)
         except (OSError, EOFError, zlib.error) as exc:
@@ -614,56 +598,12 @@ def load_idx(images, labels) -> Dataset:
     if labs.size and np.any(labs < 0):
         i = int(np.argwhere(labs < 0)[0, 0])
         raise GradlabError(f"{labels}: labels must be >= 0; got label[{i}]={int(labs[i])}")
-    return _dataset(X, labs.astype(np.int64), Path(images).name, (), shape, "C", where=images)
+    return make_dataset(X, labs.astype(np.int64), Path(images).name, (), shape, "C", where=images)
 
 
 # --------------------------------------------------------------------------------------
 # Comma-separated values: one example per row, features per column, a label column
 # --------------------------------------------------------------------------------------
-
-#: Characters that, inside a cell that is not a number, suggest another separator.
-_OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "bars"}
-
-
-def _number(cell: str) -> float | None:
-    """The cell as a float, or None when it is not a number ("1", "-2.5e3", " 4 ", "nan")."""
-    try:
-        return float(cell)
-    except ValueError:
-        return None
-
-
-def _column_label(col: int, header) -> str:
-    """``column 3`` or ``column 3 ('x2')`` (1-based, as a spreadsheet counts)."""
-    return f"column {col + 1}" + (f" ({header[col]!r})" if header is not None else "")
-
-
-def _label_index(label_column, header, n_columns: int, path: str) -> int:
-    """The 0-based index of the label column: a 1-based number, negative from the end, or a header name."""
-    if label_column is None:
-        return n_columns - 1
-    if isinstance(label_column, str):
-        if header is None:
-            raise GradlabError(
-                f"{path}: label_column={label_column!r} names a column, but the file has no header row "
-                f"(its first row is all numbers); give the column's number instead (1..{n_columns}, -1 the last)"
-            )
-        if label_column not in header:
-            raise GradlabError(
-                f"{path}: label_column={label_column!r} is not a column of the header; its columns are "
-                + ", ".join(repr(h) for h in header)
-            )
-        if header.count(label_column) > 1:
-            raise GradlabError(f"{path}: label_column={label_column!r} names {header.count(label_column)} "
-                               f"columns of the header; give the column's number instead")
-        return header.index(label_column)
-    accepted = f"a column number 1..{n_columns} (or -{n_columns}..-1 from the end; -1 the last) or a header name"
-    if isinstance(label_column, (bool, np.bool_)) or not isinstance(label_column, numbers.Integral):
-        raise v.fail("label_column", label_column, accepted)
-    n = int(label_column)
-    if n == 0 or not -n_columns <= n <= n_columns:
-        raise v.fail("label_column", label_column, accepted)
-    return n - 1 if n > 0 else n_columns + n
 
 
 def load_csv(path, *, label_column=None) -> Dataset:
@@ -709,80 +649,9 @@ def load_csv(path, *, label_column=None) -> Dataset:
     >>> d.X.tolist(), d.y.tolist()
     ([[0.5, 1.0], [2.0, 3.5]], [0, 1])
     """
-    import csv
-
     path, raw = _files.read_bytes("path", path)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise GradlabError(f"{path} is not UTF-8 text (byte {exc.start} is {raw[exc.start:exc.start + 1]!r}); "
-                           f"a .csv file for gradlab is comma-separated text") from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    header, rows, lines = None, [], []
-    try:
-        for cells in reader:
-            if not cells or all(not c.strip() for c in cells) and len(cells) == 1:
-                continue  # a blank line
-            cells = [c.strip() for c in cells]
-            if header is None and not rows and all(_number(c) is None for c in cells):
-                header = cells
-                header_line = reader.line_num
-                continue
-            rows.append(cells)
-            lines.append(reader.line_num)
-    except csv.Error as exc:
-        raise GradlabError(f"{path}, line {reader.line_num}: not readable as comma-separated values: {exc}") from None
-    if header is None and not rows:
-        raise GradlabError(f"{path} is empty: a .csv file for gradlab holds one example per row "
-                           f"(its features, then its label), separated by commas")
-    width = len(header) if header is not None else len(rows[0])
-    if width < 2:
-        first = header_line if header is not None else lines[0]
-        hint = next((f"; the file seems to be separated by {name}, gradlab reads commas"
-                     for sep, name in _OTHER_SEPARATORS.items() if sep in text.splitlines()[first - 1]), "")
-        raise GradlabError(f"{path}, line {first}: one column only; a .csv file for gradlab needs at least "
-                           f"two, the features and the label{hint}")
-    if not rows:
-        raise GradlabError(f"{path}: no examples: only a header row (line {header_line})")
-    label = _label_index(label_column, header, width, path)
-    X = np.empty((len(rows), width - 1), dtype=np.float64)
-    y = np.empty(len(rows), dtype=np.int64)
-    features = [c for c in range(width) if c != label]
-    for i, (cells, line) in enumerate(zip(rows, lines)):
-        if len(cells) != width:
-            what = "the header" if header is not None else f"line {lines[0]}"
-            raise GradlabError(f"{path}, line {line}: {len(cells)} cells, but {what} has {width}; every row "
-                               f"needs one cell per column")
-        values = [_number(c) for c in cells]
-        for col, value in enumerate(values):
-            if value is None:
-                where = f"{path}, line {line}, {_column_label(col, header)}"
-                if cells[col] == "":
-                    raise GradlabError(f"{where}: an empty cell; every cell must be a number")
-                hint = next((f"; the file seems to be separated by {name}, gradlab reads commas"
-                             for sep, name in _OTHER_SEPARATORS.items() if sep in cells[col]), "")
-                if not hint and i == 0 and header is None:
-                    raise GradlabError(f"{where}: {cells[col]!r} is not a number; the first row mixes names and "
-                                       f"numbers, so it is neither a header (no cell a number) nor a row of data")
-                if col == label:
-                    raise GradlabError(f"{where}: labels must be whole numbers >= 0 (the classes 0..K-1); "
-                                       f"got {cells[col]!r}{hint}")
-                raise GradlabError(f"{where}: {cells[col]!r} is not a number{hint}")
-            if not math.isfinite(value):
-                raise GradlabError(f"{path}, line {line}, {_column_label(col, header)}: {cells[col]!r} is not "
-                                   f"a finite number")
-        lab = values[label]
-        if lab != round(lab) or lab < 0 or lab > np.iinfo(np.int64).max // 2:
-            raise GradlabError(f"{path}, line {line}, {_column_label(label, header)}: labels must be whole "
-                               f"numbers >= 0 (the classes 0..K-1); got {cells[label]!r}")
-        X[i] = [values[c] for c in features]
-        y[i] = int(lab)
-    notes = []
-    if header is not None:
-        notes.append(f"header row: {', '.join(header)}; labels from {_column_label(label, header)}")
-    elif label != width - 1:
-        notes.append(f"labels from {_column_label(label, None)}")
-    return _dataset(X, y, Path(path).name, notes, _square_image(X.shape[1]), "C", where=path)
+    X, y, notes = _csv.parse(path, raw, label_column)
+    return make_dataset(X, y, Path(path).name, notes, _square_image(X.shape[1]), "C", where=path)
 
 
 # --------------------------------------------------------------------------------------
@@ -812,16 +681,6 @@ def _looks_like_idx(path: str) -> bool:
     except OSError:
         return False  # read_idx names the failure when it is called
     return head[:2] == _GZIP_MAGIC or (len(head) == 3 and head[:2] == b"\0\0" and head[2] in IDX_TYPES)
-
-
-def _csv_hint(path: str) -> str:
-    """A hint for comma-separated text under another name."""
-    try:
-        with open(path, "rb") as f:
-            first = f.readline(4096)
-    except OSError:
-        return ""
-    return "; a comma-separated file must be named .csv" if b"," in first else ""
 
 
 def load(spec, labels=None, *, label_column=None) -> Dataset:
@@ -884,7 +743,7 @@ def load(spec, labels=None, *, label_column=None) -> Dataset:
         _files.file_path("data", path)
         return load_csv(path, label_column=label_column)
     if not _looks_like_idx(path):
-        raise GradlabError(f"data={path!r} is not a known format: {KNOWN_FORMATS}{_csv_hint(path)}")
+        raise GradlabError(f"data={path!r} is not a known format: {KNOWN_FORMATS}{_csv.comma_hint(path)}")
     if labels is None:
         raise GradlabError(f"data={path!r} is taken as IDX images, which need an IDX labels file (--labels)")
     return load_idx(path, labels)
@@ -955,11 +814,11 @@ def train_test_split(X, y, *, test_fraction: float = 0.2, seed=0) -> Split:
     >>> len(s.y_train), len(s.y_test)
     (1438, 359)
     """
-    data = _dataset(X, y, "data")
+    data = make_dataset(X, y, "data")
     f = v.real("test_fraction", test_fraction, minimum=0.0)
     if f >= 1.0:
         raise v.fail("test_fraction", test_fraction, "a number in [0, 1)")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(v.integer("seed", seed, minimum=0))
+    rng = v.rng(seed)
     train_index, test_index = _stratified_indices(data.y, f, rng)
     if train_index.size == 0:
         raise GradlabError(f"test_fraction={f} leaves no training examples out of {data.m}")

@@ -23,25 +23,23 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
+import re
 import textwrap
 
 import numpy as np
 
-from gradlab import _resources
+from gradlab import _cost, _resources
 from gradlab import _validate as v
+from gradlab._judge import DELTA_TOLERANCE, EXACT_NORM_RATIO, norm, norm_ratio, roundoff_floor
 from gradlab._report import Report, fmt
-from gradlab.compare import EXACT_NORM_RATIO, _norm, _norm_ratio, _roundoff_floor
-from gradlab.network import Problem, _check_problem, _cost
-from gradlab.sources.backprop import _backward
+from gradlab.network import Problem, check_problem
+from gradlab.sources import autodiff
+from gradlab.sources.backprop import backward
 
 __all__ = ["explain", "ExplainReport", "LayerStep", "GradientBlock", "DELTA_TOLERANCE"]
 
-#: Largest accepted ``max |delta_l - m dJ/dz_l| / max(1, max |delta_l|)``. Both sides
-#: evaluate the same float64 products and sums in nearly the same order, so they differ
-#: by a few eps (2.2e-16) per operation, growing with depth and width; 1e-12 (about 4500
-#: eps) leaves room for that, while a wrong factor or a missing term moves it above 1e-3.
-DELTA_TOLERANCE = 1e-12
+# DELTA_TOLERANCE, the largest accepted max |delta_l - m dJ/dz_l| / max(1, max |delta_l|),
+# lives with every other tolerance in gradlab._judge.
 
 #: The text rendering fits a terminal this wide.
 WIDTH = 100
@@ -138,50 +136,88 @@ def _compiled_with_shifts(network):
     import jax.numpy as jnp
 
     # Arguments of the partial: (params, X, Y, lam, z_shifts); differentiate 0 and 4.
-    return jax.jit(jax.value_and_grad(functools.partial(_cost, jnp, network), argnums=(0, 4)))
+    return jax.jit(jax.value_and_grad(functools.partial(_cost.cost, jnp, network), argnums=(0, 4)))
 
 
 def _jax_side(problem: Problem, theta: np.ndarray):
     """J, dJ/dTheta and dJ/dz for every layer from one jax reverse pass over the shared cost."""
     import jax.numpy as jnp
 
-    from gradlab.sources.autodiff import _device_data, x64
-
     net = problem.network
-    with x64():
-        X, Y = _device_data(problem)
+    with autodiff.x64():
+        X, Y = autodiff.device_data(problem)
         shifts = [jnp.zeros((problem.m, s), dtype=jnp.float64) for s in net.sizes[1:]]
         J, (g_theta, g_z) = _compiled_with_shifts(net)(jnp.asarray(theta, dtype=jnp.float64), X, Y, problem.lam, shifts)
         return float(J), np.array(g_theta, dtype=np.float64), [np.array(g, dtype=np.float64) for g in g_z]
 
 
-# Roles of the shared cost's functions in the jaxpr, found from each equation's source
-# location (the innermost gradlab/network.py frame whose function is listed here).
-_ROLES = {
-    "_unpack": "unpack",
-    "_forward": "matmul",
-    "_sigmoid": "sigmoid",
-    "_cross_entropy": "loss",
-    "_cost_from_forward": "mean",
-    "_regularisation": "reg",
-}
 _TAGS = {"matmul": "M", "sigmoid": "S", "loss": "L", "mean": "L", "reg": "R", "unpack": "", "other": ""}
-_NETWORK_FILE = os.path.join("gradlab", "network.py")
 # Primitives that only move, reshape or retype data: their VJPs carry no derivative of
 # their own, so the step descriptions leave them out (the jaxpr listing shows them all).
 _BOOKKEEPING = frozenset({"convert_element_type", "broadcast_in_dim", "reshape", "squeeze", "slice", "transpose"})
 
 
-def _role(eqn) -> str:
-    """Which function of the shared cost emitted this jaxpr equation."""
-    tb = getattr(eqn.source_info, "traceback", None)
-    for frame in getattr(tb, "frames", None) or ():
-        if frame.file_name.endswith(_NETWORK_FILE):
-            name = frame.function_name.split(".")[0]
-            if name in _ROLES:
-                return _ROLES[name]
-    # Without source locations, the matrix products can still be recognised.
-    return "matmul" if eqn.primitive.name == "dot_general" else "other"
+def _roles(jaxpr, n_products: int) -> list[tuple[str, int]]:
+    """Each equation's role in the cost, found from what it computes (its data flow).
+
+    Every variable is traced back to the cost's inputs (params, X, Y, lam) and counted in
+    matrix products of X-dependent values on its way: the k-th ``dot_general`` on X is
+    layer k's product and the ``add`` of a params-only value right after it is the bias;
+    other X-dependent work before the last product is the hidden activation of that
+    layer, after it the loss; once the X-dependent value has been summed, the mean; what
+    depends on the weights alone is their unpacking when it feeds the forward pass and the
+    regularisation when it does not. No file or function name is read, so moving or
+    renaming the cost's code leaves the marks as they are. Returns ``(role, layer)`` per
+    equation, ``layer`` the number of products before it.
+    """
+    params, X, Y, lam = jaxpr.invars
+    on_x, depth, summed, from_dot = set(), {}, set(), set()
+    on_x.add(X)
+    depth[X] = 0
+    rows = []
+
+    def inputs(eqn):
+        return [i for i in eqn.invars if type(i).__name__ != "Literal"]
+
+    for eqn in jaxpr.eqns:
+        ins = inputs(eqn)
+        xs = [i for i in ins if i in on_x]
+        prim = eqn.primitive.name
+        if not xs:
+            rows.append(["params", 0])
+            continue
+        d = max(depth[i] for i in xs)
+        done = any(i in summed for i in xs)
+        if prim == "dot_general" and not done:
+            d += 1
+            role = "matmul"
+        elif prim == "add" and not done and any(i in from_dot for i in xs) and len(xs) < len(ins):
+            role = "matmul"  # the bias column added to the product
+        elif done or (prim == "reduce_sum" and d == n_products):
+            role = "mean"
+        elif d < n_products:
+            role = "sigmoid"
+        else:
+            role = "loss"
+        for o in eqn.outvars:
+            on_x.add(o)
+            depth[o] = d
+            if role == "mean":
+                summed.add(o)
+            if prim == "dot_general":
+                from_dot.add(o)
+        rows.append([role, d])
+    # Weights-only equations: unpacking where their values reach the forward pass (an
+    # X-dependent equation, directly or through other weights-only ones), else the
+    # regularisation. Walked backwards, so a value's consumers are known first.
+    feeds = set()
+    for eqn, row in zip(reversed(jaxpr.eqns), reversed(rows)):
+        if row[0] == "params":
+            reaches = any(o in feeds for o in eqn.outvars)
+            row[0] = "unpack" if reaches else "reg"
+        if row[0] != "reg":
+            feeds.update(i for i in inputs(eqn) if i not in on_x)
+    return [tuple(r) for r in rows]
 
 
 def _primitive_names(eqn) -> list[str]:
@@ -205,12 +241,10 @@ def _cost_jaxpr(problem: Problem, theta: np.ndarray):
     import jax
     import jax.numpy as jnp
 
-    from gradlab.sources.autodiff import _device_data, x64
-
     net = problem.network
-    with x64():
-        X, Y = _device_data(problem)
-        closed = jax.make_jaxpr(functools.partial(_cost, jnp, net))(
+    with autodiff.x64():
+        X, Y = autodiff.device_data(problem)
+        closed = jax.make_jaxpr(functools.partial(_cost.cost, jnp, net))(
             jnp.asarray(theta, dtype=jnp.float64), X, Y, problem.lam
         )
     jaxpr = closed.jaxpr
@@ -234,8 +268,7 @@ def _cost_jaxpr(problem: Problem, theta: np.ndarray):
     prims = {"loss": [], "mean": [], "reg": []}
     layer = 1  # the current layer's input: Theta_layer's product is next
     last_matmul = 0
-    for eqn in jaxpr.eqns:
-        role = _role(eqn)
+    for eqn, (role, _) in zip(jaxpr.eqns, _roles(jaxpr, len(net.shapes))):
         prim = eqn.primitive.name
         shown = prim
         if prim in ("jit", "pjit") and "name" in eqn.params:
@@ -336,6 +369,7 @@ class ExplainReport(Report):
 
     def _text(self) -> str:
         net, m, i = self.problem.network, self.problem.m, self.example
+        act = _cost.ACTIVATIONS[net.activation]
         L = net.n_layers
         extra = "".join(f", {k}={val}" for k, val in self.info.items())
         out = [
@@ -343,10 +377,11 @@ class ExplainReport(Report):
             f"m={m}, lambda={self.problem.lam:g}{extra}",
             f"cost J = {self.cost_backprop:.10g} (numpy)   {self.cost_jax:.10g} (jax)",
             "",
-            "Forward (shared pass, gradlab.network._forward): a1 = x; for l = 1..L-1",
+            "Forward (shared pass, gradlab._cost.forward): a1 = x; for l = 1..L-1",
             "  z(l+1) = [1, a(l)] Theta(l)^T,  a(l+1) = g(z(l+1)),  h = a(L).",
             "Backward (gradlab.sources.backprop): delta(L) = a(L) - y;",
-            "  delta(l) = (delta(l+1) Theta(l)[:, 1:]) * g'(z(l)),  g'(z) = a (1 - a).",
+            f"  delta(l) = (delta(l+1) Theta(l)[:, 1:]) * g'(z(l)),  g'(z) = {act.gprime_formula}"
+            + ("." if act.name == "sigmoid" else f" ({act.name})."),
             "jax: grad of the same cost w.r.t. a zero shift added to every z (z_shifts) = dJ/dz.",
             f"J is a mean over the m={m} examples, and row i of delta is dJ_i/dz for example i",
             "alone, so delta = m * dJ/dz: the tables compare delta with m times jax's dJ/dz.",
@@ -387,6 +422,7 @@ class ExplainReport(Report):
         return ", ".join(names) if names else "(not found in the jaxpr)"
 
     def _layer_text(self, step: LayerStep, L: int, m: int, i: int) -> list[str]:
+        act = self.problem.network.activation
         l = step.layer
         units = step.z.shape[1]
         out = []
@@ -404,8 +440,8 @@ class ExplainReport(Report):
             out += _wrap(
                 f"jax: z{l + 1} = a{l} Theta{l}[:,1:]^T is a dot_general; its VJP w.r.t. a{l} is a "
                 f"dot_general with the transposed operand, giving dJ/dz{l + 1} Theta{l}[:, 1:]. The VJPs "
-                f"of the sigmoid's ops [{self._primitive_list(step, 'sigmoid')}] then multiply by "
-                f"g'(z{l}) = a{l} (1 - a{l})."
+                f"of the {act}'s ops [{self._primitive_list(step, 'sigmoid')}] then multiply by "
+                f"g'(z{l}) = {_gprime_of_layer(act, l)}."
             )
             cols = [(f"z{l}", step.z), (f"a{l}", step.a), (f"g'(z{l})", step.gprime),
                     (f"d{l + 1}*Theta{l}", step.back)]
@@ -422,7 +458,7 @@ class ExplainReport(Report):
             out.append(f"  {u:>4}{cells} {diff[i, u]:>9.2e}")
         if units > shown:
             out.append(f"  ... {units - shown} more units (|delta{l}|: max {np.abs(step.delta[i]).max():.3e}, "
-                       f"norm {_norm(step.delta[i]):.3e} for example {i})")
+                       f"norm {norm(step.delta[i]):.3e} for example {i})")
         verdict = "AGREE" if step.ok else "DISAGREE"
         out.append(
             f"  max over all {m} examples: |delta{l} - m dJ/dz{l}| = {fmt(step.max_abs)}, "
@@ -438,7 +474,7 @@ class ExplainReport(Report):
             f"dJ/dTheta{t} = delta{t + 1}^T [1, a{t}] / m{reg}   ({rows}x{cols}; column 0 = bias)",
             f"  jax: that dot_general's VJP w.r.t. Theta{t}[:,1:] gives dJ/dz{t + 1}^T a{t}; the bias add's "
             f"VJP sums dJ/dz{t + 1}",
-            f"  over the examples for column 0.",
+            "  over the examples for column 0.",
         ]
         for label, mat in (("backprop", block.backprop), ("jax.grad", block.jax)):
             if rows <= MATRIX_MAX_ROWS and cols <= MATRIX_MAX_COLS:
@@ -448,7 +484,7 @@ class ExplainReport(Report):
             else:
                 out.append(
                     f"  {label:<9} min {mat.min():>10.3e}  max {mat.max():>10.3e}  "
-                    f"norm {_norm(mat):.6e}"
+                    f"norm {norm(mat):.6e}"
                 )
         verdict = "AGREE" if block.ok else "DISAGREE"
         r, c = block.worst
@@ -461,11 +497,12 @@ class ExplainReport(Report):
         return out
 
     def _jaxpr_text(self) -> list[str]:
+        act = _cost.ACTIVATIONS[self.problem.network.activation]
         out = [
-            "The cost's jaxpr (jax.make_jaxpr of gradlab.network._cost; one line per equation):",
+            "The cost's jaxpr (jax.make_jaxpr of gradlab._cost.cost; one line per equation):",
             "  [M] matrix product: the VJP of dot_general is a dot_general with the other operand",
             "      transposed: delta(l+1) Theta(l)[:,1:] going down, delta(l+1)^T [1, a(l)] for Theta(l)",
-            "  [S] sigmoid ops: their VJPs multiply to g'(z) = a (1 - a)",
+            f"  [S] {act.name} ops: their VJPs multiply to g'(z) = {act.gprime_formula}",
             "  [L] loss and mean: their VJP gives dJ/dz(L) = (a(L) - y) / m",
             "  [R] regularisation: its VJP gives (lambda/m) Theta(l)[:,1:]",
         ]
@@ -522,7 +559,7 @@ def explain(problem: Problem, params, *, example: int = 0, jaxpr: bool = False, 
     >>> r.ok, [s.layer for s in r.layers]
     (True, [3, 2])
     """
-    problem = _check_problem(problem)
+    problem = check_problem(problem)
     theta = problem.network.check_params(params)
     example = v.integer("example", example, minimum=0)
     # Every intermediate of both passes is kept (and copied into the report).
@@ -536,7 +573,7 @@ def explain(problem: Problem, params, *, example: int = 0, jaxpr: bool = False, 
     net, m = problem.network, problem.m
 
     # The hand-written side: numpy only; its deltas never reach jax.
-    bw = _backward(problem, theta.copy(), keep=True)
+    bw = backward(problem, theta.copy(), keep=True)
     # The jax side: the shared cost, differentiated w.r.t. the parameters and the z shifts.
     cost_jax, g_theta, g_z = _jax_side(problem, theta)
     jaxpr_lines, prims = _cost_jaxpr(problem, theta)
@@ -568,13 +605,13 @@ def explain(problem: Problem, params, *, example: int = 0, jaxpr: bool = False, 
     bp_blocks, jax_blocks = net.unpack(bw.grad), net.unpack(g_theta)
     # As in compare: a block so small that round-off rivals it (saturated units, e.g.
     # weights of 1e4) agrees when every entry is within the a-priori round-off floor.
-    floors = net.unpack(_roundoff_floor(problem, theta))
+    floors = net.unpack(roundoff_floor(problem, theta))
     blocks = []
     for t in range(len(net.shapes), 0, -1):
         a, b = bp_blocks[t - 1], jax_blocks[t - 1]
         diff = np.abs(a - b)
         r, c = np.unravel_index(int(np.argmax(diff)), diff.shape)
-        ratio = _norm_ratio(a, b)
+        ratio = norm_ratio(a, b)
         blocks.append(GradientBlock(t, a.copy(), b.copy(), float(diff.max()), ratio, (int(r), int(c)),
                                     bool(ratio <= EXACT_NORM_RATIO or np.all(diff <= floors[t - 1]))))
     return ExplainReport(problem, theta, example, bw.J, cost_jax, layers, blocks, jaxpr_lines, bool(jaxpr), info)
@@ -596,8 +633,11 @@ def _wrap(text: str, indent: str = "  ") -> list[str]:
     return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent)
 
 
+def _gprime_of_layer(activation: str, layer: int) -> str:
+    """The activation table's g'(z) formula with layer ``layer``'s a: ``a2 (1 - a2)``."""
+    return re.sub(r"\ba\b", f"a{layer}", _cost.ACTIVATIONS[activation].gprime_formula)
+
+
 def _output_activation(bw) -> np.ndarray:
     """h = a_L: the output layer's activation, from the shared sigmoid (display only)."""
-    from gradlab.network import _sigmoid
-
-    return _sigmoid(np, bw.zs[-1])
+    return _cost.sigmoid(np, bw.zs[-1])

@@ -1,23 +1,22 @@
-"""Network, Problem, parameter layout, initialisers, the forward pass, the cost, predict.
+"""Network, Problem, initialisers, and the cost, predictions and accuracy they give.
 
-The cost and the forward pass are written **once**, here, against an array namespace
-``xp`` (``numpy`` or ``jax.numpy``). numpy evaluates them for back-propagation and
-finite differences; jax traces the very same functions for autodiff. No other copy of
-this maths exists in gradlab, so agreement between the gradient sources means something.
+``Network`` and ``Problem`` are small immutable values; the maths they are evaluated
+with -- the one cost and forward pass, written against an array namespace -- lives in
+:mod:`gradlab._cost`, and the bounds that keep it finite in :mod:`gradlab._judge`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
 import numbers
 
 import numpy as np
 
-from gradlab import _resources
+from gradlab import _cost, _judge, _resources
 from gradlab import _validate as v
+from gradlab._cost import ACTIVATIONS
 from gradlab._errors import GradlabError
+from gradlab._judge import MAX_LAM
 
 __all__ = [
     "Network",
@@ -28,6 +27,8 @@ __all__ = [
     "cost",
     "predict",
     "accuracy",
+    "ACTIVATIONS",
+    "MAX_LAM",
 ]
 
 
@@ -141,6 +142,16 @@ class Network:
             )
         return arr
 
+    def check_inputs(self, X, name: str = "X") -> np.ndarray:
+        """Validate inputs for this network (at least one row, ``sizes[0]`` columns); a float64 copy."""
+        X = v.float_array(name, X, ndim=2)
+        if X.shape[1] != self.n_inputs or X.shape[0] < 1:
+            raise GradlabError(
+                f"{name} must have at least one row and {self.n_inputs} columns for "
+                f"sizes={self.sizes}; got {name} with shape {X.shape}"
+            )
+        return X
+
     def unpack(self, params) -> list[np.ndarray]:
         """The weight matrices as views into ``params`` (no copy when it is float64 1-D).
 
@@ -152,7 +163,7 @@ class Network:
                 f"params must be a 1-D array of length {self.n_params} for sizes={self.sizes}; "
                 f"got params with shape {arr.shape}"
             )
-        return _unpack(self, arr)
+        return _cost.unpack(self, arr)
 
     def pack(self, matrices) -> np.ndarray:
         """Flatten a list of weight matrices (row by row) into a new flat vector."""
@@ -187,19 +198,6 @@ class Network:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _unpack(network: Network, params):
-    """Per-layer matrices of a flat vector; works for numpy and jax arrays alike.
-
-    A stack of vectors ``(B, n_params)`` gives stacks of matrices ``(B, rows, cols)``.
-    """
-    offsets = network.offsets
-    lead = params.shape[:-1]
-    return [
-        params[..., offsets[i] : offsets[i + 1]].reshape(lead + shape)
-        for i, shape in enumerate(network.shapes)
-    ]
-
-
 #: The most entries a numpy array can have: its index type's largest value.
 _MAX_PARAMS = int(np.iinfo(np.intp).max)
 
@@ -207,18 +205,6 @@ _MAX_PARAMS = int(np.iinfo(np.intp).max)
 # --------------------------------------------------------------------------------------
 # Initialisers
 # --------------------------------------------------------------------------------------
-
-
-def _rng(seed) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(v.integer("seed", seed, minimum=0))
-
-
-def _check_network(network) -> Network:
-    if not isinstance(network, Network):
-        raise v.fail("network", network, "a gradlab.Network")
-    return network
 
 
 def random_init(network: Network, seed=0) -> np.ndarray:
@@ -244,8 +230,8 @@ def random_init(network: Network, seed=0) -> np.ndarray:
     >>> p.shape, bool(abs(p).max() <= (6 / 8) ** 0.5)
     ((38,), True)
     """
-    network = _check_network(network)
-    rng = _rng(seed)
+    network = v.instance("network", network, Network, "a gradlab.Network")
+    rng = v.rng(seed)
     _resources.require_memory(_resources.init_memory(network.sizes))
     parts = []
     for (rows, cols) in network.shapes:
@@ -267,7 +253,7 @@ def debug_init(network: Network) -> np.ndarray:
     >>> debug_init(Network((3, 5, 3)))[:2].round(6).tolist()
     [0.084147, 0.09093]
     """
-    network = _check_network(network)
+    network = v.instance("network", network, Network, "a gradlab.Network")
     _resources.require_memory(_resources.init_memory(network.sizes))
     return np.concatenate([_debug_matrix(r, c).ravel() for r, c in network.shapes])
 
@@ -356,16 +342,47 @@ class Problem:
         """Integer labels when the problem was built from labels, else None."""
         return self._labels
 
+    @property
+    def max_abs_input(self) -> float:
+        """max |X|, found once (the magnitude bounds of :mod:`gradlab._judge` start from it)."""
+        return self.prepared("max_abs_input", lambda: _judge.largest(self.X))
+
+    def prepared(self, key, build):
+        """A per-problem constant, built by ``build()`` on first use and kept with the problem.
+
+        For work done once per problem rather than in every call (device copies of the data,
+        column-major targets): the data never change, so neither do such constants. They are
+        shared with :meth:`with_lam` problems; ``key`` names the constant for its user.
+        """
+        cache = self._cache
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
+
+    def _derived(self, lam, arrays=None) -> "Problem":
+        """The same problem with another lambda (and, given, other arrays), not re-validated."""
+        new = object.__new__(Problem)
+        X, Y, labels = arrays or (self.X, self.Y, self.labels)
+        for field, val in (("network", self.network), ("X", X), ("y", labels if labels is not None else Y),
+                           ("_Y", Y), ("_labels", labels), ("lam", lam)):
+            object.__setattr__(new, field, val)
+        # Constants derived from the data (device copies of X and Y) do not depend on lam.
+        object.__setattr__(new, "_cache", self._cache if arrays is None else {})
+        return new
+
     def with_lam(self, lam) -> "Problem":
         """The same network and data with another lambda (no re-validation of the data)."""
-        lam = v.real("lam", lam, minimum=0.0, maximum=MAX_LAM)
-        new = object.__new__(Problem)
-        for field in ("network", "X", "y", "_Y", "_labels"):
-            object.__setattr__(new, field, getattr(self, field))
-        object.__setattr__(new, "lam", lam)
-        # Device copies of X and Y do not depend on lam, so they can be shared.
-        object.__setattr__(new, "_cache", self._cache)
-        return new
+        return self._derived(v.real("lam", lam, minimum=0.0, maximum=MAX_LAM))
+
+    def writeable_copy(self) -> "Problem":
+        """The same problem with fresh, *writeable* copies of X, y and Y.
+
+        For handing to code that may write into its arguments (the checker's purity
+        experiment): the writes land in the copies, where they can be seen, instead of
+        raising on the read-only originals.
+        """
+        labels = None if self.labels is None else self.labels.copy()
+        return self._derived(self.lam, (self.X.copy(), self.Y.copy(), labels))
 
     def __repr__(self) -> str:
         act = "" if self.network.activation == "sigmoid" else f", activation={self.network.activation!r}"
@@ -423,10 +440,9 @@ def _targets(y, m: int, K: int):
     return Y, labels
 
 
-def _check_problem(problem) -> Problem:
-    if not isinstance(problem, Problem):
-        raise v.fail("problem", problem, "a gradlab.Problem")
-    return problem
+def check_problem(problem, name: str = "problem") -> Problem:
+    """``problem`` itself when it is a :class:`Problem`; else the standard GradlabError."""
+    return v.instance(name, problem, Problem, "a gradlab.Problem")
 
 
 def debug_problem(sizes=(3, 5, 3), examples: int = 5, lam: float = 0.0) -> Problem:
@@ -448,296 +464,6 @@ def debug_problem(sizes=(3, 5, 3), examples: int = 5, lam: float = 0.0) -> Probl
     X = _debug_matrix(m, net.n_inputs)
     y = np.arange(1, m + 1) % net.n_outputs
     return Problem(net, X, y, lam)
-
-
-# --------------------------------------------------------------------------------------
-# The maths, written once against an array namespace xp
-# --------------------------------------------------------------------------------------
-#
-# Stable forms. With pos = Re(z) > 0, s = +1 where pos and -1 elsewhere, e = exp(-s z)
-# never overflows (|e| <= 1), and
-#     sigmoid(z)            = where(pos, 1, e) / (1 + e)
-#     -log sigmoid(z)  = softplus(-z) = log1p(e) + where(pos, 0, -z)
-#     -log(1-sigmoid(z)) = softplus(z) = log1p(e) + where(pos, z, 0)
-# Each branch is an analytic function of z, so the forms also hold for complex z.
-
-
-def _exp_neg_abs(xp, z):
-    pos = xp.real(z) > 0
-    return pos, xp.exp(xp.where(pos, -z, z))
-
-
-def _sigmoid(xp, z, out=None):
-    """Logistic function g(z) = 1 / (1 + exp(-z)), finite for any z.
-
-    ``out`` (numpy only) receives the result; it may be ``z`` itself.
-    """
-    if xp is np and np.isrealobj(z):
-        # Real numpy arrays: 1 / (1 + exp(-z)) in four in-place passes (the stable form
-        # below takes about eight and several temporaries), good to a few ulp. exp(-z)
-        # overflows to inf only for z < -709.78, where the result becomes 0 instead of
-        # a subnormal number below 2.3e-308: an absolute error no gradient can see.
-        t = np.asarray(np.negative(z, out=out))
-        with np.errstate(over="ignore"):
-            np.exp(t, out=t)
-        t += 1.0
-        return np.reciprocal(t, out=t)
-    pos, e = _exp_neg_abs(xp, z)
-    return xp.where(pos, 1.0, e) / (1.0 + e)
-
-
-def _cross_entropy(xp, z, Y):
-    """Per-entry binary cross-entropy of outputs g(z) against targets Y, from z directly.
-
-    -[y log g(z) + (1 - y) log(1 - g(z))] = y softplus(-z) + (1 - y) softplus(z)
-    = log1p(e) + where(pos, (1 - y) z, -y z); no log of a rounded probability, so a
-    saturated unit gives a finite cost, and no subtraction cancels for y in {0, 1}.
-    """
-    pos, e = _exp_neg_abs(xp, z)
-    return xp.log1p(e) + xp.where(pos, (1.0 - Y) * z, -Y * z)
-
-
-def _tanh(xp, z, out=None):
-    """Hyperbolic tangent; analytic, so complex inputs propagate.
-
-    ``out`` (numpy only) receives the result; it may be ``z`` itself.
-    """
-    if out is not None:
-        return np.tanh(z, out=out)
-    return xp.tanh(z)
-
-
-def _relu(xp, z, out=None):
-    """max(0, z), written as a branch on Re(z) so that a complex step stays analytic.
-
-    At z = 0 it takes the "off" branch, so the derivative used by every source is
-    relu'(0) = 0: jax differentiates this very ``where``, back-propagation uses
-    ``z > 0`` (equivalently ``a > 0``) as its local derivative, and the complex step
-    never leaves the branch. ``out`` (real numpy only) receives the result.
-    """
-    if out is not None:
-        return np.maximum(z, 0.0, out=out)
-    return xp.where(xp.real(z) > 0, z, 0.0 * z)
-
-
-#: Largest lambda accepted. The gradient's regularisation part (lam / m) w must stay
-#: squarable in float64 (every norm squares it: |g| < sqrt(1.8e308) ~ 1.3e154) for weights
-#: up to +-1e4, the range whose costs and gradients gradlab keeps finite; 1e150 leaves that
-#: margin. At lam = 1e200 the gradient's norm overflowed (found by fuzzing the command line).
-MAX_LAM = 1e150
-
-#: Hidden-layer activations by name: the forward function of each (the local
-#: derivatives live beside back-propagation, in :mod:`gradlab.sources.backprop`).
-ACTIVATIONS = {"sigmoid": _sigmoid, "tanh": _tanh, "relu": _relu}
-
-#: Activations with a kink at z = 0 (the cost is only piecewise smooth there).
-KINKED_ACTIVATIONS = frozenset({"relu"})
-
-
-def _affine(xp, a, theta):
-    """``z = [1, a] Theta^T``, computed as ``a Theta[:, 1:]^T + Theta[:, 0]``.
-
-    The same sum without building the bias column. Written with ``swapaxes`` and
-    ``...`` so that ``theta`` (and ``a``) may carry a leading batch axis: a stack of B
-    weight matrices ``(B, rows, cols)`` maps ``a`` of shape ``(m, n)`` or ``(B, m, n)`` to
-    ``(B, m, rows)`` in one broadcast matrix product (how the numeric source evaluates
-    many perturbed parameter vectors at once). Unbatched it is exactly
-    ``a @ theta[:, 1:].T + theta[:, 0]``.
-    """
-    if xp is np and a.ndim == 2 and theta.ndim == 2:
-        # numpy: z^T = Theta[:, 1:] a^T, so z comes out transposed (column-major), the
-        # orientation BLAS runs 10-30% faster for tall data; the next layer and the
-        # backward products read it without a copy. The bias is added in place (no second
-        # m x s array). (jax picks its own layouts; it traces the plain product below.)
-        z = (theta[:, 1:] @ a.T).T
-        z += theta[:, 0]
-        return z
-    if a.ndim == 2 and theta.ndim == 3:
-        # Shared input (the first layer): one tall matrix product for all B stacks of
-        # weights, (m, n) @ (n, B*rows), instead of B thin ones -- about 1.5x faster.
-        B, rows, cols = theta.shape
-        z = (a @ theta[..., 1:].reshape(B * rows, cols - 1).T).reshape(a.shape[0], B, rows)
-        return xp.swapaxes(z, 0, 1) + theta[:, None, :, 0]
-    return a @ xp.swapaxes(theta[..., 1:], -1, -2) + theta[..., None, :, 0]
-
-
-def _forward(xp, network: Network, params, X, z_shifts=None, keep_z=True):
-    """Forward pass. Returns ``zs`` (pre-activations of layers 2..L) and ``acts``
-    (activations of layers 1..L-1 without the bias unit; ``acts[0]`` is X).
-
-    ``keep_z=False`` (real numpy only) saves memory for back-propagation, which needs the
-    activations but not the hidden pre-activations: each hidden ``a = g(z)`` is written
-    over its ``z``, and ``zs`` then holds the output layer's ``z`` alone.
-
-    Hidden layers apply ``network.activation``; the output layer's pre-activation is
-    returned as is (the cost applies the sigmoid inside its stable cross-entropy).
-
-    ``params`` is the flat vector, or a stack of them with shape ``(B, n_params)``;
-    then every z and activation gains the same leading axis B (see :func:`_affine`).
-
-    ``z_shifts`` (optional, one array per layer 2..L, shaped like its z) is added to each
-    pre-activation. At zero shifts nothing changes, and the derivative of the cost with
-    respect to the shifts is dJ/dz for every layer: how autodiff exposes the deltas.
-    """
-    g = ACTIVATIONS[network.activation]
-    thetas = _unpack(network, params)
-    acts = [X]
-    zs = []
-    a = X
-    for i, theta in enumerate(thetas):
-        z = _affine(xp, a, theta)
-        if z_shifts is not None:
-            z = z + z_shifts[i]
-        hidden = i + 1 < len(thetas)
-        if keep_z or not hidden:
-            zs.append(z)
-        if hidden:
-            a = g(xp, z) if keep_z else g(xp, z, out=z)
-            acts.append(a)
-    return zs, acts
-
-
-def _regularisation(xp, network: Network, params, lam, m):
-    """lam / (2m) times the sum of squares of every weight except column 0 (the bias).
-
-    ``w * w``, not ``abs(w) ** 2``: the square is analytic, so a complex step through
-    the cost stays exact. Sums run over the last two axes (one total per batch entry).
-    """
-    total = 0.0
-    for theta in _unpack(network, params):
-        w = theta[..., 1:]
-        total = total + xp.sum(w * w, axis=(-2, -1))
-    return lam / (2.0 * m) * total
-
-
-def _cost_from_forward(xp, network: Network, params, z_out, Y, lam, columns=None):
-    """J from the output pre-activations of a forward pass already run (no second pass).
-
-    ``columns`` (unbatched numpy only) sums the cross-entropy over blocks of that many
-    output units (columns of ``z_out``, contiguous in the forward pass's layout), so its
-    temporaries are a few m x columns arrays instead of a few m x K arrays.
-    """
-    m, K = z_out.shape[-2], z_out.shape[-1]
-    if columns is None or columns >= K:
-        data_sum = xp.sum(_cross_entropy(xp, z_out, Y), axis=(-2, -1))
-    else:
-        data_sum = sum(
-            xp.sum(_cross_entropy(xp, z_out[:, k : k + columns], Y[:, k : k + columns]))
-            for k in range(0, K, columns)
-        )
-    return data_sum / m + _regularisation(xp, network, params, lam, m)
-
-
-def _cost(xp, network: Network, params, X, Y, lam, z_shifts=None):
-    """The regularised cross-entropy cost J(params): the one definition in gradlab.
-
-    ``params`` of shape ``(n_params,)`` gives a scalar; a stack ``(B, n_params)`` gives
-    the B costs, shape ``(B,)``, through one set of (batched) matrix products. Complex
-    ``params`` propagate analytically (every branch is chosen on the real part and is
-    an analytic function), which is what the complex-step derivative needs.
-    """
-    zs, _ = _forward(xp, network, params, X, z_shifts)
-    return _cost_from_forward(xp, network, params, zs[-1], Y, lam)
-
-
-# --------------------------------------------------------------------------------------
-# Magnitudes: refuse inputs and weights whose cost or gradient would overflow float64
-# --------------------------------------------------------------------------------------
-#
-# A matrix product that overflows gives inf without a warning (BLAS does not report it),
-# and the first inf meets a 0 or another inf soon after: 0 * inf and inf - inf are NaN,
-# with a RuntimeWarning from numpy and a NaN gradient from jax. So every source first
-# bounds, from the largest |X| and the largest weight of each layer, what its sums can
-# reach, and refuses the problem with the culprit named when a bound passes float64's
-# range. The bounds cost O(P) (|X|'s maximum is found once per problem).
-
-_LOG_FLOAT_MAX = math.log(float(np.finfo(np.float64).max))
-#: Headroom the bounds keep below the largest float64, as a factor: the numeric sources
-#: evaluate the cost at weights moved by up to 1/16 of themselves (Richardson's first
-#: step, a factor 1.0625), and each sum adds a few roundings; 4 covers both with room,
-#: while inputs up to about 1e306 (with weights of order 0.1) are still evaluated.
-OVERFLOW_HEADROOM = 4.0
-#: Largest value of each hidden activation's derivative: a delta grows by at most this
-#: factor (times the weights) per layer on its way back.
-_GPRIME_BOUND = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0}
-
-
-def _log(x: float) -> float:
-    return math.log(x) if x > 0 else -math.inf
-
-
-def _largest(arr) -> float:
-    """max |arr| without an |arr| temporary."""
-    if np.iscomplexobj(arr):
-        return float(np.max(np.abs(arr))) if arr.size else 0.0
-    return float(max(np.max(arr), -np.min(arr))) if arr.size else 0.0
-
-
-def _refuse(what: str, quantity: str, log_bound: float, cause: str):
-    raise GradlabError(
-        f"X and params are too large to {what} in float64: {quantity} could reach "
-        f"about 1e{log_bound / math.log(10):.0f} ({cause}), beyond the largest float64 "
-        f"(1.8e+308) with room for the numeric steps; standardise the inputs (scale=True, "
-        f"--scale) or use smaller weights"
-    )
-
-
-def _forward_bounds(net: Network, xmax: float, thetas, refuse):
-    """Bounds (as logs) on each layer's |a| and largest weight and on the output |z|;
-    ``refuse(quantity, log_bound, cause)`` is called when a pre-activation could overflow."""
-    limit = _LOG_FLOAT_MAX - math.log(OVERFLOW_HEADROOM)
-    log_a = [_log(max(1.0, xmax))]  # bound on |a_l| (the bias unit is 1) per layer
-    log_w = []
-    for l, theta in enumerate(thetas, start=1):
-        w = _largest(theta)
-        log_w.append(_log(w))
-        log_z = log_w[-1] + math.log(theta.shape[1]) + log_a[-1]
-        if log_z > limit:
-            refuse(f"the pre-activations of layer {l + 1}", log_z,
-                   f"max |{'X' if l == 1 else f'a_{l}'}| = {math.exp(log_a[-1]) if log_a[-1] < _LOG_FLOAT_MAX else math.inf:.3g}"
-                   f" with the bias, max |Theta{l}| = {w:.3g}, {theta.shape[1]} columns")
-        if l < len(thetas):
-            log_a.append(max(0.0, log_z) if net.activation == "relu" else 0.0)
-    return log_a, log_w, log_z
-
-
-def _check_magnitudes(problem: "Problem", params) -> None:
-    """Raise GradlabError when the cost or the gradient at ``params`` could overflow float64.
-
-    Bounds (each a sum over the terms float64 actually adds, before any division by m):
-    ``|z_(l+1)| <= max|Theta_l| (s_l + 1) max(1, max|a_l|)``, with ``|a| <= 1`` after a
-    sigmoid or tanh and ``|a| <= |z|`` after a relu; the cross-entropy sums m K terms of at
-    most ``|z_L| + log 2``; ``D_l`` sums m products ``|delta_(l+1)| max(1, |a_l|)`` with
-    ``|delta_L| <= 1`` and ``|delta_l| <= |delta_(l+1)| s_(l+1) max|Theta_l| max g'``; the
-    regularisation sums P squares of the largest weight.
-    """
-    net = problem.network
-    xmax = problem._cache.get("xmax")
-    if xmax is None:
-        xmax = problem._cache["xmax"] = _largest(problem.X)
-    limit = _LOG_FLOAT_MAX - math.log(OVERFLOW_HEADROOM)
-    thetas = _unpack(net, np.asarray(params))
-    m, K = problem.m, net.n_outputs
-    refuse = functools.partial(_refuse, "evaluate the cost")
-    log_a, log_w, log_z = _forward_bounds(net, xmax, thetas, refuse)
-    log_cost = math.log(m * K) + max(log_z, 0.0) + math.log(2.0)
-    if log_cost > limit:
-        refuse("the cross-entropy summed over the m x K outputs", log_cost,
-               f"output pre-activations up to 1e{log_z / math.log(10):.0f}, m={m}, K={K}")
-    log_delta = 0.0
-    for l in range(len(thetas), 0, -1):
-        log_sum = math.log(m) + log_delta + log_a[l - 1]
-        if log_sum > limit:
-            refuse(f"the gradient of Theta{l} (a sum over the m={m} examples)", log_sum,
-                   f"max |{'X' if l == 1 else f'a_{l}'}| = 1e{log_a[l - 1] / math.log(10):.0f}")
-        rows = thetas[l - 1].shape[0]
-        log_delta += math.log(rows) + log_w[l - 1] + math.log(_GPRIME_BOUND[net.activation])
-    # Checked whatever lam is: the cost computes the sum of squares before multiplying by
-    # lam, so at lam = 0 an overflowing sum still gives inf * 0 = NaN (and a warning).
-    log_reg = math.log(net.n_params) + 2.0 * max(log_w)
-    if log_reg > limit:
-        refuse("the regularisation's sum of squared weights (computed even at lam=0)", log_reg,
-               f"the largest weight is {math.exp(max(log_w)):.3g}")
 
 
 # --------------------------------------------------------------------------------------
@@ -767,20 +493,10 @@ def cost(problem: Problem, params) -> float:
     >>> round(cost(p, debug_init(p.network)), 6)
     2.096802
     """
-    problem = _check_problem(problem)
+    problem = check_problem(problem)
     theta = problem.network.check_params(params)
-    _check_magnitudes(problem, theta)
-    return float(_cost(np, problem.network, theta, problem.X, problem.Y, problem.lam))
-
-
-def _check_X(network: Network, X) -> np.ndarray:
-    X = v.float_array("X", X, ndim=2)
-    if X.shape[1] != network.n_inputs or X.shape[0] < 1:
-        raise GradlabError(
-            f"X must have at least one row and {network.n_inputs} columns for "
-            f"sizes={network.sizes}; got X with shape {X.shape}"
-        )
-    return X
+    _judge.check_magnitudes(problem, theta)
+    return float(_cost.cost(np, problem.network, theta, problem.X, problem.Y, problem.lam))
 
 
 def predict(network: Network, params, X) -> np.ndarray:
@@ -788,20 +504,20 @@ def predict(network: Network, params, X) -> np.ndarray:
 
     The sigmoid is monotone, so the largest output is the largest pre-activation.
     """
-    network = _check_network(network)
+    network = v.instance("network", network, Network, "a gradlab.Network")
     theta = network.check_params(params)
-    X = _check_X(network, X)
+    X = network.check_inputs(X)
     # An overflowing forward pass gives inf - inf = NaN outputs without a warning (BLAS
     # does not report overflow), and argmax would silently pick the first NaN.
-    _forward_bounds(network, _largest(X), _unpack(network, theta), functools.partial(_refuse, "predict"))
-    zs, _ = _forward(np, network, theta, X)
+    _judge.check_forward(network, _judge.largest(X), theta, "predict")
+    zs, _ = _cost.forward(np, network, theta, X)
     return np.argmax(zs[-1], axis=1)
 
 
 def accuracy(network: Network, params, X, y) -> float:
     """Fraction of rows of X whose predicted class equals the label in y (0..K-1)."""
-    network = _check_network(network)
-    X = _check_X(network, X)
+    network = v.instance("network", network, Network, "a gradlab.Network")
+    X = network.check_inputs(X)
     _, labels = _targets(y, X.shape[0], network.n_outputs)
     if labels is None:
         raise v.fail("y", y, "integer labels for accuracy")

@@ -18,6 +18,8 @@ from gradlab import _validate as v
 from gradlab._errors import GradlabError, could_not_start
 from gradlab._files import atomic_write
 from gradlab._report import printable
+from gradlab.data import Dataset, rows_as_images
+from gradlab.model import TrainResult
 
 __all__ = ["plot_digits", "plot_weights", "plot_history", "DPI"]
 
@@ -45,7 +47,8 @@ def _matplotlib():
     return matplotlib
 
 
-def _figure(inches):
+def figure(inches):
+    """A matplotlib Figure on an Agg canvas, whatever backend the user's matplotlib is set to."""
     _matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -166,8 +169,6 @@ def plot_digits(data, out, *, n: int | None = None, seed=0, image_shape=None, pi
         The path written.
     """
     figure_format(out)  # before any work, not after drawing
-    from gradlab.data import Dataset, rows_as_images
-
     if isinstance(data, Dataset):
         X, labels, name = data.X, data.y, data.name
         image_shape = image_shape or data.image_shape
@@ -178,11 +179,11 @@ def plot_digits(data, out, *, n: int | None = None, seed=0, image_shape=None, pi
     n = min(DIGITS_SHOWN, X.shape[0]) if n is None else v.integer("n", n, minimum=1)
     if n > X.shape[0]:
         raise v.fail("n", n, f"an integer in [1, {X.shape[0]}] (the number of examples)")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(v.integer("seed", seed, minimum=0))
+    rng = v.rng(seed)
     shape = _image_shape(X.shape[1], image_shape)
     pick = np.sort(rng.choice(X.shape[0], size=n, replace=False))
     images = rows_as_images(X[pick], shape, pixel_order or "C")
-    fig = _figure(_DIGITS_INCHES)
+    fig = figure(_DIGITS_INCHES)
     ax = fig.add_axes((0.02, 0.02, 0.96, 0.9))
     # Drawn divided by the largest |pixel|: the colour scale's vmax - vmin overflows for
     # pixels near +-1.8e308 and loses all precision for subnormal ones; the picture is the same.
@@ -198,8 +199,6 @@ def plot_digits(data, out, *, n: int | None = None, seed=0, image_shape=None, pi
 
 
 def _result(result):
-    from gradlab.trainer import TrainResult
-
     if not isinstance(result, TrainResult):
         raise v.fail("result", result, "a gradlab TrainResult (from gradlab.train or gradlab.load)")
     return result
@@ -228,14 +227,12 @@ def plot_weights(result, out, *, image_shape=None, pixel_order=None) -> str:
     net = result.network
     if net.n_layers < 3:
         raise GradlabError(f"plot_weights needs a hidden layer; the network has sizes {net.sizes}")
-    from gradlab.data import rows_as_images
-
     shape = _image_shape(net.n_inputs, image_shape or result.meta.get("image_shape"))
     order = pixel_order or result.meta.get("pixel_order") or "C"
     W = net.unpack(result.params)[0][:, 1:]
     scale = np.abs(W).max(axis=1, keepdims=True)
     W = W / np.where(scale > 0, scale, 1.0)
-    fig = _figure(_WEIGHTS_INCHES)
+    fig = figure(_WEIGHTS_INCHES)
     ax = fig.add_axes((0.02, 0.02, 0.96, 0.9))
     _tiles(ax, rows_as_images(W, shape, order), "RdBu_r", -1.0, 1.0)
     fig.suptitle(
@@ -264,7 +261,7 @@ def plot_history(result, out) -> str:
     h = result.history
     if len(h) == 0:
         raise GradlabError("the result has no history to plot (no iteration was recorded)")
-    fig = _figure(_HISTORY_INCHES)
+    fig = figure(_HISTORY_INCHES)
     top, bottom = fig.subplots(2, 1, sharex=True)
     top.plot(h.iteration, h.cost, marker=".", color="tab:blue")
     top.set_ylabel("cost J (regularised cross-entropy)")

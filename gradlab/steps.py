@@ -15,10 +15,12 @@ import numpy as np
 
 from gradlab import _files, _resources
 from gradlab import _validate as v
+from gradlab._judge import norm
 from gradlab._report import Report, fmt
-from gradlab.compare import _norm
-from gradlab.network import Problem, _check_problem
-from gradlab.sources import numeric as _num
+from gradlab.network import Problem, check_problem
+from gradlab.plots import figure, figure_format, save_figure
+from gradlab.sources import gradient
+from gradlab.sources import numeric as num
 
 __all__ = ["step_curve", "StepsReport", "DEFAULT_STEPS", "plot_steps"]
 
@@ -77,7 +79,7 @@ class StepsReport(Report):
             "steps": self.steps.tolist(),
             "errors": {m: e.tolist() for m, e in self.errors.items()},
             "best": {m: {"step": s, "error": e} for m, (s, e) in self.best.items()},
-            "default_steps": {"forward": _num.FORWARD_STEP, "central": _num.CENTRAL_STEP},
+            "default_steps": {"forward": num.FORWARD_STEP, "central": num.CENTRAL_STEP},
         }
 
     def _text(self) -> str:
@@ -97,15 +99,15 @@ class StepsReport(Report):
             s, e = self.best[m]
             lines.append(f"  best {m:<11} error {fmt(e)} at h = {s:.2e}")
         lines.append(
-            f"  defaults: forward h = sqrt(eps) = {_num.FORWARD_STEP:.1e}, "
-            f"central h = eps^(1/3) = {_num.CENTRAL_STEP:.1e}, complex h = {_num.COMPLEX_STEP:g}"
+            f"  defaults: forward h = sqrt(eps) = {num.FORWARD_STEP:.1e}, "
+            f"central h = eps^(1/3) = {num.CENTRAL_STEP:.1e}, complex h = {num.COMPLEX_STEP:g}"
         )
         return "\n".join(lines)
 
 
 def _rel_error(d, g) -> float:
-    ng = _norm(g)
-    diff = _norm(d - g)
+    ng = norm(g)
+    diff = norm(d - g)
     if ng == 0.0:
         return 0.0 if diff == 0.0 else float("inf")
     return diff / ng
@@ -146,34 +148,31 @@ def step_curve(problem: Problem, params, *, steps=DEFAULT_STEPS, force: bool = F
     >>> bool(r.errors["central"][1] < r.errors["forward"][1])
     True
     """
-    from gradlab.sources import gradient
-
-    problem = _check_problem(problem)
+    problem = check_problem(problem)
     theta = problem.network.check_params(params)
     hs = v.float_array("steps", steps, ndim=1)
     if hs.size < 1 or np.any(hs <= 0) or np.any(hs > 1):
         raise v.fail("steps", steps, "a non-empty sequence of relative steps in (0, 1]")
-    if not isinstance(force, (bool, np.bool_)):
-        raise v.fail("force", force, "True or False")
+    force = v.flag("force", force)
     net = problem.network
     _resources.require_memory(_resources.problem_memory(
-        net.sizes, problem.m, jax=True, extra={"numeric working memory": _num.working_memory(net.sizes, problem.m)}))
+        net.sizes, problem.m, jax=True, extra={"numeric working memory": num.working_memory(net.sizes, problem.m)}))
     _resources.require_time(problem, theta, EVALUATIONS_PER_STEP * net.n_params * hs.size + 1,
                             f"the step curve over {hs.size} steps", force=bool(force),
                             instead="pass fewer steps")
     g = gradient(problem, theta, "jax")
-    ev = _num._Evaluator(problem, theta)
+    ev = num.Evaluator(problem, theta)
     index = np.arange(theta.size)
     scale = np.maximum(1.0, np.abs(theta))
     ulp = np.spacing(np.abs(theta))
     errors = {m: np.empty(hs.size) for m in _METHODS}
     for k, rel in enumerate(hs):
-        h = np.maximum(_num._representable(theta, rel * scale), ulp)
-        errors["forward"][k] = _rel_error(_num._forward_diff(ev, theta, h, index)[0], g)
-        errors["central"][k] = _rel_error(_num._central(ev, theta, h, index)[0], g)
-        ds = [_num._central(ev, theta, np.maximum(_num._representable(theta, h / 2.0**j), ulp), index)[0] for j in range(3)]
-        errors["richardson"][k] = _rel_error(_num._richardson_tableau(ds)[2, 2], g)
-        errors["complex"][k] = _rel_error(_num._complex(ev, theta, rel * scale, index)[0], g)
+        h = np.maximum(num.representable(theta, rel * scale), ulp)
+        errors["forward"][k] = _rel_error(num.forward_difference(ev, theta, h, index)[0], g)
+        errors["central"][k] = _rel_error(num.central(ev, theta, h, index)[0], g)
+        ds = [num.central(ev, theta, np.maximum(num.representable(theta, h / 2.0**j), ulp), index)[0] for j in range(3)]
+        errors["richardson"][k] = _rel_error(num.richardson_tableau(ds)[2, 2], g)
+        errors["complex"][k] = _rel_error(num.complex_step(ev, theta, rel * scale, index)[0], g)
     return StepsReport(problem, hs, errors)
 
 
@@ -193,18 +192,16 @@ def plot_steps(report: StepsReport, path) -> str:
     """
     if not isinstance(report, StepsReport):
         raise v.fail("report", report, "a StepsReport from step_curve")
-    from gradlab.plots import _figure, figure_format, save_figure
-
     figure_format(path)  # before drawing
     path = os.fspath(path)
     if not os.path.isdir(os.path.dirname(_files.absolute(path, "out"))):
         raise v.fail("out", path, "a path in an existing folder")
 
-    eps = _num.EPS
+    eps = num.EPS
     floor = eps / 10.0  # an error of exactly 0 is drawn here
     h = report.steps
     colours = {"forward": "#d62728", "central": "#1f77b4", "richardson": "#2ca02c", "complex": "#9467bd"}
-    fig = _figure(FIGURE_INCHES)
+    fig = figure(FIGURE_INCHES)
     ax = fig.add_subplot()
     style = {"forward": ("o-", 1.6), "central": ("o-", 3.0), "richardson": ("o-", 1.6), "complex": ("s--", 1.3)}
     for m in _METHODS:
@@ -227,7 +224,7 @@ def plot_steps(report: StepsReport, path) -> str:
     ax.loglog(right, anchor_e * (right / anchor_h) ** 2 * 0.5, "--", color="grey", lw=1.2)
     ax.text(2e-5, 2.0, "truncation  ~ h  (forward)\n~ h²  (central and complex step)\n(step too large)",
             fontsize=8.5, color="dimgrey", ha="left", va="top")
-    for name, step, ls in (("forward default √ε", _num.FORWARD_STEP, (0, (2, 2))), ("central default ∛ε", _num.CENTRAL_STEP, (0, (5, 2)))):
+    for name, step, ls in (("forward default √ε", num.FORWARD_STEP, (0, (2, 2))), ("central default ∛ε", num.CENTRAL_STEP, (0, (5, 2)))):
         ax.axvline(step, color="black", lw=0.8, ls=ls)
         ax.text(step * 1.15, 3e-1, name, rotation=90, fontsize=8, va="top")
     ax.axhline(eps, color="black", lw=0.6, alpha=0.5)

@@ -22,7 +22,8 @@ from hypothesis.extra import numpy as hnp
 
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
-from gradlab.network import MAX_LAM, Network, Problem
+from gradlab.compare import compare
+from gradlab.network import ACTIVATIONS, MAX_LAM, Network, Problem
 
 __all__ = [
     "networks",
@@ -58,8 +59,6 @@ def networks(*, min_layers: int = 2, max_layers: int = 4, min_width: int = 1, ma
     activations : sequence of str, default ("sigmoid",)
         Hidden activations to draw from, names from :data:`gradlab.ACTIVATIONS`.
     """
-    from gradlab.network import ACTIVATIONS
-
     lo_l, hi_l = _pair("layers", min_layers, max_layers, minimum=2)
     lo_w, hi_w = _pair("width", min_width, max_width, minimum=1)
     if (isinstance(activations, str) or not hasattr(activations, "__iter__")
@@ -165,8 +164,6 @@ def assert_gradients_agree(problem: Problem, params, sources=("backprop", "jax")
         Names the source pair, the layer, the entry (row = unit, column = input,
         0 = bias), both values and the error.
     """
-    from gradlab.compare import compare
-
     # Checked up front: used only for exact pairs that disagree, a bad rtol would
     # otherwise pass unnoticed whenever they agree.
     rtol = None if rtol is None else v.real("rtol", rtol, minimum=0.0)

@@ -10,7 +10,6 @@ with the best parameters reached so far.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import sys
@@ -19,15 +18,15 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from gradlab import _resources
-from gradlab import _threads
+from gradlab import _resources, _threads, _usercode
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
-from gradlab._report import Report, fmt
-from gradlab.compare import _norm
-from gradlab.data import Dataset, Scaling, _dataset, _flag
-from gradlab.network import MAX_LAM, Network, Problem, _check_X, predict, random_init
-from gradlab.sources import get_source, value_and_gradient
+from gradlab._judge import MAX_LAM, norm
+from gradlab._optimisers import OPTIMISERS
+from gradlab.data import Dataset, Scaling, make_dataset
+from gradlab.model import History, TrainResult
+from gradlab.network import Network, Problem, check_problem, predict, random_init
+from gradlab.sources import get_source, numeric, value_and_gradient
 
 __all__ = [
     "train",
@@ -39,27 +38,6 @@ __all__ = [
     "numeric_estimate",
 ]
 
-
-@dataclasses.dataclass(frozen=True)
-class Optimiser:
-    """A registered optimiser: the scipy.optimize.minimize method behind a short name."""
-
-    name: str
-    scipy_method: str
-    description: str
-    # scipy's status codes for this method, as short reasons (0 and 1 mean the same for all).
-    stops: dict
-
-
-#: Optimisers by name, one line each; the CLI's --method choices come from this table.
-OPTIMISERS: dict[str, Optimiser] = {
-    "cg": Optimiser("cg", "CG", "nonlinear conjugate gradient (scipy CG, the seed's fmin_cg)", {0: "converged", 1: "maxiter", 2: "precision loss", 3: "nan"}),
-    "lbfgs": Optimiser("lbfgs", "L-BFGS-B", "limited-memory BFGS (scipy L-BFGS-B)", {0: "converged", 1: "maxiter", 2: "line search failed"}),
-}
-
-#: Stops that leave a trustworthy result: the optimiser met its tolerance, ran its
-#: iterations, or the caller asked it to stop.
-OK_STOPS = ("converged", "maxiter", "callback")
 
 #: Gradients an optimiser iteration takes, for the time estimate of training with a
 #: numeric source: CG and L-BFGS-B accept most first trial steps and rarely need more
@@ -80,173 +58,6 @@ class Iteration(NamedTuple):
     grad_norm: float
     elapsed: float
     params: np.ndarray
-
-
-@dataclasses.dataclass(frozen=True)
-class History:
-    """Per-iteration record; entry 0 is the starting point.
-
-    Attributes (numpy arrays of equal length): ``iteration``, ``cost``, ``grad_norm``
-    (Euclidean norm of the gradient), ``elapsed`` (seconds since training started).
-    """
-
-    iteration: np.ndarray
-    cost: np.ndarray
-    grad_norm: np.ndarray
-    elapsed: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.iteration.shape[0])
-
-    def to_dict(self) -> dict:
-        return {k: getattr(self, k).tolist() for k in ("iteration", "cost", "grad_norm", "elapsed")}
-
-    def as_array(self) -> np.ndarray:
-        """The history as an (n, 4) float64 array: iteration, cost, grad_norm, elapsed."""
-        return np.column_stack([self.iteration, self.cost, self.grad_norm, self.elapsed]).astype(np.float64)
-
-    @classmethod
-    def from_array(cls, arr: np.ndarray) -> "History":
-        return cls(arr[:, 0].astype(np.int64), arr[:, 1].copy(), arr[:, 2].copy(), arr[:, 3].copy())
-
-
-# --------------------------------------------------------------------------------------
-# The result
-# --------------------------------------------------------------------------------------
-
-
-class TrainResult(Report):
-    """A trained network and how training went.
-
-    Attributes
-    ----------
-    network : Network
-    params : numpy.ndarray
-        The trained flat parameters (the best reached when training was interrupted).
-    history : History
-    source, method : str
-        The gradient source's name and the optimiser's short name.
-    lam : float
-    stop : str
-        Why training ended: "converged", "maxiter", "precision loss", "nan",
-        "line search failed", "callback", "interrupted" or "other".
-    message : str
-        The optimiser's own message, verbatim (or what interrupted it).
-    scipy_status : int or None
-        scipy's status code (None when interrupted).
-    scaling : Scaling or None
-        The standardisation fitted on the training inputs; ``predict`` applies it.
-    train_accuracy, test_accuracy : float or None
-    meta : dict
-        Everything else saved with the model (seed, maxiter, counts, data, versions).
-    ok : bool
-        True when the stop is one of "converged", "maxiter", "callback".
-    """
-
-    def __init__(self, network, params, history, *, source, method, lam, stop, message,
-                 scipy_status=None, scaling=None, train_accuracy=None, test_accuracy=None, meta=None):
-        self.network = network
-        self.params = np.array(params, dtype=np.float64, copy=True)
-        self.params.flags.writeable = False
-        self.history = history
-        self.source = source
-        self.method = method
-        self.lam = float(lam)
-        self.stop = stop
-        self.message = message
-        self.scipy_status = scipy_status
-        self.scaling = scaling
-        self.train_accuracy = train_accuracy
-        self.test_accuracy = test_accuracy
-        self.meta = dict(meta or {})
-        self.ok = stop in OK_STOPS
-
-    # ------------------------------------------------------------------ using the model
-
-    def _inputs(self, X) -> np.ndarray:
-        X = _check_X(self.network, X)
-        return self.scaling.apply(X) if self.scaling is not None else X
-
-    def predict(self, X) -> np.ndarray:
-        """Predicted class (0..K-1) for each row of raw inputs X (the scaling is applied here)."""
-        return predict(self.network, self.params, self._inputs(X))
-
-    def accuracy(self, X, y) -> float:
-        """Fraction of rows of raw inputs X whose predicted class equals y."""
-        X = _check_X(self.network, X)
-        data = _dataset(X, y, "data")
-        K = self.network.n_outputs
-        if np.any(data.y >= K):
-            # A label the network has no output for can never be predicted: a mismatch of
-            # data and model (say 0..9 against 1..10), not a 0% score to report silently.
-            i = int(np.argmax(data.y >= K))
-            raise GradlabError(f"y must hold labels 0..{K - 1}, one per output of the model (K={K}); "
-                               f"got y[{i}]={int(data.y[i])}")
-        return float(np.mean(self.predict(data.X) == data.y))
-
-    def save(self, path) -> str:
-        """Write the model to an ``.npz`` file, atomically; see :func:`gradlab.load`."""
-        from gradlab.model import save
-
-        return save(self, path)
-
-    # ------------------------------------------------------------------ reporting
-
-    @property
-    def n_iter(self) -> int:
-        return max(len(self.history) - 1, 0)
-
-    def to_dict(self) -> dict:
-        return {
-            "ok": self.ok,
-            "sizes": list(self.network.sizes),
-            "n_params": self.network.n_params,
-            "source": self.source,
-            "method": self.method,
-            "lam": self.lam,
-            "stop": self.stop,
-            "message": self.message,
-            "scipy_status": self.scipy_status,
-            "iterations": self.n_iter,
-            "cost": float(self.history.cost[-1]) if len(self.history) else None,
-            "grad_norm": float(self.history.grad_norm[-1]) if len(self.history) else None,
-            "scaled": self.scaling is not None,
-            "train_accuracy": self.train_accuracy,
-            "test_accuracy": self.test_accuracy,
-            "meta": self.meta,
-            "history": self.history.to_dict(),
-        }
-
-    def _text(self) -> str:
-        m = self.meta
-        opt = OPTIMISERS.get(self.method)
-        lines = [
-            f"gradlab train: sizes {','.join(map(str, self.network.sizes))} "
-            f"({self.network.n_params} parameters), source {self.source}, method {self.method}"
-            + (f" (scipy {opt.scipy_method})" if opt else "")
-            + f", lambda {self.lam:g}"
-            + (f", seed {m['seed']}" if "seed" in m else ", initial weights given" if m.get("init") == "given" else "")
-            + (", inputs standardised" if self.scaling is not None else "")
-        ]
-        status = "" if self.scipy_status is None else f" [scipy status {self.scipy_status}]"
-        verdict = "stopped" if self.ok else f"STOPPED EARLY ({self.stop})"
-        evals = f", {m['evaluations']} cost+gradient evaluations" if "evaluations" in m else ""
-        lines.append(f"optimiser: {verdict} after {self.n_iter} iterations{evals}: {self.message}{status}")
-        h = self.history
-        if len(h):
-            timing = f"   time {m['elapsed']:.2f} s" if "elapsed" in m else ""
-            lines.append(
-                f"cost {h.cost[0]:.6f} -> {h.cost[-1]:.6f}   |grad| {fmt(h.grad_norm[0])} -> "
-                f"{fmt(h.grad_norm[-1])}{timing}"
-            )
-        acc = []
-        if self.train_accuracy is not None:
-            acc.append(f"training {100 * self.train_accuracy:.2f}%" + (f" ({m['m_train']} examples)" if "m_train" in m else ""))
-        if self.test_accuracy is not None:
-            acc.append(f"test {100 * self.test_accuracy:.2f}%" + (f" ({m['m_test']} examples)" if "m_test" in m else ""))
-        if acc:
-            lines.append("accuracy: " + ", ".join(acc))
-        return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------
@@ -293,9 +104,7 @@ class _Progress:
 
 def _user_callback(fn):
     """The user's callback, its signature checked and its exceptions named (chained)."""
-    from gradlab.check import _guarded
-
-    return _guarded(fn, "callback", "callback", 1, "(an Iteration)")[0]
+    return _usercode.guarded(fn, "callback", "callback", 1, "(an Iteration)")[0]
 
 
 def _hidden(hidden) -> tuple[int, ...]:
@@ -329,9 +138,7 @@ def numeric_estimate(problem: Problem, params) -> str:
     str
         The number of cost evaluations (2P + 1) and the estimated seconds on this machine.
     """
-    from gradlab.network import _check_problem
-
-    problem = _check_problem(problem)
+    problem = check_problem(problem)
     params = problem.network.check_params(params)
     P = problem.network.n_params
     evals = 2 * P + 1
@@ -340,11 +147,6 @@ def numeric_estimate(problem: Problem, params) -> str:
         f"one numeric gradient takes {evals} cost evaluations (2P + 1, P = {P} parameters), "
         f"about {seconds:.2g} s here; CG needs 2 or 3 gradients per iteration"
     )
-
-
-#: The numeric sources and the method each runs (their gradients cost evaluations in proportion to P).
-_NUMERIC_METHODS = {"numeric": "central", "numeric-forward": "forward", "numeric-complex": "complex",
-                    "numeric-richardson": "richardson"}
 
 
 def train(
@@ -453,7 +255,7 @@ def train(
                              "gradlab.Problem; load files and named datasets with gradlab.data.load")
             if y is None:
                 raise GradlabError("y (the labels) is required when data is an array of inputs")
-            dataset = _dataset(data, y, "data")
+            dataset = make_dataset(data, y, "data")
         X_train, labels = dataset.X, dataset.y
         lam = 1.0 if lam is None else v.real("lam", lam, minimum=0.0, maximum=MAX_LAM)
         sizes = (X_train.shape[1], *_hidden((25,) if hidden is None else hidden), int(labels.max()) + 1)
@@ -465,7 +267,7 @@ def train(
     src = get_source(grad_source, "grad_source")
     if not isinstance(seed, np.random.Generator):
         seed = v.integer("seed", seed, minimum=0)
-    scale, progress, force = _flag("scale", scale), _flag("progress", progress), _flag("force", force)
+    scale, progress, force = v.flag("scale", scale), v.flag("progress", progress), v.flag("force", force)
     if callback is not None and not callable(callback):
         raise v.fail("callback", callback, "a callable taking an Iteration, or None")
     if callback is not None:
@@ -498,8 +300,8 @@ def train(
     if test is not None:
         if not isinstance(test, (tuple, list)) or len(test) != 2:
             raise v.fail("test", test, "a pair (X_test, y_test)")
-        X_test = _check_X(network, test[0])
-        test_data = _dataset(X_test, test[1], "test")
+        X_test = network.check_inputs(test[0])
+        test_data = make_dataset(X_test, test[1], "test")
         if np.any(test_data.y >= network.n_outputs):
             # Before training, not after: the test accuracy would refuse this label anyway.
             i = int(np.argmax(test_data.y >= network.n_outputs))
@@ -509,8 +311,8 @@ def train(
 
     params0 = random_init(network, seed) if init is None else network.check_params(init, "init")
 
-    if src.name in _NUMERIC_METHODS:
-        per_gradient = _resources.numeric_evaluations(network.n_params, _NUMERIC_METHODS[src.name], error=False)
+    if src.method is not None:
+        per_gradient = numeric.evaluations(network.n_params, src.method, error=False)
         _resources.require_time(
             problem, params0, per_gradient * (GRADIENTS_PER_ITERATION * maxiter + 1),
             f"training with grad_source={src.name!r} for maxiter={maxiter} (at least "
@@ -544,7 +346,7 @@ def train(
         return hit
 
     def record(k, x, f, g):
-        gnorm = _norm(g)
+        gnorm = norm(g)
         elapsed = time.perf_counter() - t0
         rec_iter.append(k)
         rec_cost.append(float(f))

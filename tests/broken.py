@@ -7,9 +7,16 @@ import numpy as np
 from scipy.special import expit
 
 
+#: Hidden activations the broken back-propagations support: g, and g' from a = g(z).
+_HIDDEN = {"sigmoid": (expit, lambda a: a * (1.0 - a)), "tanh": (np.tanh, lambda a: 1.0 - a * a)}
+
+
 def backprop(*, gprime_missing_at=None, reg_bias=False, no_m=False, flip=False, transpose_layer=None,
              no_bias_forward=False, wrong_bias_sum=False):
     """A gradlab-signature gradient ``(problem, params)``; each keyword plants one bug.
+
+    The hidden units are the problem's network's activation (sigmoid or tanh); the output
+    units are sigmoid with the cross-entropy cost, as gradlab's.
 
     gprime_missing_at : int -- the hidden layer (2..L-1) whose delta lacks g'(z)
     reg_bias : regularise column 0 too
@@ -24,10 +31,12 @@ def backprop(*, gprime_missing_at=None, reg_bias=False, no_m=False, flip=False, 
         net = problem.network
         thetas = net.unpack(params)
         X, Y, lam, m = problem.X, problem.Y, problem.lam, problem.m
+        hidden, gprime = _HIDDEN[net.activation]
         acts = [X]
-        for th in thetas:
+        for i, th in enumerate(thetas):
             bias = 0.0 if no_bias_forward else th[:, 0]
-            acts.append(expit(acts[-1] @ th[:, 1:].T + bias))
+            g = expit if i + 1 == len(thetas) else hidden
+            acts.append(g(acts[-1] @ th[:, 1:].T + bias))
         delta = (Y - acts[-1]) if flip else (acts[-1] - Y)
         grads = [None] * len(thetas)
         for l in range(len(thetas) - 1, -1, -1):
@@ -48,7 +57,7 @@ def backprop(*, gprime_missing_at=None, reg_bias=False, no_m=False, flip=False, 
             if l > 0:
                 delta = delta @ thetas[l][:, 1:]
                 if gprime_missing_at != l + 1:
-                    delta = delta * acts[l] * (1.0 - acts[l])
+                    delta = delta * gprime(acts[l])
         return np.concatenate(grads)
 
     return grad

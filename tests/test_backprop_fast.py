@@ -7,7 +7,7 @@ import pytest
 
 import gradlab
 from gradlab.compare import EXACT_NORM_RATIO
-from gradlab.network import _cost_from_forward, _forward, _sigmoid
+from gradlab._cost import cost_from_forward as _cost_from_forward, forward as _forward, sigmoid as _sigmoid
 from gradlab.sources import backprop
 
 # The fast sigmoid 1/(1+exp(-z)) and the stable where-form each round a handful of
@@ -76,7 +76,7 @@ def test_blocked_cost_equals_one_block(columns):
 def test_output_delta_keeps_the_tiny_gradient_of_saturated_units():
     z = np.array([[40.0, -40.0, 0.0, 800.0]])
     Y = np.array([[1.0, 0.0, 1.0, 1.0]])
-    got = backprop._output_delta(z.copy(), Y, 1.0 - Y)
+    got = backprop.output_delta(z.copy(), Y, 1.0 - Y)
     # g(z) - y: exactly -g(-40), +g(-40), -1/2 and -g(-800) (which underflows to 0).
     s40 = 1.0 / (1.0 + np.exp(40.0))
     np.testing.assert_allclose(got, [[-s40, s40, -0.5, 0.0]], rtol=4 * np.finfo(np.float64).eps)

@@ -62,6 +62,19 @@ def test_broken_backprop_is_caught_with_layer_and_kind(fn, sizes, kw, expected, 
         assert f["sentence"] and f["experiment"] and f["rows"] and f["columns"]
 
 
+def test_missing_g_prime_of_tanh_units_is_named_as_for_sigmoid_ones():
+    # The delta diagnosis takes g' from the activation table: with tanh hidden units the
+    # missing factor is 1 - a^2, not the sigmoid's a (1 - a).
+    report = gradlab.check(backprop(gprime_missing_at=2), gradlab.Network((3, 5, 3), "tanh"))
+    assert _found(report) == {("one_layer", 1)}, str(report)
+    assert report.findings[0].cause == "missing g'(z_2)"
+    assert "g'(z_2) = 1 - a_2^2" in report.findings[0].sentence
+
+
+def test_a_correct_tanh_gradient_passes():
+    assert gradlab.check(backprop(), gradlab.Network((3, 5, 3), "tanh")).ok
+
+
 def test_missing_g_prime_is_blamed_on_the_user_three_ways():
     report = gradlab.check(backprop(gprime_missing_at=2), (3, 5, 3))
     c = report.comparisons

@@ -72,6 +72,8 @@ def test_a_square_number_of_features_is_an_image_read_row_by_row(tmp_path):
     ("1,2,0\n3,4,1,9\n", r"d\.csv, line 2: 4 cells, but line 1 has 3"),
     ("a,b,label\n1,2,0\n3,x,1\n", r"d\.csv, line 3, column 2 \('b'\): 'x' is not a number"),
     ("1,2,0\n3,,1\n", r"d\.csv, line 2, column 2: an empty cell; every cell must be a number"),
+    ("1,2,0\n3,1_000,1\n", r"d\.csv, line 2, column 2: '1_000' is not a number"),
+    ("1,2,0\n3,\u0661\u0662,1\n", r"d\.csv, line 2, column 2: '\u0661\u0662' is not a number"),
     ("1,2,0\n3,nan,1\n", r"d\.csv, line 2, column 2: 'nan' is not a finite number"),
     ("1,2,0\n3,-inf,1\n", r"d\.csv, line 2, column 2: '-inf' is not a finite number"),
     ("a,b,label\n1,2,0\n3,4,2.5\n", r"line 3, column 3 \('label'\): labels must be whole numbers >= 0 \(the classes 0\.\.K-1\); got '2\.5'"),

@@ -10,7 +10,8 @@ import pytest
 import gradlab
 import importlib
 from gradlab.cli import main
-from gradlab.network import Network, _cost, _cross_entropy, _sigmoid
+from gradlab._cost import cost as _cost, cross_entropy as _cross_entropy, forward as _forward, sigmoid as _sigmoid
+from gradlab.network import Network
 
 # The module (the package attribute gradlab.explain is the function).
 explain_mod = importlib.import_module("gradlab.explain")
@@ -39,7 +40,7 @@ def _dJdz_from_the_layers_above(problem, params, layer):
     from gradlab.sources.autodiff import x64
 
     net = problem.network
-    zs, _ = gradlab.network._forward(np, net, params, problem.X)
+    zs, _ = _forward(np, net, params, problem.X)
     z = zs[layer - 2]
     with x64():
         Y = jnp.asarray(problem.Y)
@@ -91,7 +92,7 @@ def test_deltas_and_blocks_come_from_the_backprop_and_jax_sources(sizes):
         assert block.ok
     # The output delta is a_L - y, computed here with a plain loop.
     out = report.layers[0]
-    zs, _ = gradlab.network._forward(np, problem.network, params, problem.X)
+    zs, _ = _forward(np, problem.network, params, problem.X)
     for i in range(problem.m):
         for k in range(problem.network.n_outputs):
             expected = 1.0 / (1.0 + np.exp(-zs[-1][i, k])) - problem.Y[i, k]
@@ -101,14 +102,14 @@ def test_deltas_and_blocks_come_from_the_backprop_and_jax_sources(sizes):
 def test_a_wrong_backprop_delta_is_reported_and_jax_does_not_see_it(monkeypatch):
     problem, params = _debug((3, 5, 3))
     honest = gradlab.explain(problem, params)
-    real = explain_mod._backward
+    real = explain_mod.backward
 
     def wrong(problem, params, keep=False):
         bw = real(problem, params, keep=keep)
         bw.deltas[0] = bw.deltas[0] * 1.001  # a 0.1 % error in delta2
         return bw
 
-    monkeypatch.setattr(explain_mod, "_backward", wrong)
+    monkeypatch.setattr(explain_mod, "backward", wrong)
     report = gradlab.explain(problem, params)
     assert not report.ok
     assert not report.layer(2).ok and report.layer(3).ok
@@ -225,9 +226,9 @@ def test_cli_explain_usage_error_is_one_line_exit_2():
 def test_backprop_deltas_are_computed_without_jax():
     code = (
         "import sys, gradlab\n"
-        "from gradlab.sources.backprop import _backward\n"
+        "from gradlab.sources.backprop import backward\n"
         "p = gradlab.debug_problem((4, 6, 6, 5, 2))\n"
-        "bw = _backward(p, gradlab.debug_init(p.network), keep=True)\n"
+        "bw = backward(p, gradlab.debug_init(p.network), keep=True)\n"
         "assert [d.shape for d in bw.deltas] == [(5, 6), (5, 6), (5, 5), (5, 2)]\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib')))"
     )

@@ -44,6 +44,9 @@ from hypothesis import strategies as st
 import gradlab
 from gradlab import cli
 from gradlab.cli import EXIT_SOFTWARE, EXIT_STATUSES, EXIT_USAGE, main
+from gradlab.cli import args as cli_args
+from gradlab.cli import compare as cli_compare
+from gradlab.cli.status import DEBUG_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -315,8 +318,8 @@ _PLAUSIBLE_BY_DEST = {
 
 
 #: The argument types of integer and decimal options (argparse's and gradlab's own).
-_INTEGER_TYPES = (int, cli._integer)
-_NUMBER_TYPES = (float, cli._number)
+_INTEGER_TYPES = (int, cli_args.integer)
+_NUMBER_TYPES = (float, cli_args.number)
 
 
 def _plausible(action: argparse.Action, d: Path, safe_targets: list[str]):
@@ -674,8 +677,8 @@ def _boom(args):
 
 
 def test_an_internal_error_is_one_line_with_status_70(monkeypatch, capsys):
-    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
-    monkeypatch.setattr(cli, "_run_compare", _boom)
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    monkeypatch.setattr(cli_compare, "run_compare", _boom)
     assert main(["compare"]) == EXIT_SOFTWARE
     out, err = capsys.readouterr()
     assert err == ("gradlab: internal error: RuntimeError: a bug over two lines (a bug in gradlab; "
@@ -683,8 +686,8 @@ def test_an_internal_error_is_one_line_with_status_70(monkeypatch, capsys):
 
 
 def test_gradlab_debug_prints_the_traceback_of_an_internal_error(monkeypatch, capsys):
-    monkeypatch.setenv(cli.DEBUG_ENV, "1")
-    monkeypatch.setattr(cli, "_run_compare", _boom)
+    monkeypatch.setenv(DEBUG_ENV, "1")
+    monkeypatch.setattr(cli_compare, "run_compare", _boom)
     assert main(["compare"]) == EXIT_SOFTWARE
     err = capsys.readouterr().err
     assert err.startswith("Traceback (most recent call last):") and "RuntimeError: a bug" in err
@@ -694,7 +697,7 @@ def test_out_of_memory_is_a_usage_error_not_a_bug(monkeypatch, capsys):
     def too_big(args):
         raise MemoryError("Unable to allocate 74.5 GiB for an array with shape (100000, 100000)")
 
-    monkeypatch.setattr(cli, "_run_compare", too_big)
+    monkeypatch.setattr(cli_compare, "run_compare", too_big)
     assert main(["compare"]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert err.startswith("gradlab: error: out of memory (Unable to allocate 74.5 GiB") and err.count("\n") == 1
@@ -714,7 +717,7 @@ def test_help_lists_every_exit_status(capsys):
 
 def _gradlab(*args, code=None, env_extra=None, cwd=None):
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    env.pop(cli.DEBUG_ENV, None)
+    env.pop(DEBUG_ENV, None)
     env.update(env_extra or {})
     argv = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "gradlab", *args]
     return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
@@ -742,9 +745,10 @@ def test_a_real_process_prints_one_line_and_exits_2(args, tmp_path):
 _INJECT = (
     "import sys\n"
     "import gradlab.cli as cli\n"
+    "import gradlab.cli.compare\n"
     "def boom(args):\n"
     "    raise RuntimeError('injected')\n"
-    "cli._run_compare = boom\n"
+    "gradlab.cli.compare.run_compare = boom\n"
     "sys.exit(cli.main(sys.argv[1:]))\n"
 )
 
@@ -757,7 +761,7 @@ def test_a_real_process_reports_an_internal_error_in_one_line_with_status_70(tmp
 
 
 def test_a_real_process_with_gradlab_debug_prints_the_traceback(tmp_path):
-    proc = _gradlab("compare", code=_INJECT, env_extra={cli.DEBUG_ENV: "1"}, cwd=tmp_path)
+    proc = _gradlab("compare", code=_INJECT, env_extra={DEBUG_ENV: "1"}, cwd=tmp_path)
     assert proc.returncode == EXIT_SOFTWARE
     assert proc.stderr.startswith("Traceback (most recent call last):") and "RuntimeError: injected" in proc.stderr
 

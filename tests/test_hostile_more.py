@@ -120,7 +120,7 @@ def test_relative_paths_in_a_deleted_working_folder_are_named(monkeypatch, capsy
 
 def test_any_other_relative_path_failing_in_a_deleted_folder_is_exit_2_not_74(monkeypatch, capsys):
     # The last line of defence in main(), for a path some library resolves on its own.
-    import gradlab._train_cli as tc
+    import gradlab.cli.train as tc
 
     def gone():
         raise FileNotFoundError(2, "No such file or directory")
@@ -325,7 +325,7 @@ def test_out_that_is_a_loop_of_links_is_named_as_one(tmp_path, capsys):
 
 
 def _import_interrupted_by(sig):
-    """A stand-in for _train: ``sig`` arrives while a C extension initialises, which turns the
+    """A stand-in for train_as_asked: ``sig`` arrives while a C extension initialises, which turns the
     KeyboardInterrupt into ImportError "initialization failed" (as scipy's modules do)."""
 
     def fake_train(args):
@@ -343,9 +343,9 @@ def test_a_signal_during_an_import_in_train_is_an_interruption_not_an_internal_e
                                                                                    signame, status):
     import signal
 
-    import gradlab._train_cli as tc
+    import gradlab.cli.train as tc
 
-    monkeypatch.setattr(tc, "_train", _import_interrupted_by(getattr(signal, signame)))
+    monkeypatch.setattr(tc, "train_as_asked", _import_interrupted_by(getattr(signal, signame)))
     assert main(["train", "--quiet"]) == status
     err = capsys.readouterr().err
     assert err.startswith("gradlab: interrupted by ") and "before training produced a model" in err
@@ -353,7 +353,7 @@ def test_a_signal_during_an_import_in_train_is_an_interruption_not_an_internal_e
 
 
 def test_ctrl_c_surfacing_as_another_exception_in_any_command_is_status_130(monkeypatch, capsys):
-    import gradlab.cli as cli
+    import gradlab.cli.compare as cli_compare
 
     def interrupted_import(args):
         try:
@@ -361,7 +361,7 @@ def test_ctrl_c_surfacing_as_another_exception_in_any_command_is_status_130(monk
         except KeyboardInterrupt as exc:
             raise ImportError("initialization failed") from exc
 
-    monkeypatch.setattr(cli, "_run_compare", interrupted_import)
+    monkeypatch.setattr(cli_compare, "run_compare", interrupted_import)
     assert main(["compare"]) == 130
     assert capsys.readouterr().err == "gradlab: interrupted\n"
 

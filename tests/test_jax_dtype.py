@@ -73,11 +73,14 @@ def test_device_data_made_once_per_problem_and_dtype():
     p, params = _case()
     autodiff.value_and_gradient(p, params, "float32")
     autodiff.value_and_gradient(p, params, "float64")
-    X32, Y32 = p._cache[("jax", "float32")]
-    X64, _ = p._cache[("jax", "float64")]
+    def not_again():
+        raise AssertionError("the device data should have been made already")
+
+    X32, Y32 = p.prepared(("jax", "float32"), not_again)
+    X64, _ = p.prepared(("jax", "float64"), not_again)
     assert X32.dtype == np.float32 and X64.dtype == np.float64
     autodiff.value_and_gradient(p, params + 1.0, "float32")
-    assert p._cache[("jax", "float32")][0] is X32  # reused, not rebuilt per call
+    assert p.prepared(("jax", "float32"), not_again)[0] is X32  # reused, not rebuilt per call
 
 
 @pytest.mark.parametrize("dtype", ["float16", "f32", np.float32, None, 32])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gradlab
-from gradlab.network import _cost, _sigmoid
+from gradlab._cost import cost as _cost, sigmoid as _sigmoid
 
 
 def test_layout_matches_seed_row_major_flattening():

@@ -10,7 +10,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import gradlab
-from gradlab.network import Network, _cost
+from gradlab._cost import cost as _cost
+from gradlab.network import Network
 from gradlab.sources import numeric
 from gradlab.testing import networks, problems, problems_with_parameters
 
@@ -57,7 +58,7 @@ def _subnormal_z(problem, params):
     so for such a z at a relu kink jax decides "off" where IEEE arithmetic (numpy, and
     the numeric sources) decides "on": a knife-edge of jax's arithmetic, not of the
     method under test, so the jax-oracle properties skip those draws."""
-    from gradlab.network import _forward
+    from gradlab._cost import forward as _forward
 
     zs, _ = _forward(np, problem.network, params, problem.X)
     tiny = np.finfo(np.float64).tiny

@@ -93,13 +93,13 @@ def test_backprop_runs_a_digits_sized_problem_on_one_thread(monkeypatch):
 @needs_blas
 def test_finite_differences_choose_the_threads_once_for_all_their_evaluations(monkeypatch):
     seen = []
-    real = numeric._Evaluator._run
+    real = numeric.Evaluator._run
 
     def spy(self, thetas):
         seen.append(set(_blas_threads()))
         return real(self, thetas)
 
-    monkeypatch.setattr(numeric._Evaluator, "_run", spy)
+    monkeypatch.setattr(numeric.Evaluator, "_run", spy)
     # Few parameters (quick) but a largest product of 2.1e6 flops (small, above the BLAS's own range).
     rng = np.random.default_rng(1)
     problem = gradlab.Problem((64, 2, 3), rng.uniform(0, 1, (8000, 64)), rng.integers(0, 3, 8000), lam=1.0)

@@ -124,15 +124,18 @@ def test_lbfgs_runs_with_backprop_and_jax_on_one_trajectory(tiny):
 
 
 def test_cost_and_gradient_come_from_one_forward_pass(tiny, monkeypatch):
+    from gradlab import _cost
     from gradlab.sources import backprop
 
-    calls = []
-    real_forward = backprop._forward
-    monkeypatch.setattr(backprop, "_forward", lambda *a, **k: calls.append(1) or real_forward(*a, **k))
+    passes, costs = [], []
+    real_backward, real_cost = backprop.backward, _cost.cost
+    monkeypatch.setattr(backprop, "backward", lambda *a, **k: passes.append(1) or real_backward(*a, **k))
+    monkeypatch.setattr(_cost, "cost", lambda *a, **k: costs.append(1) or real_cost(*a, **k))
     r = gradlab.train(*tiny, hidden=3, maxiter=20, progress=False)
-    # One forward pass per cost+gradient evaluation; none spent on a separate cost, and
-    # none to recompute the gradient at an accepted iterate.
-    assert len(calls) == r.meta["evaluations"] > r.n_iter
+    # One forward-and-backward pass per cost+gradient evaluation; none spent on a separate
+    # cost, and none to recompute the gradient at an accepted iterate.
+    assert len(passes) == r.meta["evaluations"] > r.n_iter
+    assert costs == []
     assert r.meta["re_evaluations"] == 0
 
 

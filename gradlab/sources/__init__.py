@@ -13,12 +13,13 @@ from typing import Callable
 
 import numpy as np
 
+from gradlab import _usercode
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
-from gradlab.network import Problem, _check_problem
+from gradlab.network import Problem, check_problem, cost
 from gradlab.sources import autodiff, backprop, numeric
 
-__all__ = ["Source", "SOURCES", "get_source", "jax_source", "gradient", "value_and_gradient"]
+__all__ = ["Source", "SOURCES", "get_source", "jax_source", "gradient", "value_and_gradient", "checked_output"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +29,9 @@ class Source:
     ``exact`` sources compute the gradient of J up to round-off; the others estimate it
     and provide ``estimate(problem, params)``, returning a
     :class:`~gradlab.sources.numeric.NumericGradient` (gradient, per-entry error
-    estimate, kink entries; it unpacks as ``grad, error``).
+    estimate, kink entries; it unpacks as ``grad, error``). A finite-difference source
+    names its ``method`` (one of :data:`gradlab.sources.numeric.METHODS`), which its
+    resource guards and the trainer's time estimate read.
     """
 
     name: str
@@ -37,6 +40,7 @@ class Source:
     exact: bool
     description: str
     estimate: Callable[[Problem, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+    method: str | None = None
 
 
 SOURCES: dict[str, Source] = {}
@@ -48,10 +52,10 @@ def _register(source: Source) -> None:
 
 _register(Source("backprop", backprop.gradient, backprop.value_and_gradient, True, "hand-written back-propagation (numpy)"))
 _register(Source("jax", autodiff.gradient, autodiff.value_and_gradient, True, "jax.value_and_grad of the shared cost, float64"))
-_register(Source("numeric", numeric.gradient, numeric.value_and_gradient, False, "central differences over the cost as a black box", numeric.estimate))
-_register(Source("numeric-forward", numeric.gradient_forward, numeric.value_and_gradient_forward, False, "forward differences over the cost as a black box", numeric.estimate_forward))
-_register(Source("numeric-complex", numeric.gradient_complex, numeric.value_and_gradient_complex, False, "complex-step derivative of the cost (accurate to round-off)", numeric.estimate_complex))
-_register(Source("numeric-richardson", numeric.gradient_richardson, numeric.value_and_gradient_richardson, False, "Richardson-extrapolated central differences", numeric.estimate_richardson))
+_register(Source("numeric", numeric.gradient, numeric.value_and_gradient, False, "central differences over the cost as a black box", numeric.estimate, "central"))
+_register(Source("numeric-forward", numeric.gradient_forward, numeric.value_and_gradient_forward, False, "forward differences over the cost as a black box", numeric.estimate_forward, "forward"))
+_register(Source("numeric-complex", numeric.gradient_complex, numeric.value_and_gradient_complex, False, "complex-step derivative of the cost (accurate to round-off)", numeric.estimate_complex, "complex"))
+_register(Source("numeric-richardson", numeric.gradient_richardson, numeric.value_and_gradient_richardson, False, "Richardson-extrapolated central differences", numeric.estimate_richardson, "richardson"))
 
 
 def jax_source(dtype: str = "float64") -> Source:
@@ -114,13 +118,13 @@ def _user_source(fn, name: str) -> Source:
     :class:`~gradlab._errors.UserCodeError` naming the function, the exception and where
     it was raised; the original is chained (``__cause__``), so its traceback is kept.
     """
-    from gradlab.check import _guarded
-
-    call, label = _guarded(fn, "source", name, 2, "(problem, params)")
+    call, label = _usercode.guarded(fn, "source", name, 2, "(problem, params)")
     return Source(label, call, None, True, "user-supplied gradient function")
 
 
-def _checked_output(src: Source, grad, n_params: int) -> np.ndarray:
+def checked_output(src: Source, grad, n_params: int) -> np.ndarray:
+    """A source's gradient as a fresh float64 array of shape (n_params,), or a GradlabError
+    naming the source (complex, strings, the wrong shape, NaN or inf)."""
     if np.iscomplexobj(grad) or (isinstance(grad, np.ndarray) and grad.dtype.kind not in "biuf"
                                  and grad.dtype != object):
         # A cast would drop the imaginary part (with a warning) or parse strings as numbers.
@@ -174,21 +178,19 @@ def gradient(problem: Problem, params, source="backprop") -> np.ndarray:
     >>> g.shape
     (38,)
     """
-    problem = _check_problem(problem)
+    problem = check_problem(problem)
     theta = problem.network.check_params(params)
     src = get_source(source)
-    return _checked_output(src, src.gradient(problem, theta), problem.network.n_params)
+    return checked_output(src, src.gradient(problem, theta), problem.network.n_params)
 
 
 def value_and_gradient(problem: Problem, params, source="backprop") -> tuple[float, np.ndarray]:
     """Cost and gradient together, from one pass where the source allows it."""
-    from gradlab.network import cost
-
-    problem = _check_problem(problem)
+    problem = check_problem(problem)
     theta = problem.network.check_params(params)
     src = get_source(source)
     if src.value_and_gradient is not None:
         value, grad = src.value_and_gradient(problem, theta)
     else:
         value, grad = cost(problem, theta), src.gradient(problem, theta.copy())
-    return float(value), _checked_output(src, grad, problem.network.n_params)
+    return float(value), checked_output(src, grad, problem.network.n_params)

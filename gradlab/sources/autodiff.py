@@ -1,6 +1,6 @@
 """The ``"jax"`` source: ``jax.value_and_grad`` of the shared cost, in float64.
 
-jax traces :func:`gradlab.network._cost` with ``xp = jax.numpy`` -- the very function
+jax traces :func:`gradlab._cost.cost` with ``xp = jax.numpy`` -- the very function
 numpy evaluates for the other sources -- and never sees the hand-written deltas.
 
 float64 without surprises: jax computes in float32 unless x64 is enabled. gradlab
@@ -17,10 +17,13 @@ import functools
 
 import numpy as np
 
+from gradlab import _cost, _judge, _resources
 from gradlab import _validate as v
-from gradlab import _resources
 from gradlab._errors import could_not_start
-from gradlab.network import Network, Problem, _check_magnitudes, _cost
+from gradlab.network import Network, Problem
+from gradlab.sources.numeric import NumericGradient
+
+__all__ = ["DTYPES", "ready", "x64", "check_dtype", "device_data", "gradient", "value_and_gradient", "estimate"]
 
 # Compiled functions are kept per network; jit itself re-specialises per data shape
 # and dtype.
@@ -70,7 +73,7 @@ def _compiled(network: Network):
     import jax
     import jax.numpy as jnp
 
-    return jax.jit(jax.value_and_grad(functools.partial(_cost, jnp, network)))
+    return jax.jit(jax.value_and_grad(functools.partial(_cost.cost, jnp, network)))
 
 
 def check_dtype(dtype) -> str:
@@ -78,19 +81,17 @@ def check_dtype(dtype) -> str:
     return v.choice("dtype", dtype, DTYPES)
 
 
-def _device_data(problem: Problem, dtype: str = "float64"):
+def device_data(problem: Problem, dtype: str = "float64"):
     """X and Y as jax arrays of ``dtype`` on jax's default device (a GPU when jax sees
     one), made once per problem and dtype and reused by every later call."""
     import jax.numpy as jnp
 
-    key = ("jax", dtype)
-    cached = problem._cache.get(key)
-    if cached is None:
+    def build():
         net = problem.network
         _resources.require_memory(_resources.problem_memory(net.sizes, problem.m, jax=True))
-        cached = (jnp.asarray(problem.X, dtype=dtype), jnp.asarray(problem.Y, dtype=dtype))
-        problem._cache[key] = cached
-    return cached
+        return jnp.asarray(problem.X, dtype=dtype), jnp.asarray(problem.Y, dtype=dtype)
+
+    return problem.prepared(("jax", dtype), build)
 
 
 def value_and_gradient(problem: Problem, params: np.ndarray, dtype: str = "float64") -> tuple[float, np.ndarray]:
@@ -102,12 +103,12 @@ def value_and_gradient(problem: Problem, params: np.ndarray, dtype: str = "float
     import jax.numpy as jnp
 
     dtype = check_dtype(dtype)
-    _check_magnitudes(problem, params)
+    _judge.check_magnitudes(problem, params)
     fn = _compiled(problem.network)
     # Inside the scoped x64 context float64 is available; float32 inputs keep every
     # operation in float32 (gradlab's constants are Python scalars, weakly typed).
     with x64():
-        X, Y = _device_data(problem, dtype)
+        X, Y = device_data(problem, dtype)
         value, grad = fn(jnp.asarray(params, dtype=dtype), X, Y, problem.lam)
         # np.array copies: the caller owns the result and jax's buffer stays immutable.
         return float(value), np.array(grad, dtype=np.float64)
@@ -128,8 +129,6 @@ def estimate(problem: Problem, params: np.ndarray, dtype: str = "float32"):
     Returns a :class:`~gradlab.sources.numeric.NumericGradient` (no kinks: autodiff
     differentiates the branch it is on), the one shape every estimating source returns.
     """
-    from gradlab.sources.numeric import NumericGradient
-
     g = gradient(problem, params, dtype)
     reference = gradient(problem, params, "float64")
     eps = float(np.finfo(dtype).eps)

@@ -1,10 +1,10 @@
 """Hand-written back-propagation, vectorised over the examples, numpy only.
 
 This module never imports jax. It evaluates the shared forward pass and cost
-(:mod:`gradlab.network`) with numpy and sends the errors back layer by layer:
+(:mod:`gradlab._cost`) with numpy and sends the errors back layer by layer:
 
     delta_L = a_L - y                                   (output layer)
-    delta_l = (delta_{l+1} Theta_l[:, 1:]) * g'(z_l)    (hidden layers), g' from the table below
+    delta_l = (delta_{l+1} Theta_l[:, 1:]) * g'(z_l)    (hidden layers), g' from the activation table
     D_l     = delta_{l+1}^T [1, a_l] / m + (lam / m) Theta_l with column 0 taken as zero
 
 The seed loops over the examples and adds m outer products; the matrix form below is
@@ -27,7 +27,7 @@ passes over each layer's activations. To stay near that floor:
   BLAS orientation for tall data -- so elementwise passes run at memory speed; the
   weights are read as strided views (BLAS takes them in place, no copy).
 
-:func:`_backward` with ``keep=True`` runs the same pass but keeps every intermediate
+:func:`backward` with ``keep=True`` runs the same pass but keeps every intermediate
 (for :mod:`gradlab.explain`), at the price of the copies that requires.
 """
 
@@ -37,48 +37,21 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gradlab import _threads
-from gradlab.network import Problem, _check_magnitudes, _cost_from_forward, _forward, _sigmoid, _unpack
+from gradlab import _cost, _judge, _threads
+from gradlab.network import Problem
+
+__all__ = ["gradient", "value_and_gradient", "backward", "Backward", "output_delta"]
 
 #: The cost's cross-entropy is summed over blocks of output units holding about this
-#: many entries (at least one unit; see network._cost_from_forward): its temporaries
+#: many entries (at least one unit; see _cost.cost_from_forward): its temporaries
 #: are then a few m x (a few) columns rather than a few m x K arrays, which for 400-25-10
 #: would outweigh the hidden activations. Much below ~16,000 entries a block's fixed
 #: overhead (some microseconds per numpy call) starts to show.
 _COST_BLOCK_ENTRIES = 16384
 
 
-# Local derivative of each hidden activation, beside its forward definition (in
-# gradlab.network.ACTIVATIONS), from the activation a = g(z) the forward pass stored.
-# Each entry multiplies ``delta`` in place by g'(z) and may overwrite ``a``:
-#   sigmoid  a = 1 / (1 + e^-z)       g'(z) = a (1 - a)
-#   tanh     a = tanh z               g'(z) = 1 - a^2
-#   relu     a = z if z > 0 else 0    g'(z) = 1 if z > 0 else 0, i.e. a > 0 (0 at the kink, as jax)
-def _times_sigmoid_prime(delta, a):
-    delta *= a
-    np.subtract(1.0, a, out=a)
-    delta *= a
-
-
-def _times_tanh_prime(delta, a):
-    np.multiply(a, a, out=a)
-    np.subtract(1.0, a, out=a)
-    delta *= a
-
-
-def _times_relu_prime(delta, a):
-    delta *= a > 0
-
-
-_TIMES_LOCAL_DERIVATIVE = {
-    "sigmoid": _times_sigmoid_prime,
-    "tanh": _times_tanh_prime,
-    "relu": _times_relu_prime,
-}
-
-
-class _Backward(NamedTuple):
-    """Everything one back-propagation pass computed (see :func:`_backward`)."""
+class Backward(NamedTuple):
+    """Everything one back-propagation pass computed (see :func:`backward`)."""
 
     J: float
     grad: np.ndarray
@@ -93,38 +66,38 @@ def _prepared(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-problem constants, made once and cached on the problem (read-only): a vector of
     m ones for the bias-column sums, and Y and 1 - Y in column-major order, the layout of
     the forward pass's z (elementwise work on matching layouts runs at memory speed)."""
-    cached = problem._cache.get("backprop")
-    if cached is None:
+    def build():
         ones = np.ones(problem.m)
         Y = np.asfortranarray(problem.Y)
         one_minus_Y = np.asfortranarray(1.0 - problem.Y)
         for arr in (ones, Y, one_minus_Y):
             arr.flags.writeable = False
-        cached = problem._cache["backprop"] = (ones, Y, one_minus_Y)
-    return cached
+        return ones, Y, one_minus_Y
+
+    return problem.prepared("backprop", build)
 
 
-def _output_delta(z: np.ndarray, Y: np.ndarray, one_minus_Y: np.ndarray) -> np.ndarray:
+def output_delta(z: np.ndarray, Y: np.ndarray, one_minus_Y: np.ndarray) -> np.ndarray:
     """dJ/dz_L * m = g(z) - y, written over ``z`` (which the caller no longer needs).
 
     Computed as (1 - y) g(z) - y g(-z), so that a saturated, correctly classified unit
     keeps its tiny gradient (-g(-z)) instead of rounding to 0 as g(z) - 1 would.
     """
     other = np.negative(z)
-    _sigmoid(np, other, out=other)          # g(-z)
+    _cost.sigmoid(np, other, out=other)          # g(-z)
     other *= Y
-    _sigmoid(np, z, out=z)                  # g(z)
+    _cost.sigmoid(np, z, out=z)                  # g(z)
     z *= one_minus_Y
     z -= other
     return z
 
 
-def _backward(problem: Problem, params: np.ndarray, keep: bool = False):
+def backward(problem: Problem, params: np.ndarray, keep: bool = False):
     """One forward and one backward pass (inputs already validated), with the BLAS threads
     chosen for the problem's products (:mod:`gradlab._threads`).
 
     With ``keep=False`` returns ``(J, grad)``, consuming the intermediates as it goes.
-    With ``keep=True`` returns a :class:`_Backward`: ``zs[i]`` is z_{i+2} (shape
+    With ``keep=True`` returns a :class:`Backward`: ``zs[i]`` is z_{i+2} (shape
     ``(m, s_{i+2})``), ``acts[i]`` is a_{i+1} without the bias unit (``acts[0]`` is X),
     ``deltas[i]`` is back-propagation's delta_{i+2}, one row per example, and for the
     hidden layers ``backs[i] = delta_{i+3} Theta_{i+2}[:, 1:]`` and ``gprimes[i] =
@@ -137,29 +110,29 @@ def _backward(problem: Problem, params: np.ndarray, keep: bool = False):
 
 
 def _backward_pass(problem: Problem, params: np.ndarray, keep: bool):
-    """The pass of :func:`_backward`."""
+    """The pass of :func:`backward`."""
     network, lam, m = problem.network, problem.lam, problem.m
-    _check_magnitudes(problem, params)
-    thetas = _unpack(network, params)
+    _judge.check_magnitudes(problem, params)
+    thetas = _cost.unpack(network, params)
     ones, Y, one_minus_Y = _prepared(problem)
-    times_g_prime = _TIMES_LOCAL_DERIVATIVE[network.activation]
+    times_g_prime = _cost.ACTIVATIONS[network.activation].times_gprime
 
     # Forward: the shared pass; acts[l] = a_l (acts[0] is X). Unless kept, each hidden z
     # is overwritten by its activation.
-    zs, acts = _forward(np, network, params, problem.X, keep_z=keep)
+    zs, acts = _cost.forward(np, network, params, problem.X, keep_z=keep)
     if keep:
-        record = _Backward(None, None, list(zs), [a.copy() for a in acts], [None] * len(thetas),
+        record = Backward(None, None, list(zs), [a.copy() for a in acts], [None] * len(thetas),
                            [None] * (len(thetas) - 1), [None] * (len(thetas) - 1))
         z_out = zs[-1].copy(order="K")  # same layout, so the same BLAS sums as keep=False
     else:
         z_out = zs.pop()
     columns = max(1, _COST_BLOCK_ENTRIES // m)
-    J = float(_cost_from_forward(np, network, params, z_out, Y, lam, columns=columns))
-    delta = _output_delta(z_out, Y, one_minus_Y)  # overwrites z_out
+    J = float(_cost.cost_from_forward(np, network, params, z_out, Y, lam, columns=columns))
+    delta = output_delta(z_out, Y, one_minus_Y)  # overwrites z_out
     del z_out
 
     grad = np.empty(network.n_params)
-    grads = _unpack(network, grad)  # views: filling them fills ``grad``
+    grads = _cost.unpack(network, grad)  # views: filling them fills ``grad``
 
     for layer in range(len(thetas) - 1, -1, -1):
         theta, D = thetas[layer], grads[layer]
@@ -190,9 +163,9 @@ def _backward_pass(problem: Problem, params: np.ndarray, keep: bool):
 
 def value_and_gradient(problem: Problem, params: np.ndarray) -> tuple[float, np.ndarray]:
     """Cost and gradient from one forward and one backward pass (inputs already validated)."""
-    return _backward(problem, params)
+    return backward(problem, params)
 
 
 def gradient(problem: Problem, params: np.ndarray) -> np.ndarray:
     """The back-propagated gradient (the ``"backprop"`` source)."""
-    return _backward(problem, params)[1]
+    return backward(problem, params)[1]

@@ -67,16 +67,17 @@ import dataclasses
 
 import numpy as np
 
+from gradlab import _cost, _judge, _resources, _threads
 from gradlab import _validate as v
-from gradlab import _resources
-from gradlab import _threads
-from gradlab.network import KINKED_ACTIVATIONS, Problem, _check_magnitudes, _cost_from_forward, _forward
+from gradlab._judge import CENTRAL_STEP, EPS, ROUNDOFF_EVALS
+from gradlab.network import Problem, check_problem
 
-__all__ = ["METHODS", "NumericGradient", "numeric_gradient", "default_steps"]
+__all__ = ["METHODS", "NumericGradient", "numeric_gradient", "default_steps", "evaluations", "guard",
+           "CENTRAL_STEP", "FORWARD_STEP", "COMPLEX_STEP", "RICHARDSON_FIRST_STEP", "RICHARDSON_STEPS",
+           "ROUNDOFF_EVALS"]
 
-EPS = float(np.finfo(np.float64).eps)
-#: Relative step for central differences: eps^(1/3), the minimiser of h^2 + eps/h.
-CENTRAL_STEP = EPS ** (1.0 / 3.0)
+# EPS, CENTRAL_STEP (eps^(1/3), the minimiser of h^2 + eps/h) and ROUNDOFF_EVALS are the
+# error model the checker's directional differences share: they live in gradlab._judge.
 #: Relative step for forward differences: eps^(1/2), the minimiser of h + eps/h.
 FORWARD_STEP = EPS ** 0.5
 #: Complex step. Its truncation error is h^2 |J'''| / 6 relative to nothing that
@@ -92,10 +93,6 @@ _SMALLEST_SUBNORMAL = float(np.finfo(np.float64).smallest_subnormal)
 #: where the round-off eps |J| / h is still only ~ 7e-12 |J|.
 RICHARDSON_FIRST_STEP = 2.0 ** -4
 RICHARDSON_STEPS = 12
-#: Relative error, in units of eps, assumed for one evaluation of J (a sum of m*K
-#: non-negative terms plus the regularisation; each term is good to a few eps and the
-#: pairwise sum adds a few more). Two evaluations enter each difference.
-ROUNDOFF_EVALS = 8.0
 #: How many times a one-sided step is halved, at most, to find a step whose interval
 #: holds no kink but (perhaps) theta's own (2^-30 ~ 1e-9 of the step).
 KINK_HALVINGS = 30
@@ -109,12 +106,28 @@ def working_memory(sizes, m: int) -> int:
     """Bytes of the stacked evaluations at a time: up to :data:`BATCH_BYTES`, less when all
     the rows of a gradient take less, at least one (complex) row however large."""
     P = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
-    row = 2 * 8 * (P + 4 * m * sum(sizes[1:]))  # complex rows count twice (see _Evaluator)
+    row = 2 * 8 * (P + 4 * m * sum(sizes[1:]))  # complex rows count twice (see Evaluator)
     return max(row, min(BATCH_BYTES, 2 * P * row))
 
 
 #: The methods, by name.
 METHODS = ("central", "forward", "complex", "richardson")
+
+#: Cost evaluations of one gradient by each numeric method, with its error estimate
+#: (``error=True``) or without: a multiple of P, plus the evaluation at theta.
+_EVALS_PER_PARAM = {
+    ("central", True): 4, ("central", False): 2,
+    ("forward", True): 2, ("forward", False): 1,
+    # one complex evaluation costs about four real ones (complex products)
+    ("complex", True): 4, ("complex", False): 4,
+    # Richardson: a central difference at each of its steps
+    ("richardson", True): 2 * RICHARDSON_STEPS, ("richardson", False): 2 * RICHARDSON_STEPS,
+}
+
+
+def evaluations(n_params: int, method: str = "central", error: bool = True) -> int:
+    """Real-cost-equivalent evaluations of one numeric gradient of ``n_params`` entries."""
+    return _EVALS_PER_PARAM[(method, bool(error))] * int(n_params) + 1
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -162,14 +175,14 @@ class NumericGradient:
 # -------------------------------------------------------------------------- black box
 
 
-class _Evaluator:
+class Evaluator:
     """J at many parameter vectors at once; for kinked networks, also whether the
     hidden units' on/off pattern differs from the pattern at a reference point."""
 
     def __init__(self, problem: Problem, theta: np.ndarray):
-        _check_magnitudes(problem, np.real(theta))
+        _judge.check_magnitudes(problem, np.real(theta))
         self.network, self.X, self.Y, self.lam = problem.network, problem.X, problem.Y, problem.lam
-        self.kinked = self.network.activation in KINKED_ACTIVATIONS
+        self.kinked = _cost.ACTIVATIONS[self.network.activation].kink
         net, m = self.network, problem.m
         # Memory of one stacked row: its parameters and every layer's z and activation
         # (a few temporaries each); complex rows count twice.
@@ -180,8 +193,8 @@ class _Evaluator:
         self.pattern0 = None if pattern is None else [p[0] for p in pattern]
 
     def _run(self, thetas):
-        zs, _ = _forward(np, self.network, thetas, self.X)
-        J = _cost_from_forward(np, self.network, thetas, zs[-1], self.Y, self.lam)
+        zs, _ = _cost.forward(np, self.network, thetas, self.X)
+        J = _cost.cost_from_forward(np, self.network, thetas, zs[-1], self.Y, self.lam)
         self.count += thetas.shape[0]
         pattern = [np.real(z) > 0 for z in zs[:-1]] if self.kinked else None
         return J, pattern
@@ -235,18 +248,14 @@ def default_steps(params, method: str = "central") -> np.ndarray:
     if method == "complex":
         return np.full(theta.shape, COMPLEX_STEP)
     relative = {"central": CENTRAL_STEP, "forward": FORWARD_STEP, "richardson": RICHARDSON_FIRST_STEP}[method]
-    return _representable(theta, relative * np.maximum(1.0, np.abs(theta)))
+    return representable(theta, relative * np.maximum(1.0, np.abs(theta)))
 
 
-def _representable(theta, h):
+def representable(theta, h):
     return (theta + h) - theta
 
 
-#: Kept for callers of the first version of this module.
-steps = default_steps
-
-
-def _central(ev: _Evaluator, theta, h, index):
+def central(ev: Evaluator, theta, h, index):
     """Central differences of the entries ``index`` at steps ``h`` (arrays alike).
 
     Also returns whether each stencil crossed a kink, and the largest |J| it evaluated:
@@ -259,18 +268,18 @@ def _central(ev: _Evaluator, theta, h, index):
     return (J[:n] - J[n:]) / (2.0 * h), crossed[:n] | crossed[n:], size
 
 
-def _forward_diff(ev: _Evaluator, theta, h, index):
-    """Forward differences; returns like :func:`_central`."""
+def forward_difference(ev: Evaluator, theta, h, index):
+    """Forward differences; returns like :func:`central`."""
     J, crossed = ev.shifted(theta, index, h)
     return (J - ev.J0) / h, crossed, np.maximum(np.abs(J), abs(ev.J0))
 
 
-def _complex(ev: _Evaluator, theta, h, index):
+def complex_step(ev: Evaluator, theta, h, index):
     J, crossed = ev.shifted(theta.astype(np.complex128), index, 1j * h)
     return J.imag / h, crossed
 
 
-def _richardson_tableau(D):
+def richardson_tableau(D):
     """Richardson tableau from central differences ``D[k]`` at steps ``h_0 / 2^k``.
 
     ``T[k][j]`` cancels the error terms h^2 .. h^(2j); returned as an array of shape
@@ -296,17 +305,17 @@ def _richardson_gain(j: int) -> float:
     return gain
 
 
-def _richardson(ev: _Evaluator, theta, h0, index):
+def _richardson(ev: Evaluator, theta, h0, index):
     """Best tableau entry per parameter; returns value, error, step, kink mask."""
     K = RICHARDSON_STEPS
     hs = [h0 / 2.0**k for k in range(K)]
     Ds, crossed, sizes = [], [], []
     for h in hs:
-        d, c, size = _central(ev, theta, h, index)
+        d, c, size = central(ev, theta, h, index)
         Ds.append(d)
         crossed.append(c)
         sizes.append(size)
-    T = _richardson_tableau(Ds)
+    T = richardson_tableau(Ds)
     # Round-off of J over every stencil of the sequence (the largest |J| seen).
     roundoff0 = ROUNDOFF_EVALS * EPS * np.max(sizes, axis=0)
     best = np.full(index.size, np.nan)
@@ -333,7 +342,7 @@ def _richardson(ev: _Evaluator, theta, h0, index):
     return best, err, step, kink
 
 
-def _one_sided(ev: _Evaluator, theta, index, h) -> tuple[np.ndarray, np.ndarray]:
+def _one_sided(ev: Evaluator, theta, index, h) -> tuple[np.ndarray, np.ndarray]:
     """Left and right one-sided quotients of the entries ``index`` at a kink.
 
     For each side, the steps ``h / 2^k``, k = 0 .. KINK_HALVINGS, are evaluated in one
@@ -346,7 +355,7 @@ def _one_sided(ev: _Evaluator, theta, index, h) -> tuple[np.ndarray, np.ndarray]
     out = []
     for side in (-1.0, 1.0):
         scale = 0.5 ** np.arange(K)
-        steps = _representable(theta[index][:, None], side * h[:, None] * scale[None, :]) * side
+        steps = representable(theta[index][:, None], side * h[:, None] * scale[None, :]) * side
         rows_i = np.repeat(index, K)
         J, patterns = ev.shifted(theta, rows_i, side * steps.ravel(), patterns=True)
         J = J.reshape(n, K)
@@ -401,9 +410,7 @@ def numeric_gradient(problem: Problem, params, *, method: str = "central", step=
     >>> bool(abs(r.gradient - gradlab.gradient(p, gradlab.debug_init(p.network))).max() < 1e-15)
     True
     """
-    from gradlab.network import _check_problem
-
-    problem = _check_problem(problem)
+    problem = check_problem(problem)
     theta = problem.network.check_params(params)
     method = v.choice("method", method, METHODS)
     if step is None:
@@ -412,7 +419,7 @@ def numeric_gradient(problem: Problem, params, *, method: str = "central", step=
         rel = v.float_array("step", step, ndim=np.ndim(step))
         if rel.ndim > 1 or (rel.ndim == 1 and rel.shape != theta.shape) or np.any(rel <= 0):
             raise v.fail("step", step, f"a positive number or {theta.size} positive numbers")
-        h = rel if method == "complex" else _representable(theta, rel * np.maximum(1.0, np.abs(theta)))
+        h = rel if method == "complex" else representable(theta, rel * np.maximum(1.0, np.abs(theta)))
         h = np.broadcast_to(h, theta.shape).astype(np.float64)
         if np.any(h <= 0):
             raise v.fail("step", step, "steps large enough to change theta + step")
@@ -430,28 +437,28 @@ def _estimate(problem: Problem, theta: np.ndarray, method: str, h: np.ndarray, e
 
 def _estimate_limited(problem: Problem, theta: np.ndarray, method: str, h: np.ndarray, error: bool) -> NumericGradient:
     """The body of :func:`_estimate`."""
-    ev = _Evaluator(problem, theta)
+    ev = Evaluator(problem, theta)
     index = np.arange(theta.size)
     if not error and method in ("central", "forward"):
-        g, kink, _ = (_central if method == "central" else _forward_diff)(ev, theta, h, index)
+        g, kink, _ = (central if method == "central" else forward_difference)(ev, theta, h, index)
         nan = np.full(theta.size, np.nan)
         return NumericGradient(g, nan, method, h, kink, nan, nan.copy(), ev.J0)
     if method == "central":
-        g, crossed, size = _central(ev, theta, h, index)
-        g2, crossed2, size2 = _central(ev, theta, _representable(theta, h / 2.0), index)
+        g, crossed, size = central(ev, theta, h, index)
+        g2, crossed2, size2 = central(ev, theta, representable(theta, h / 2.0), index)
         # error c h^2: D(h) - D(h/2) = (3/4) c h^2
         err = np.abs(g - g2) * (4.0 / 3.0) + ROUNDOFF_EVALS * EPS * np.maximum(size, size2) / h
         kink = crossed | crossed2
         step = h
     elif method == "forward":
-        g, crossed, size = _forward_diff(ev, theta, h, index)
-        g2, crossed2, size2 = _forward_diff(ev, theta, _representable(theta, h / 2.0), index)
+        g, crossed, size = forward_difference(ev, theta, h, index)
+        g2, crossed2, size2 = forward_difference(ev, theta, representable(theta, h / 2.0), index)
         # error c h: D(h) - D(h/2) = c h / 2; two evaluations of J, one step h
         err = np.abs(g - g2) * 2.0 + 2.0 * ROUNDOFF_EVALS * EPS * np.maximum(size, size2) / h
         kink = crossed | crossed2
         step = h
     elif method == "complex":
-        g, kink = _complex(ev, theta, h, index)
+        g, kink = complex_step(ev, theta, h, index)
         # Nothing cancels: a few eps relative to the entry itself (round-off inside J's
         # sums relative to the gradient's scale is the comparer's allowance), and the
         # imaginary part's resolution: h g underflows below the smallest subnormal, so no
@@ -485,10 +492,10 @@ def guard(problem: Problem, theta: np.ndarray, method: str = "central", *, error
           force: bool = False, what: str | None = None) -> None:
     """Refuse a full numeric gradient whose estimated time is above the limit, unless forced.
 
-    Estimated as the method's cost evaluations (:func:`gradlab._resources.numeric_evaluations`)
+    Estimated as the method's cost evaluations (:func:`evaluations`)
     times the timed seconds of one; small problems are let through without timing.
     """
-    n = _resources.numeric_evaluations(theta.size, method, error)
+    n = evaluations(theta.size, method, error)
     _resources.require_time(
         problem, theta, n, what or f"a numeric gradient ({method} differences"
         + (", with its error estimate)" if error and method in ("central", "forward") else ")"),

@@ -1,4 +1,8 @@
-"""The work behind ``gradlab train``, ``gradlab predict`` and ``gradlab plot`` (thin over the library)."""
+"""``gradlab train``, ``gradlab predict`` and ``gradlab plot``: options and work, thin over the library.
+
+Each command has its ``add_*`` (its options, on the parser) and its ``run_*`` (the work; the
+library's training, data, model and plotting modules are imported when the command runs).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,95 @@ import threading
 
 from gradlab._errors import GradlabError
 from gradlab._files import check_not_input
-from gradlab._report import _jsonable, printable
-from gradlab.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, caused_by_interrupt
+from gradlab._report import printable
+from gradlab.cli.args import hidden, integer, label_column, number, output_file
+from gradlab.cli.status import EXIT_INTERRUPTED, EXIT_TERMINATED, caused_by_interrupt
+
+_DATA_HELP = ("digits (the shipped 8x8 UCI digits), FILE.mat (keys X, y), FILE.csv (one example per row, "
+              "the label last or in --label-column) or IDX images (.idx or .idx.gz, with --labels)")
+
+
+def _add_data_args(p, *, default="digits") -> None:
+    p.add_argument("--data", default=default, help=f"{_DATA_HELP} (default {default})")
+    p.add_argument("--labels", help="IDX labels file (.idx or .idx.gz) for IDX images")
+    p.add_argument("--label-column", type=label_column, metavar="N|NAME",
+                   help="the labels' column of a .csv file: its number counted from 1 (-1 the last, "
+                   "the default) or its header name")
+
+
+def add_train(sub) -> None:
+    """The ``train`` command and its options."""
+    from gradlab.sources import SOURCES
+    from gradlab.trainer import OPTIMISERS
+
+    p = sub.add_parser(
+        "train",
+        help="train a network on digits (or your .mat / IDX data) with any gradient source",
+        description=(
+            "Train a sigmoid network with scipy's CG (the seed's method) or L-BFGS, taking the "
+            "gradient from the source you name. The data are split into training and test parts "
+            "(stratified, deterministic); --scale standardises the inputs with statistics of the "
+            "training part only. Progress goes to stderr. Ctrl-C stops training, keeps the best "
+            "parameters so far and still writes --out. Exit status: 0 done, 1 the optimiser "
+            "stopped early (e.g. precision loss), 2 usage error, 130 interrupted."
+        ),
+    )
+    _add_data_args(p)
+    p.add_argument("--hidden", type=hidden, default=(25,), help="hidden layer sizes, e.g. 25 or 64,32 (default 25)")
+    p.add_argument("--grad-source", default="backprop", choices=tuple(SOURCES), help="gradient source (default backprop)")
+    p.add_argument("--method", default="cg", choices=tuple(OPTIMISERS),
+                   help="; ".join(f"{k}: {o.description}" for k, o in OPTIMISERS.items()) + " (default cg)")
+    p.add_argument("--maxiter", type=integer, default=100, help="iterations (default 100)")
+    p.add_argument("--lambda", dest="lam", type=number, default=1.0, help="regularisation strength (default 1)")
+    p.add_argument("--seed", type=integer, default=0, help="seed of the initial weights and the split (default 0)")
+    p.add_argument("--scale", action="store_true", help="standardise inputs (fitted on the training part)")
+    p.add_argument("--test-fraction", type=number, default=0.2, help="share held out for testing, in [0, 1) (default 0.2)")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="precision of the jax source (float32 is faster on accelerators); backprop "
+                   "and numeric always compute in float64 (default float64)")
+    p.add_argument("--force", action="store_true", help="let --grad-source numeric train a large network")
+    p.add_argument("--out", type=output_file, help="write the trained model to this .npz file")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(run=run_train)
+
+
+def add_predict(sub) -> None:
+    """The ``predict`` command and its options."""
+    p = sub.add_parser(
+        "predict",
+        help="accuracy of a saved model on data (and its predictions with --json)",
+        description="Load a model written by `gradlab train --out` and score it on data.",
+    )
+    p.add_argument("model", help="model file (.npz) written by gradlab train --out")
+    _add_data_args(p)
+    p.add_argument("--split", choices=("all", "train", "test"), default="all",
+                   help="score all rows, or the training / test part of the split the model was trained with (default all)")
+    p.add_argument("--json", action="store_true", help="print accuracy and every prediction as JSON")
+    p.set_defaults(run=run_predict)
+
+
+def add_plot(sub) -> None:
+    """The ``plot`` command and its options."""
+    p = sub.add_parser(
+        "plot",
+        help="figures: a grid of digits, a model's hidden-unit weights, its training curve",
+        description=(
+            "digits: 100 random examples as images (--data); weights MODEL: each hidden unit's "
+            "incoming weights as an image; history MODEL: cost and gradient norm per iteration. "
+            "Writes the figure as .png, .pdf or .svg, as --out names it (matplotlib, no window)."
+        ),
+    )
+    p.add_argument("figure", choices=("digits", "weights", "history"), help="which figure")
+    p.add_argument("model", nargs="?", help="model file (.npz), for weights and history")
+    _add_data_args(p)
+    p.add_argument("--seed", type=integer, default=0, help="which random digits (default 0)")
+    p.add_argument("--out", type=output_file, required=True, help="figure file to write: .png, .pdf or .svg")
+    p.set_defaults(run=run_plot)
+
+
+# ------------------------------------------------------------------------------- the work
+
 _EXIT = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: EXIT_TERMINATED}
 _SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
 
@@ -87,7 +178,7 @@ def run_train(args) -> int:
         check_not_input(args.out, _input_files(args), name="--out")
     with _StopSignals() as signals:
         try:
-            result = _train(args)
+            result = train_as_asked(args)
         except Exception as exc:
             # The signal may surface as another exception: SIGINT while scipy or jax is first
             # imported gives ImportError "initialization failed", caused by the interrupt.
@@ -102,9 +193,9 @@ def run_train(args) -> int:
         if args.out:
             result.save(args.out)
         if args.json:
-            d = result.to_dict()
+            d = json.loads(result.to_json())  # the report's own JSON form, then one key more
             d["model_file"] = args.out
-            _say(json.dumps(_jsonable(d), indent=2, allow_nan=False))
+            _say(json.dumps(d, indent=2, allow_nan=False))
         else:
             _say(str(result))
             if args.out:
@@ -119,7 +210,8 @@ def run_train(args) -> int:
     return 0 if result.ok else 1
 
 
-def _train(args):
+def train_as_asked(args):
+    """Load the data, split it and train as the options say; the :class:`~gradlab.TrainResult`."""
     from gradlab import data as gd
     from gradlab.trainer import train
 
@@ -171,6 +263,7 @@ def _part(model, dataset, which: str):
 
 
 def run_predict(args) -> int:
+    """``gradlab predict``: score a saved model on data; 0."""
     import numpy as np
 
     from gradlab import data as gd
@@ -205,6 +298,7 @@ def run_predict(args) -> int:
 
 
 def run_plot(args) -> int:
+    """``gradlab plot``: draw one figure into --out; 0."""
     from gradlab import plots
 
     check_not_input(args.out, {"the model file": args.model, **_input_files(args)}, name="--out")

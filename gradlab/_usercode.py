@@ -1,0 +1,256 @@
+"""Loading and guarding the user's code: one policy for every place gradlab calls it.
+
+The user's module is imported from a file or a module name (:func:`load_function`); the
+user's functions -- a checked gradient, a gradient source, a training callback -- are
+called under :func:`user_code`, and whatever they raise is reported as a
+:class:`~gradlab._errors.UserCodeError` naming the function, the exception and the
+innermost line of the user's own code where it was raised (:func:`raised_where`).
+
+What the user's code raises is reported, whatever it is -- an Exception, SystemExit
+(``sys.exit()`` in the module or function), GeneratorExit or the user's own BaseException
+subclass. Only KeyboardInterrupt passes: it is the person at the keyboard, not the code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+import traceback
+
+from gradlab import _files
+from gradlab import _validate as v
+from gradlab._errors import GradlabError, UserCodeError
+
+__all__ = ["ExitCalled", "user_code", "load_function", "check_signature", "guarded", "fn_name",
+           "one_line", "raised_where", "code_file"]
+
+#: gradlab's own folder: frames inside it are never "the user's line".
+_OWN = os.path.dirname(os.path.abspath(__file__))
+
+
+class ExitCalled(SystemExit):
+    """Raised in place of ``os._exit`` while the user's code runs (see :func:`user_code`)."""
+
+    def __str__(self) -> str:
+        return f"os._exit({self.code}) was called"
+
+
+@contextlib.contextmanager
+def user_code():
+    """While the user's code runs, ``os._exit`` raises :class:`ExitCalled` instead.
+
+    ``sys.exit`` raises SystemExit, which the callers report; ``os._exit`` would end the
+    process at once with the status the code chose -- ``gradlab check`` would stop with no
+    verdict and, for ``os._exit(0)``, a status CI reads as a pass. A process forked by the
+    user's code (multiprocessing ends its children with ``os._exit``) gets the real one.
+    """
+    real, pid = os._exit, os.getpid()
+
+    def _exit(status=0):
+        if os.getpid() != pid:
+            real(status)
+        raise ExitCalled(status)
+
+    os._exit = _exit
+    try:
+        yield
+    finally:
+        os._exit = real
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line, even when the exception's ``str()`` raises."""
+    try:
+        text = " ".join(str(exc).split())
+    except Exception as inner:  # the user's exception class may fail to describe itself
+        text = f"(no message: str() of it raised {type(inner).__name__})"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _short(path: str) -> str:
+    """A path as a person would type it: relative when it lies under the working folder."""
+    try:
+        rel = os.path.relpath(path)
+    except (ValueError, OSError):  # another drive (Windows); the working folder was deleted
+        return path
+    return path if rel.startswith(os.pardir) else rel
+
+
+def raised_where(exc: BaseException, user_file: str | None) -> str:
+    """`` (FILE, line N, in FUNC)``: where the user's code raised -- the innermost frame in the
+    user's file when there is one (the error may surface inside numpy), else the innermost
+    frame outside gradlab."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    frames = [f for f in frames if not os.path.abspath(f.filename).startswith(_OWN + os.sep)]
+    if not frames:
+        return ""
+    mine = [f for f in frames if user_file and os.path.abspath(f.filename) == os.path.abspath(user_file)]
+    frame = (mine or frames)[-1]
+    return f" ({_short(frame.filename)}, line {frame.lineno}, in {frame.name})"
+
+
+def fn_name(fn) -> str:
+    """How a report names the user's function."""
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def code_file(fn) -> str | None:
+    """The file a Python function was defined in (None for builtins and C functions)."""
+    try:
+        code = getattr(inspect.unwrap(fn), "__code__", None)
+    except ValueError:  # a cycle of __wrapped__
+        code = getattr(fn, "__code__", None)
+    return code.co_filename if code is not None else None
+
+
+# --------------------------------------------------------------------------------------
+# Loading: PATH.py:FUNC or module:FUNC
+# --------------------------------------------------------------------------------------
+
+
+def load_function(target: str, name: str = "target"):
+    """Load ``PATH.py:FUNC`` or ``module:FUNC`` and return the function.
+
+    Parameters
+    ----------
+    target : str
+        A Python file and a function name (``student.py:my_gradient``) or an importable
+        module and a function name (``mypackage.grads:my_gradient``).
+    name : str
+        How error messages name the argument (the CLI's ``target`` or ``--cost``).
+
+    Returns
+    -------
+    callable
+
+    Raises
+    ------
+    GradlabError
+        Malformed target, file or module not found, a folder or a file that is not
+        Python source (``.py``), an unreadable file, no such function, not callable.
+    UserCodeError
+        Importing the user's module failed: a syntax error (the message names the file
+        and line) or an exception while running it (the message names the exception and
+        where it was raised). Also ``SystemExit``: a module that calls ``sys.exit()`` does
+        not end gradlab.
+    """
+    if not isinstance(target, str) or target.count(":") < 1:
+        raise v.fail(name, target, "PATH.py:FUNC or module:FUNC")
+    where, _, func = target.rpartition(":")
+    if not where or not func.isidentifier():
+        raise v.fail(name, target, "PATH.py:FUNC or module:FUNC")
+    module = _load_module(where, name)
+    fn = getattr(module, func, None)
+    if fn is None:
+        raise GradlabError(f"{name} names no function {func!r} in {where}; got {name}={target!r}")
+    if not callable(fn):
+        raise GradlabError(f"{name} must name a function; {func!r} in {where} is a {type(fn).__name__}")
+    return fn
+
+
+_MODULE_CACHE: dict = {}
+
+
+def _import_failed(name: str, where: str, exc: BaseException, user_file: str | None) -> UserCodeError:
+    if isinstance(exc, SyntaxError):
+        line = f", line {exc.lineno}" if exc.lineno else ""
+        text = f": {exc.text.strip()}" if exc.text and exc.text.strip() else ""
+        file = _short(exc.filename) if exc.filename else where
+        return UserCodeError(f"{name}: syntax error in {file}{line}: {exc.msg}{text}")
+    return UserCodeError(f"{name}: importing {where} raised {one_line(exc)}{raised_where(exc, user_file)}")
+
+
+def _load_module(where: str, name: str):
+    if where.endswith(".py") or os.sep in where or "/" in where:
+        path = _files.absolute(where, name)
+        if not os.path.lexists(path):
+            raise GradlabError(f"{name}: file not found: {where}")
+        _files.file_path(name, path)  # a folder, a device: refused with the reason
+        if not where.endswith(".py"):
+            # Only Python source is run: never a data or model file named by mistake.
+            raise GradlabError(f"{name} must name a Python file (.py) and a function; got {where!r}")
+        _files.read_bytes(name, path)  # unreadable: a gradlab error, not an import error
+        if path in _MODULE_CACHE:
+            return _MODULE_CACHE[path]
+        # As `python PATH.py` would: the file's folder on the path, so its own imports work.
+        folder = os.path.dirname(path)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        mod_name = "_gradlab_user_" + str(abs(hash(path)))
+        spec = importlib.util.spec_from_file_location(mod_name, path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            with user_code():
+                spec.loader.exec_module(module)
+        except KeyboardInterrupt:  # the user's Ctrl-C, not the code's failure
+            raise
+        except BaseException as exc:  # the user's code: report it, never a traceback
+            raise _import_failed(name, where, exc, path) from exc
+        _MODULE_CACHE[path] = module
+        return module
+    try:
+        with user_code():
+            return importlib.import_module(where)
+    except ModuleNotFoundError as exc:
+        if exc.name and where.startswith(exc.name):
+            raise GradlabError(f"{name}: no module named {where!r} (nor a file {where!r})") from None
+        raise _import_failed(name, where, exc, None) from exc
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        raise _import_failed(name, where, exc, None) from exc
+
+
+# --------------------------------------------------------------------------------------
+# Calling
+# --------------------------------------------------------------------------------------
+
+
+def check_signature(fn, n_args: int, name: str, shape: str) -> None:
+    """Refuse a function that cannot take ``n_args`` positional arguments, or that returns
+    a generator or coroutine (whose body would never run) instead of a value."""
+    try:
+        target = inspect.unwrap(fn)
+    except ValueError:  # a cycle of __wrapped__
+        target = fn
+    if inspect.isgeneratorfunction(target) or inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
+        kind = "a coroutine function" if inspect.iscoroutinefunction(target) else "a generator function"
+        raise GradlabError(f"{name} must be a function that returns its result; got {fn_name(fn)}, "
+                           f"{kind} (its body runs only when iterated or awaited)")
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # builtins and C functions: let the call decide
+    try:
+        sig.bind(*range(n_args))
+    except TypeError:
+        raise GradlabError(
+            f"{name} must take {n_args} positional arguments {shape}; got "
+            f"{getattr(fn, '__name__', fn)!s}{sig}"
+        ) from None
+
+
+def guarded(fn, what: str, name: str, n_args: int, shape: str):
+    """The user's callable as ``(call, label)``: its signature checked now; each call runs
+    under :func:`user_code`, and an exception (or ``sys.exit``) inside it becomes a
+    UserCodeError naming ``what``, the function, the exception and where it was raised,
+    the original chained (``__cause__``) so its traceback is kept."""
+    label = getattr(fn, "__name__", None) or type(fn).__name__
+    check_signature(fn, n_args, name, shape)
+    code = getattr(fn, "__code__", None)
+    file = code.co_filename if code is not None else None
+
+    @functools.wraps(fn)
+    def call(*args):
+        try:
+            with user_code():
+                return fn(*args)
+        except (Exception, SystemExit) as exc:  # SystemExit: sys.exit() in the user's code
+            raise UserCodeError(f"{what} {label!r} raised {one_line(exc)}{raised_where(exc, file)}") from exc
+
+    return call, label

@@ -1,0 +1,47 @@
+"""Check anyone's gradient function: blame, localisation, diagnosis, purity, fast mode.
+
+:func:`check` builds a reproducible problem (random weights and data from a seed), calls
+the user's gradient function **on copies**, and compares what it returns with gradlab's
+independent witnesses: ``jax.grad`` of the shared cost (exact) and central differences
+over the cost as a black box (numeric, with a per-entry error estimate).
+
+Every diagnosis comes from an experiment the checker runs, never from a guess:
+
+* **purity** -- the arguments handed to the user are copies; afterwards they are compared
+  with pristine ones, entry by entry (which argument, which entries). Every reference is
+  computed on pristine arrays, so a function that writes into its input cannot fool it;
+* **repeated calls** -- two calls on identical copies must agree (non-determinism), and a
+  call on the array the user's function changed shows what a trainer would see next;
+* **lambda on and off** -- right at ``lam = 0`` and wrong at ``lam > 0`` means the
+  regularisation term; its ratio to ``lam/m * Theta`` (and whether column 0 got it) says how;
+* **bias zeroed** -- a gradient equal to the true gradient at weights whose bias column is
+  zero comes from a forward pass that leaves out the bias;
+* **ratios and layouts** -- a block that is ``c`` times the truth (``c = m``: no ``1/m``;
+  ``c = -1``: a sign flip), or the truth transposed;
+* **one example** -- with ``m = 1`` the bias column of ``D_l`` *is* ``delta_{l+1}``, so the
+  user's deltas can be read off and compared with the true ones layer by layer: the first
+  wrong delta names the layer where the error enters (and whether ``g'(z)`` is missing);
+  layers below that only inherit it are said to do so.
+
+Fast mode (large networks) replaces the ``2P`` cost evaluations of a full central-difference
+check with random-direction checks (two evaluations per direction, whatever ``P``) and then
+localises the wrong entries by bisection over parameter blocks with masked directions.
+"""
+
+from gradlab._errors import UserCodeError
+from gradlab._usercode import load_function
+from gradlab.check.core import FULL_MODE_MAX_PARAMS, check
+from gradlab.check.findings import KINDS, Finding
+from gradlab.check.report import CheckReport
+from gradlab.check.shrinking import shrink
+
+__all__ = [
+    "check",
+    "shrink",
+    "load_function",
+    "CheckReport",
+    "Finding",
+    "UserCodeError",
+    "KINDS",
+    "FULL_MODE_MAX_PARAMS",
+]

@@ -1,0 +1,170 @@
+"""Calling the user's gradient (or cost) function on copies: what it returned, what it wrote.
+
+Every argument handed to the user is a copy; afterwards it is compared with the pristine
+original, entry by entry, so a function that writes into its input is seen (which argument,
+which entries) and cannot fool the references, which are computed on pristine arrays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from gradlab._errors import UserCodeError
+from gradlab._judge import EPS, norm_ratio
+from gradlab._usercode import code_file, fn_name, one_line, raised_where, user_code
+from gradlab.check.findings import MAX_LISTED, Finding, layer_slices, rows_cols
+from gradlab.network import Network, Problem
+
+__all__ = ["Call", "Caller", "same", "as_gradient", "mutation_findings"]
+
+
+@dataclasses.dataclass
+class Call:
+    """What one call of the user's function returned and what it wrote."""
+
+    raw: object
+    writes: dict  # argument name -> (before, after) arrays, only when changed
+    params_after: np.ndarray
+
+
+
+class Caller:
+    """Calls the user's gradient (or cost) function on copies and records what it wrote."""
+
+    def __init__(self, fn, signature: str, network: Network, what: str = "grad_fn"):
+        self.fn = fn
+        self.signature = signature
+        self.network = network
+        self.what = what
+        self.name = fn_name(fn)
+        self.file = code_file(fn)
+
+    def __call__(self, problem: Problem, params: np.ndarray, *, inplace: np.ndarray | None = None) -> Call:
+        theta = params.copy() if inplace is None else inplace
+        if self.signature == "seed":
+            s = problem.network.sizes
+            X = problem.X.copy()
+            y = problem.labels.copy()
+            args = (theta, s[0], s[1], s[2], X, y, problem.lam)
+            named = {"X": (problem.X, X), "y": (problem.labels, y)}
+        else:
+            prob = problem.writeable_copy()
+            args = (prob, theta)
+            named = {"problem.X": (problem.X, prob.X), "problem.y": (problem.y, prob.y)}
+            if prob.labels is not None:
+                named["problem.Y"] = (problem.Y, prob.Y)
+        before = params.copy() if inplace is None else inplace.copy()
+        try:
+            with user_code():
+                raw = self.fn(*args)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # the user's code: reported whatever it raised (see gradlab._usercode)
+            raise UserCodeError(f"{self.what} {self.name} raised {one_line(exc)}"
+                                f"{raised_where(exc, self.file)}") from exc
+        writes = {}
+        if not same(before, theta):
+            writes["params"] = (before, theta.copy())
+        for key, (orig, given) in named.items():
+            if not same(orig, given):
+                writes[key] = (np.asarray(orig), np.array(given, copy=True))
+        return Call(raw, writes, theta)
+
+
+def same(a, b) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return False
+    return bool(np.all((a == b) | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" else a == b))
+
+
+
+def as_gradient(raw, network: Network, signature: str, name: str):
+    """(gradient, finding): the finding is a bad_output when the result is unusable."""
+    n = network.n_params
+    exp = f"looked at what {name} returned: type, shape, dtype, finite entries"
+    try:
+        arr = np.asarray(raw)
+    except Exception:  # pragma: no cover - exotic objects
+        arr = np.asarray(None, dtype=object)
+    if arr.dtype.kind not in "fiu" or arr.dtype == np.bool_:
+        what = type(raw).__name__ if arr.dtype == object else f"an array of dtype {arr.dtype}"
+        return None, Finding("bad_output", None, f"{name} returned {what}; a gradient is a float array of "
+                             f"length {n} (one entry per weight).", exp, cause=f"type {what}")
+    accepted = [(n,)] + ([(n, 1), (1, n)] if signature == "seed" else [])
+    if arr.shape not in accepted:
+        return None, Finding("bad_output", None, f"{name} returned an array of shape {arr.shape}; the gradient "
+                             f"of the {n} weights must have shape ({n},) -- Theta1's gradient flattened row by row, "
+                             "then Theta2's, and so on.", exp, cause=f"shape {arr.shape}")
+    grad = np.array(arr.reshape(n), dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(grad))
+    if bad.size:
+        layer = network.locate(int(bad[0]))[0]
+        rows, cols = rows_cols(network, bad)
+        vals = [{"row": network.locate(int(i))[1], "column": network.locate(int(i))[2], "index": int(i),
+                 "entry": str(grad[i])} for i in bad[:MAX_LISTED]]
+        return None, Finding("bad_output", layer, f"{name} returned {bad.size} non-finite entr"
+                             f"{'y' if bad.size == 1 else 'ies'} (NaN or inf), the first in Theta{layer}. "
+                             "A log of a saturated sigmoid (log(0)) or a division by zero is the usual cause.",
+                             exp, rows, cols, vals, cause="NaN/inf")
+    if arr.dtype != np.float64:
+        low = arr.dtype.kind == "f" and np.finfo(arr.dtype).eps > EPS
+        sentence = (f"{name} returned dtype {arr.dtype}, not float64. " + (
+            "It is judged at that precision (round-off bounds scaled by its eps), so correct float32 code is "
+            "not flagged; but bugs smaller than that precision cannot be seen -- compute in float64 to check "
+            "closely." if low else "A gradient is a float array; integers cannot hold it."))
+        return grad, Finding("bad_output", None, sentence, exp, cause=f"dtype {arr.dtype}",
+                             blame="precision" if low else "user", extra={"dtype": str(arr.dtype)})
+    return grad, None
+
+
+def mutation_findings(network, call: Call, again: np.ndarray | None, first: np.ndarray, name: str):
+    out = []
+    for arg, (before, after) in call.writes.items():
+        changed = np.argwhere(~((before == after) | (np.isnan(before) & np.isnan(after)))) if before.shape == after.shape else None
+        if arg == "params" and changed is not None:
+            flat = changed[:, 0]
+            consequence = ""
+            if again is not None:
+                consequence = (f" Called again on the array it changed, it returns a different gradient "
+                               f"(||g1-g2||/||g1+g2|| = {norm_ratio(first, again):.3g}): a trainer that "
+                               "passes the same vector each step would see weights your function damaged.")
+            for layer, sl in enumerate(layer_slices(network), start=1):
+                idx = flat[(flat >= sl.start) & (flat < sl.stop)]
+                if not idx.size:
+                    continue
+                rows, cols = rows_cols(network, idx)
+                vals = [{"row": network.locate(int(i))[1], "column": network.locate(int(i))[2], "index": int(i),
+                         "before": float(before[i]), "after": float(after[i])} for i in idx[:MAX_LISTED]]
+                only_bias = cols == [0]
+                zeroed = bool(np.all(after[idx] == 0))
+                cause = ("bias column zeroed in place" if only_bias and zeroed else
+                         "bias column changed in place" if only_bias else "weights changed in place")
+                sentence = (f"{name} wrote into its params argument: {idx.size} entr{'y' if idx.size == 1 else 'ies'} "
+                            f"of Theta{layer}" + (" -- the whole bias column (column 0) --" if only_bias else "")
+                            + (" set to 0" if zeroed else " changed") + ". The weight matrices you reshape from "
+                            "params are views of the caller's vector, so writing into them changes the caller's "
+                            "weights; copy first (Theta = params[...].reshape(...).copy())." + consequence)
+                out.append(Finding("input_mutation", layer, sentence,
+                                   "called the function on a copy of params and compared the copy with the "
+                                   "pristine vector afterwards; then called it again on the changed copy",
+                                   rows, cols, vals, cause=cause, extra={"argument": "params"}))
+        else:
+            if changed is None:
+                entries = []
+                text = f"its shape changed from {before.shape} to {after.shape}"
+                n_changed = before.size
+            else:
+                n_changed = len(changed)
+                entries = [{"entry": ",".join(map(str, e)), "before": float(before[tuple(e)]),
+                            "after": float(after[tuple(e)])} for e in changed[:MAX_LISTED]]
+                text = f"{n_changed} entr{'y' if n_changed == 1 else 'ies'} changed"
+            out.append(Finding("input_mutation", None,
+                               f"{name} wrote into its {arg} argument ({text}). The caller's data must stay as it "
+                               "was: the next call, or the next epoch of training, would see changed data. Work on "
+                               "a copy.", f"called the function on a copy of {arg} and compared it afterwards",
+                               values=entries, cause=f"{arg} changed", extra={"argument": arg, "changed": int(n_changed)}))
+    return out
+

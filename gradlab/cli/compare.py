@@ -1,0 +1,139 @@
+"""``gradlab compare``, ``gradlab explain`` and ``gradlab steps``: one check problem, three views of it.
+
+Each command has its ``add_*`` (its options, on the parser) and its ``run_*`` (the work,
+thin over the library, which is imported when the command runs).
+"""
+
+from __future__ import annotations
+
+from gradlab.cli.args import add_force, forcible, integer, names, number, output_file, sizes
+
+
+def add_problem_args(p, *, activation: bool = True) -> None:
+    """Options of the seed-style check problem shared by compare, explain and steps."""
+    p.add_argument("--sizes", type=sizes, default=(3, 5, 3), help="layer sizes, inputs first (default 3,5,3)")
+    if activation:
+        p.add_argument("--activation", default="sigmoid", help="hidden activation: sigmoid, tanh or relu (default sigmoid)")
+    p.add_argument("--lambda", dest="lam", type=number, default=0.0, help="regularisation strength lambda >= 0 (default 0)")
+    p.add_argument("--examples", type=integer, default=5, help="number of examples m (default 5)")
+    p.add_argument("--init", choices=("debug", "random"), default="debug",
+                   help="weights: the seed's deterministic sin(1..n)/10 (debug) or uniform +-sqrt(6/(in+out)) (random)")
+    p.add_argument("--seed", type=integer, default=0, help="seed for --init random (default 0)")
+
+
+def problem_and_params(args):
+    """The check problem the options describe: (problem, params, info for the report)."""
+    import gradlab
+
+    net = gradlab.Network(args.sizes, getattr(args, "activation", "sigmoid"))
+    problem = gradlab.debug_problem(net, args.examples, args.lam)
+    if args.init == "debug":
+        return problem, gradlab.debug_init(net), {"init": args.init}
+    return problem, gradlab.random_init(net, args.seed), {"init": args.init, "seed": args.seed}
+
+
+# ------------------------------------------------------------------------------- compare
+
+
+def add_compare(sub) -> None:
+    """The ``compare`` command and its options."""
+    from gradlab.sources import SOURCES
+
+    p = sub.add_parser(
+        "compare",
+        help="compute the gradient with several sources side by side and judge each pair",
+        description=(
+            "Compute the gradient of the regularised cross-entropy cost with each source and "
+            "compare every pair, per weight matrix and overall. The defaults reproduce the seed "
+            "program's gradient check: 5 examples, debug weights sin(1..n)/10, X = debug "
+            "weights of shape (m, n_inputs), labels i mod K for i = 1..m. "
+            "Exit status: 0 all pairs agree, 1 some pair disagrees, 2 usage error."
+        ),
+    )
+    add_problem_args(p)
+    p.add_argument("--sources", type=names, default=("backprop", "jax", "numeric"),
+                   help="comma-separated gradient sources, at least two, from: " + ", ".join(SOURCES)
+                   + " (default all)")
+    p.add_argument("--show", type=integer, default=0, help="list the first N gradient entries side by side")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_force(p, "the numeric sources")
+    p.set_defaults(run=forcible(run_compare))
+
+
+def run_compare(args) -> int:
+    """``gradlab compare``: print the report; 0 when every pair agrees, else 1."""
+    import gradlab
+
+    problem, params, info = problem_and_params(args)
+    report = gradlab.compare(problem, params, args.sources, show=args.show, info=info)
+    print(report.to_json() if args.json else report)
+    return 0 if report.ok else 1
+
+
+# ------------------------------------------------------------------------------- explain
+
+
+def add_explain(sub) -> None:
+    """The ``explain`` command and its options."""
+    p = sub.add_parser(
+        "explain",
+        help="walk the network from the output down: backprop's deltas next to jax's dJ/dz",
+        description=(
+            "Show, layer by layer from the output down, that back-propagation's deltas are the "
+            "vector-Jacobian products reverse-mode autodiff computes: z and a from the shared "
+            "forward pass, backprop's delta next to m times jax's dJ/dz (J is a mean over m "
+            "examples), and backprop's dJ/dTheta next to jax.grad's. Same problem as 'gradlab "
+            "compare'. Exit status: 0 all agree, 1 some layer disagrees, 2 usage error."
+        ),
+    )
+    add_problem_args(p, activation=False)  # the walk-through is written for sigmoid units
+    p.add_argument("--example", type=integer, default=0, help="which example the tables show, 0..m-1 (default 0)")
+    p.add_argument("--jaxpr", action="store_true", help="also print the cost's jaxpr with each step marked")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=run_explain)
+
+
+def run_explain(args) -> int:
+    """``gradlab explain``: print the walk-through; 0 when every layer agrees, else 1."""
+    from gradlab.explain import explain
+
+    problem, params, info = problem_and_params(args)
+    report = explain(problem, params, example=args.example, jaxpr=args.jaxpr, info=info)
+    print(report.to_json() if args.json else report)
+    return 0 if report.ok else 1
+
+
+# --------------------------------------------------------------------------------- steps
+
+
+def add_steps(sub) -> None:
+    """The ``steps`` command and its options."""
+    p = sub.add_parser(
+        "steps",
+        help="error of forward, central, complex-step and Richardson derivatives as the step runs 1e-1..1e-16",
+        description=(
+            "Take the gradient by forward differences, central differences, Richardson "
+            "extrapolation and the complex step at steps from 1e-1 to 1e-16 and print each "
+            "one's relative error against jax: the V of truncation against round-off. "
+            "--out also draws it as a labelled log-log figure. Problem as in 'gradlab compare'."
+        ),
+    )
+    add_problem_args(p)
+    p.add_argument("--out", type=output_file, default=None, help="write the figure here (.png, .pdf or .svg)")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+    add_force(p, "the step curve")
+    p.set_defaults(run=forcible(run_steps))
+
+
+def run_steps(args) -> int:
+    """``gradlab steps``: print the step curve (and draw it with --out); always 0."""
+    from gradlab.steps import plot_steps, step_curve
+
+    problem, params, _ = problem_and_params(args)
+    report = step_curve(problem, params)
+    if args.out is not None:
+        plot_steps(report, args.out)
+    print(report.to_json() if args.json else report)
+    if args.out is not None and not args.json:
+        print(f"figure written to {args.out}")
+    return 0

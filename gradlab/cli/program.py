@@ -1,0 +1,192 @@
+"""The ``gradlab`` program: the parser, ``main`` and its last line of defence.
+
+The commands live one group to a module (:mod:`gradlab.cli.compare`, :mod:`gradlab.cli.check`,
+:mod:`gradlab.cli.train`), each thin over the library, which they import when a command runs:
+importing this module imports neither jax nor matplotlib, so ``gradlab --help`` stays fast.
+Exit statuses and their meanings are in :mod:`gradlab.cli.status`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from gradlab import __version__
+from gradlab._errors import GradlabError
+from gradlab.cli.args import short
+from gradlab.cli.check import add_check
+from gradlab.cli.compare import add_compare, add_explain, add_steps
+from gradlab.cli.status import (
+    DEBUG_ENV,
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_IO,
+    EXIT_SOFTWARE,
+    EXIT_USAGE,
+    caused_by_interrupt,
+    epilog,
+)
+from gradlab.cli.train import add_plot, add_predict, add_train
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit status 2."""
+
+    def error(self, message):  # noqa: D401 - argparse's hook
+        raise GradlabError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+    def parse_args(self, args=None, namespace=None):
+        # argparse joins unrecognised arguments with spaces, so '' or ' ' vanish from the
+        # message; their reprs show exactly what was not understood.
+        args, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.error("unrecognized arguments: " + " ".join(short(e) for e in extras))
+        return args
+
+
+#: One line per command: the CLI's subcommands in the order --help lists them.
+COMMANDS = [
+    add_compare,
+    add_check,
+    add_train,
+    add_predict,
+    add_plot,
+    add_explain,
+    add_steps,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``gradlab`` argument parser with every command of :data:`COMMANDS`."""
+    parser = Parser(
+        prog="gradlab",
+        description=(
+            "Cross-check neural-network gradients: hand-written back-propagation, finite "
+            "differences and jax.grad of one regularised cost, side by side."
+        ),
+        epilog=epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"gradlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def _one_line(text: str) -> str:
+    """``text`` with its line breaks folded, so a message stays one line on stderr."""
+    return " ".join(str(text).split()) or "(no message)"
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``gradlab`` console script; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        One of :data:`gradlab.cli.status.EXIT_STATUSES`. Every failure is reported as one line on stderr:
+        ``gradlab: error: ...`` for bad input (status 2), ``gradlab: internal error: ...``
+        for a bug in gradlab (status 70; with ``GRADLAB_DEBUG=1`` the traceback instead).
+    """
+    _safe_output()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            raise GradlabError(
+                f"a command is required, one of {', '.join(_command_names(parser))} (see gradlab --help)"
+            )
+        return args.run(args)
+    except GradlabError as exc:
+        if caused_by_interrupt(exc):
+            return _interrupted()
+        print(f"gradlab: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return _interrupted()
+    except BrokenPipeError:
+        # The reader went away (`gradlab compare | head`): stop quietly. Point stdout at
+        # devnull so that the interpreter's final flush does not raise again.
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+    except MemoryError as exc:
+        # Not a bug but a request too large for this machine: the user can ask for less.
+        detail = f" ({_one_line(exc)})" if str(exc) else ""
+        print(f"gradlab: error: out of memory{detail}; try smaller --sizes, --hidden, "
+              "--examples or data", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) and _cwd_gone():
+            # A relative path that no gradlab check resolved (a library's own abspath).
+            print("gradlab: error: the current folder no longer exists (deleted or moved), so relative "
+                  "paths cannot be used; cd to an existing folder", file=sys.stderr)
+            return EXIT_USAGE
+        # Files gradlab opens turn their OSErrors into GradlabErrors naming the file; what
+        # is left is I/O no option names, such as stdout on a full disk.
+        _discard_stdout()
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"gradlab: error: input/output error: {exc.strerror or _one_line(exc)}{where}", file=sys.stderr)
+        return EXIT_IO
+    except Exception as exc:  # the last line of defence: a bug in gradlab, never a bare traceback
+        if caused_by_interrupt(exc):
+            return _interrupted()
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            traceback.print_exc()
+        else:
+            print(f"gradlab: internal error: {type(exc).__name__}: {_one_line(exc)} (a bug in gradlab; "
+                  f"run with {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
+        return EXIT_SOFTWARE
+
+
+def _interrupted() -> int:
+    print("gradlab: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _safe_output() -> None:
+    """Let stdout and stderr print any text, whatever their encoding.
+
+    Reports hold characters such as λ, ≤ and ε, and paths hold whatever the user named; on a
+    terminal or pipe set to ASCII (PYTHONIOENCODING=ascii, some CI systems) printing them
+    raised UnicodeEncodeError. Characters the encoding lacks are written as \\u escapes.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict":
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (AttributeError, ValueError, OSError):  # not a reconfigurable text stream
+                pass
+
+
+def _cwd_gone() -> bool:
+    """Whether the working folder was deleted (every relative path then fails)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
+
+
+def _discard_stdout() -> None:
+    """Point stdout at devnull, so that the interpreter's final flush cannot fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no stdout at all (closed, or None)
+        pass
+
+
+def _command_names(parser) -> list[str]:
+    """The subcommands of ``parser``, in the order --help lists them."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
+
