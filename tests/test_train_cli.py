@@ -104,7 +104,7 @@ def test_train_on_idx_files(tmp_path, capsys):
         (["train", "--grad-source", "numeric", "--maxiter", "100000", "--quiet"], "above the limit of 60 s; pass force=True (--force)"),
         (["train", "--hidden", "0", "--quiet"], "hidden must be a positive integer"),
         (["train", "--hidden", "25,x"], "hidden must be comma-separated integers such as 25 or 64,32"),
-        (["train", "--test-fraction", "1", "--quiet"], "test_fraction must be a number in [0, 1)"),
+        (["train", "--test-fraction", "1", "--quiet"], "--test-fraction must be a number in [0, 1); got --test-fraction 1"),
         (["train", "--method", "adam"], "invalid choice: 'adam'"),
         (["train", "--data", "nothing-here.idx"], "neither a name nor an existing file"),
         (["predict", "missing.npz"], "model file not found: missing.npz"),

@@ -89,6 +89,10 @@ def as_gradient(raw, network: Network, signature: str, name: str):
         arr = np.asarray(raw)
     except Exception:  # pragma: no cover - exotic objects
         arr = np.asarray(None, dtype=object)
+    if raw is None:
+        return None, Finding("bad_output", None, f"{name} returned None (is its return statement missing?); "
+                             f"a gradient is a float array of length {n} (one entry per weight).", exp,
+                             cause="returned None")
     if arr.dtype.kind not in "fiu" or arr.dtype == np.bool_:
         what = type(raw).__name__ if arr.dtype == object else f"an array of dtype {arr.dtype}"
         return None, Finding("bad_output", None, f"{name} returned {what}; a gradient is a float array of "

@@ -26,6 +26,9 @@ def check_cost(cost_caller: Caller, problem: Problem, params, U, rng) -> list[Fi
         findings.extend(f for f in mutation_findings(net, call, None, U, f"cost_fn {name}")
                         if not any(g.kind == f.kind and g.layer == f.layer and g.extra == f.extra for g in findings))
         val = np.asarray(call.raw, dtype=np.float64).ravel() if np.asarray(call.raw).dtype.kind in "fiu" else None
+        if call.raw is None:
+            raise GradlabError(f"cost_fn {name} returned None (is its return statement missing?); it must "
+                               f"return the cost, one number")
         if val is None or val.size != 1:
             raise GradlabError(f"cost_fn {name} must return one number; got {type(call.raw).__name__}")
         return float(val[0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from gradlab._report import Report, fmt
+from gradlab._report import Report, counted, fmt
 
 __all__ = ["CheckReport", "wrap", "ranges"]
 
@@ -58,7 +58,7 @@ class CheckReport(Report):
         if self.fast is not None:
             f = self.fast
             lines.append(
-                f"  fast mode: {f['directions_per_layer']} random direction(s) per layer, "
+                f"  fast mode: {counted(f['directions_per_layer'], 'random direction')} per layer, "
                 f"{f['cost_evaluations']} cost evaluations (a full central-difference check needs "
                 f"{f['full_check_evaluations']})"
             )
@@ -93,7 +93,7 @@ class CheckReport(Report):
             lines += ["    " + line for line in r["pytest"].splitlines()]
         lines.append("")
         lines.append("verdict: " + ("PASS" if self.ok else "FAIL") + (
-            "" if self.ok else f" ({sum(f.blame in ('user', 'cost') for f in self.findings)} finding(s))"))
+            "" if self.ok else f" ({counted(sum(f.blame in ('user', 'cost') for f in self.findings), 'finding')})"))
         return "\n".join(lines)
 
 

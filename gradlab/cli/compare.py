@@ -6,6 +6,7 @@ thin over the library, which is imported when the command runs).
 
 from __future__ import annotations
 
+from gradlab._errors import GradlabError
 from gradlab.cli.args import add_force, forcible, integer, names, number, output_file, sizes
 
 
@@ -64,6 +65,14 @@ def run_compare(args) -> int:
     """``gradlab compare``: print the report; 0 when every pair agrees, else 1."""
     import gradlab
 
+    from gradlab.sources import SOURCES
+
+    unknown = [name for name in args.sources if name not in SOURCES]
+    if unknown:
+        # Named here, not by the library: its message also offers a callable, which no
+        # command line can pass.
+        raise GradlabError(f"--sources must be comma-separated names of gradient sources, from: "
+                           f"{', '.join(SOURCES)}; got {unknown[0]!r} in --sources {','.join(args.sources)}")
     problem, params, info = problem_and_params(args)
     report = gradlab.compare(problem, params, args.sources, show=args.show, info=info)
     print(report.to_json() if args.json else report)
@@ -135,5 +144,5 @@ def run_steps(args) -> int:
         plot_steps(report, args.out)
     print(report.to_json() if args.json else report)
     if args.out is not None and not args.json:
-        print(f"figure written to {args.out}")
+        print(f"wrote {args.out}")
     return 0
