@@ -90,8 +90,8 @@ def test_cli_as_a_subprocess_exit_codes():
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stdout == ""
 
 
-def test_help_imports_neither_jax_nor_scipy_nor_matplotlib():
-    code = "import sys; from gradlab.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'scipy', 'matplotlib')))"
+def test_help_imports_neither_jax_nor_scipy_nor_matplotlib_nor_tqdm():
+    code = "import sys; from gradlab.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'scipy', 'matplotlib', 'tqdm')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("[]")
 

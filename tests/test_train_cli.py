@@ -36,7 +36,7 @@ def model_file(tmp_path_factory):
 
 def test_train_prints_accuracy_status_and_writes_the_model(capsys, tmp_path):
     out = tmp_path / "m.npz"
-    code = main(["train", "--maxiter", "12", "--hidden", "10,8", "--method", "lbfgs", "--scale",
+    code = main(["train", "--maxiter", "12", "--hidden", "10,8", "--method", "lbfgs", "--scale", "--progress",
                  "--test-fraction", "0.25", "--seed", "3", "--out", str(out)])
     stdout, stderr = capsys.readouterr()
     assert code == 0
@@ -45,7 +45,7 @@ def test_train_prints_accuracy_status_and_writes_the_model(capsys, tmp_path):
     assert "sizes 64,10,8,10" in stdout and "method lbfgs" in stdout and "inputs standardised" in stdout
     assert "optimiser: stopped after 12 iterations" in stdout and "[scipy status 1]" in stdout
     assert "accuracy: training" in stdout and "test" in stdout and f"wrote {out}" in stdout
-    assert "iteration 0/12" in stderr  # progress on stderr
+    assert "training: 0/12 iterations" in stderr  # progress on stderr
     model = gradlab.load(out)
     assert model.network.sizes == (64, 10, 8, 10) and model.scaling is not None
     assert model.meta["test_fraction"] == 0.25 and model.meta["split_seed"] == 3

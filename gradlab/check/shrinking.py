@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from gradlab import _progress
 from gradlab import _validate as v
 from gradlab._errors import UserCodeError
 from gradlab._usercode import fn_name
@@ -62,21 +63,26 @@ def shrink(grad_fn, *, signature: str = "gradlab", cost_fn=None, max_examples: i
     })
     tried = [0]
     raised: dict = {}
+    bar = None
 
     def fails(case) -> bool:
         tried[0] += 1
         try:
-            return not check(grad_fn, case["sizes"], signature=signature, cost_fn=cost_fn, lam=case["lam"],
-                             examples=case["examples"], seed=case["seed"], weight_scale=case["weight_scale"],
-                             mode="full", against=against).ok
+            failed = not check(grad_fn, case["sizes"], signature=signature, cost_fn=cost_fn, lam=case["lam"],
+                               examples=case["examples"], seed=case["seed"], weight_scale=case["weight_scale"],
+                               mode="full", against=against).ok
         except UserCodeError as exc:
             raised[repr(case)] = str(exc)
-            return True
+            failed = True
+        bar.advance(1)
+        return failed
 
     cfg = settings(max_examples=max_examples, database=None, deadline=None,
                    suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
     try:
-        case = find(cases, fails, settings=cfg, random=random.Random(seed))
+        # Up to max_examples cases while searching; shrinking a failure found tries more.
+        with _progress.task("shrinking (cases searched, then shrunk)", max_examples, "cases") as bar:
+            case = find(cases, fails, settings=cfg, random=random.Random(seed))
     except NoSuchExample:
         return None
     kw = dict(signature=signature, cost_fn=cost_fn, lam=case["lam"], examples=case["examples"],

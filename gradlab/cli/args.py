@@ -104,6 +104,15 @@ def output_file(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--out: ")) from None
 
 
+def add_progress(p) -> None:
+    """``--progress`` and ``--quiet``: the progress line on stderr, forced on or off."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--progress", action="store_true",
+                       help="show progress on stderr even when it is not a terminal (logs, CI); "
+                       "by default it is shown on a terminal, for work that lasts over two seconds")
+    group.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
 def add_force(p, what: str) -> None:
     """``--force``: run finite differences whose estimated time is above gradlab's limit."""
     p.add_argument("--force", action="store_true",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gradlab.cli.args import add_force, forcible, integer, number, sizes
+from gradlab.cli.args import add_force, add_progress, forcible, integer, number, sizes
 
 
 def add_check(sub) -> None:
@@ -39,6 +39,7 @@ def add_check(sub) -> None:
                    help="cases --shrink tries (default 200)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     add_force(p, "the full check's finite differences")
+    add_progress(p)
     p.set_defaults(run=forcible(run_check))
 
 

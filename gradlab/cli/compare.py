@@ -7,7 +7,7 @@ thin over the library, which is imported when the command runs).
 from __future__ import annotations
 
 from gradlab._errors import GradlabError
-from gradlab.cli.args import add_force, forcible, integer, names, number, output_file, sizes
+from gradlab.cli.args import add_force, add_progress, forcible, integer, names, number, output_file, sizes
 
 
 def add_problem_args(p, *, activation: bool = True) -> None:
@@ -58,6 +58,7 @@ def add_compare(sub) -> None:
     p.add_argument("--show", type=integer, default=0, help="list the first N gradient entries side by side")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     add_force(p, "the numeric sources")
+    add_progress(p)
     p.set_defaults(run=forcible(run_compare))
 
 
@@ -131,6 +132,7 @@ def add_steps(sub) -> None:
     p.add_argument("--out", type=output_file, default=None, help="write the figure here (.png, .pdf or .svg)")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     add_force(p, "the step curve")
+    add_progress(p)
     p.set_defaults(run=forcible(run_steps))
 
 

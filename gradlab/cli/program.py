@@ -9,11 +9,14 @@ Exit statuses and their meanings are in :mod:`gradlab.cli.status`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import traceback
 
-from gradlab import __version__
+from gradlab import __version__, _progress
 from gradlab._errors import GradlabError
 from gradlab.cli.args import short
 from gradlab.cli.check import add_check
@@ -24,7 +27,9 @@ from gradlab.cli.status import (
     EXIT_INTERRUPTED,
     EXIT_IO,
     EXIT_SOFTWARE,
+    EXIT_TERMINATED,
     EXIT_USAGE,
+    Terminated,
     caused_by_interrupt,
     epilog,
 )
@@ -165,15 +170,17 @@ def main(argv=None) -> int:
             raise GradlabError(
                 f"a command is required, one of {', '.join(_command_names(parser))} (see gradlab --help)"
             )
-        return args.run(args)
+        mode = True if getattr(args, "progress", False) else False if getattr(args, "quiet", False) else None
+        with _sigterm_interrupts(), _progress.shown(mode):
+            return args.run(args)
     except GradlabError as exc:
         if caused_by_interrupt(exc):
-            return _interrupted()
+            return _interrupted(exc)
         message = as_typed(exc, parser, getattr(args, "command", None), argv)
         print(f"gradlab: error: {_one_line(message)}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        return _interrupted()
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     except BrokenPipeError:
         # The reader went away (`gradlab compare | head`): stop quietly. Point stdout at
         # devnull so that the interpreter's final flush does not raise again.
@@ -199,7 +206,7 @@ def main(argv=None) -> int:
         return EXIT_IO
     except Exception as exc:  # the last line of defence: a bug in gradlab, never a bare traceback
         if caused_by_interrupt(exc):
-            return _interrupted()
+            return _interrupted(exc)
         if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
             traceback.print_exc()
         else:
@@ -208,9 +215,40 @@ def main(argv=None) -> int:
         return EXIT_SOFTWARE
 
 
-def _interrupted() -> int:
-    print("gradlab: interrupted", file=sys.stderr)
-    return EXIT_INTERRUPTED
+def _interrupted(exc: BaseException) -> int:
+    """One line: which signal, and what the long work had done and had not when it came."""
+    cause, seen = exc, set()
+    while cause is not None and not isinstance(cause, KeyboardInterrupt) and id(cause) not in seen:
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    terminated = isinstance(cause, Terminated)
+    name = "SIGTERM" if terminated else "Ctrl-C"
+    open_tasks = _progress.stopped(exc)
+    if open_tasks:
+        during = ", in it ".join(f"{what}: {done}" for what, done in open_tasks)
+        print(f"gradlab: interrupted by {name} during {during}; no result printed", file=sys.stderr)
+    else:
+        print(f"gradlab: interrupted by {name}", file=sys.stderr)
+    return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM raises :class:`Terminated` inside the block (as Ctrl-C raises KeyboardInterrupt);
+    a SIGTERM that was being ignored when gradlab started stays ignored."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _safe_output() -> None:

@@ -14,7 +14,7 @@ import threading
 from gradlab._errors import GradlabError
 from gradlab._files import check_not_input
 from gradlab._report import printable
-from gradlab.cli.args import hidden, integer, label_column, number, output_file
+from gradlab.cli.args import add_progress, hidden, integer, label_column, number, output_file
 from gradlab.cli.status import EXIT_INTERRUPTED, EXIT_TERMINATED, caused_by_interrupt
 
 _DATA_HELP = ("digits (the shipped 8x8 UCI digits), FILE.mat (keys X, y), FILE.csv (one example per row, "
@@ -62,7 +62,7 @@ def add_train(sub) -> None:
     p.add_argument("--force", action="store_true", help="let --grad-source numeric train a large network")
     p.add_argument("--out", type=output_file, help="write the trained model to this .npz file")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_progress(p)
     p.set_defaults(run=run_train)
 
 
@@ -237,7 +237,7 @@ def train_as_asked(args):
              f"(stratified, seed {args.seed})")
     return train(
         part, hidden=args.hidden, grad_source=grad_source, method=args.method, lam=args.lam,
-        maxiter=args.maxiter, seed=args.seed, scale=args.scale, progress=not (args.quiet or args.json),
+        maxiter=args.maxiter, seed=args.seed, scale=args.scale,
         test=test, force=args.force,
         info={"test_fraction": args.test_fraction, "split_seed": args.seed, "data_spec": str(args.data)},
     )
