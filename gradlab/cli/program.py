@@ -65,8 +65,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def _list_hint(argv: list, extras: list) -> str:
-    """``; layer sizes are comma-separated: --sizes 3,5,3`` when the first extras follow
-    such an option's value (``--sizes 3 5 3``), else nothing."""
+    """``; layer sizes are comma-separated, without spaces: --sizes 3,5,3`` when the first
+    extras follow such an option's value (``--sizes 3 5 3``), else nothing."""
     for i in range(2, len(argv)):
         if argv[i] == extras[0] and argv[i - 2] in LIST_OPTIONS and not argv[i - 1].startswith("-"):
             run = [argv[i - 1]]
