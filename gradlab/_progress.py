@@ -152,11 +152,14 @@ def task(what: str, total=None, unit: str = "steps"):
     stack = _stack()
     t = Task(what, total, unit)
     reporter = _reporter()
-    if reporter is not None and not stack:
-        t.bar = reporter.open(t)
-        t.bar_terminal = reporter.terminal
+    outermost = not stack
     stack.append(t)
     try:
+        # Opened inside the try: a signal that lands while the first line is drawn is
+        # still noted as stopping this task.
+        if reporter is not None and outermost:
+            t.bar_terminal = reporter.terminal
+            t.bar = reporter.open(t)
         yield t
     except BaseException as exc:
         # The innermost task sees the exception first and notes every open task; the
