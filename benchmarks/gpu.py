@@ -75,7 +75,7 @@ def main(argv=None) -> int:
             except TypeError as exc:
                 out["rows"][f"train jax {dtype}"] = {"status": f"not available: {exc}"}
     else:
-        out["rows"]["train"] = {"status": "not available: gradlab.train is not on this branch (issue 3)"}
+        out["rows"]["train"] = {"status": "not available: gradlab.train is not available"}
     print(f"{'-'.join(map(str, SIZES))}, m={args.m}, devices {out['jax_devices']}")
     for name, row in out["rows"].items():
         value = f"{row['median_s'] * 1e3:10.1f} ms" if "median_s" in row else row["status"]

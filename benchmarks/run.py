@@ -49,13 +49,13 @@ import numpy as np  # noqa: E402
 import gradlab  # noqa: E402
 from gradlab._cost import cost as _cost  # noqa: E402
 
-#: The two gradient problems of the issue.
+#: The two gradient problems the speed goals are set on.
 GRADIENT_PROBLEMS = (((400, 25, 10), 5000), ((784, 256, 128, 10), 10000))
 #: lambda for every synthetic problem (regularisation on, as in the seed's training).
 LAM = 1.0
 SEED = 0
 
-#: Goals (issue 7). Each is checked against a ratio measured in the same run.
+#: Goals of the speed work. Each is checked against a ratio measured in the same run.
 GOAL_BACKPROP_OVER_JAX = 0.9
 GOAL_BACKPROP_OVER_FLOOR = 1.25
 GOAL_LOOP_OVER_BACKPROP = 30.0
@@ -349,8 +349,7 @@ def bench_numeric(quick: bool) -> dict:
         result["one_at_a_time_vs_backprop"] = _norm_ratio(g, gradlab.gradient(problem, params, "backprop"))
     batched = sorted(name for name in dir(numeric) if "batch" in name.lower())
     if not batched:
-        result["batched"] = {"status": "not available: gradlab's numeric source is not batched on this "
-                                       "branch (issue 5)"}
+        result["batched"] = {"status": "not available: gradlab's numeric source is not batched"}
     else:
         t0 = _now()
         gradlab.gradient(problem, params, "numeric")
@@ -363,7 +362,7 @@ def bench_numeric(quick: bool) -> dict:
 
 def bench_check(repeats: int) -> dict:
     if not hasattr(gradlab, "check"):
-        raise NotAvailable("gradlab.check is not on this branch (issue 4)")
+        raise NotAvailable("gradlab.check is not available")
     sizes = (400, 25, 10)
     net = gradlab.Network(sizes)
     wrong = net.offsets[0] + 7 * net.shapes[0][1] + 123   # Theta1, row 7, column 123
@@ -380,7 +379,7 @@ def bench_check(repeats: int) -> dict:
         try:
             report = gradlab.check(one_wrong_entry, sizes, examples=5000, lam=LAM, seed=SEED, mode="fast")
         except TypeError as exc:
-            raise NotAvailable(f"gradlab.check has another signature than issue 4's: {exc}") from None
+            raise NotAvailable(f"gradlab.check has another signature than expected: {exc}") from None
         times.append(_now() - t0)
     d = report.to_dict()
     found = [f for f in d.get("findings", [])
@@ -391,11 +390,11 @@ def bench_check(repeats: int) -> dict:
 
 def bench_train(repeats: int) -> dict:
     if not hasattr(gradlab, "train"):
-        raise NotAvailable("gradlab.train is not on this branch (issue 3)")
+        raise NotAvailable("gradlab.train is not available")
     try:
         from gradlab.data import load_digits
     except ImportError:
-        raise NotAvailable("gradlab.data.load_digits is not on this branch (issue 3)") from None
+        raise NotAvailable("gradlab.data.load_digits is not available") from None
     X, y = load_digits()
     out = {"data": f"shipped digits, {X.shape[0]} x {X.shape[1]}", "hidden": [25], "method": "cg", "maxiter": 100}
     fns = {}
@@ -406,7 +405,7 @@ def bench_train(repeats: int) -> dict:
         try:
             run()  # warm (jax compiles here)
         except TypeError as exc:
-            raise NotAvailable(f"gradlab.train has another signature than issue 3's: {exc}") from None
+            raise NotAvailable(f"gradlab.train has another signature than expected: {exc}") from None
         fns[source] = run
     times = _interleaved(fns, repeats)
     out.update({k: _summary(v) for k, v in times.items()})

@@ -3,12 +3,14 @@ two runs coincide, then save the figures.
 
     python examples/02_train_digits.py [FOLDER]
 
-FOLDER receives digits.png, weights.png, history.png and model.npz (default: a new
-temporary folder, printed at the end). Runs in a few seconds.
+FOLDER receives digits.png, weights.png, history.png and model.npz (default:
+$GRADLAB_EXAMPLES_OUT, or gradlab-examples-out/ in the current folder when that is unset;
+see examples/README.md). Runs in a few seconds: 50 CG iterations of a 64-25-10 network,
+twice.
 """
 
+import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,10 @@ import numpy as np
 import gradlab
 from gradlab import plots
 from gradlab.data import load_digits, train_test_split
+
+#: Enough iterations for the two trajectories to drift apart measurably (round-off grows
+#: along them) and for the test accuracy to settle; the CLI's documented run uses 100.
+MAXITER = 50
 
 
 def main(folder: Path) -> None:
@@ -30,13 +36,13 @@ def main(folder: Path) -> None:
     for source in ("backprop", "jax"):
         runs[source] = gradlab.train(
             split.X_train, split.y_train, hidden=25, grad_source=source, method="cg",
-            lam=1.0, maxiter=100, init=init, test=(split.X_test, split.y_test), progress=False,
+            lam=1.0, maxiter=MAXITER, init=init, test=(split.X_test, split.y_test), progress=False,
         )
         print(runs[source], "\n")
 
     a, b = runs["backprop"].history, runs["jax"].history
     print("iteration   cost (backprop)      cost (jax)           relative difference")
-    for k in (0, 1, 2, 5, 10, 20, 50, 100):
+    for k in (0, 1, 2, 5, 10, 20, 30, 40, 50):
         if k < min(len(a), len(b)):
             rel = abs(a.cost[k] - b.cost[k]) / abs(b.cost[k])
             print(f"{k:>9}   {a.cost[k]:.15f}   {b.cost[k]:.15f}   {rel:.1e}")
@@ -58,4 +64,4 @@ def main(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="gradlab-digits-")))
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(os.environ.get("GRADLAB_EXAMPLES_OUT", "gradlab-examples-out")))

@@ -16,13 +16,22 @@ import sys
 
 import numpy as np
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from gradlab import Network
 from gradlab.testing import assert_gradients_agree, networks, problems, problems_with_parameters
 
-# Few, small examples so that this file runs in seconds; use 200+ in a real suite.
+# Few examples so that this file runs in seconds; use 200+ in a real suite.
 SETTINGS = settings(max_examples=20, deadline=None, database=None)
-# Small networks (2 or 3 layers, up to 4 units) and moderate weights keep each case quick.
-SMALL = networks(min_layers=2, max_layers=3, max_width=4)
+# jax compiles its gradient once per network shape and number of examples m (a fraction
+# of a second each), so the properties that call jax draw from a few shapes with a fixed
+# m: a handful of compilations instead of one per example -- and shrinking, which tries
+# many cases, compiles nothing new. Weights, inputs, targets and lambda still vary freely.
+FEW_SHAPES = st.sampled_from([Network(s) for s in ((2, 3, 2), (3, 4, 2), (2, 3, 3, 2))])
+JAX_M = 4
+# Against gradlab's own back-propagation (no compilation) any shape is cheap: here every
+# depth from 2 to 4 layers (gradlab.testing draws 3-layer networks unless told otherwise).
+ANY_DEPTH = networks(min_layers=2, max_layers=4, max_width=4)
 
 
 def _sigmoid(z):
@@ -59,14 +68,21 @@ def my_buggy_gradient(problem, params):
 
 
 @SETTINGS
-@given(problems_with_parameters(SMALL, max_weight=5.0, max_lam=3.0))
+@given(problems_with_parameters(FEW_SHAPES, max_weight=5.0, min_examples=JAX_M, max_examples=JAX_M, max_lam=3.0))
 def test_my_gradient_matches_jax(case):
     problem, params = case
     assert_gradients_agree(problem, params, sources=(my_gradient, "jax"))
 
 
 @SETTINGS
-@given(problems(SMALL, max_examples=4, targets="labels"))
+@given(problems_with_parameters(ANY_DEPTH, max_weight=5.0, max_lam=3.0))
+def test_my_gradient_matches_backprop_at_any_depth(case):
+    problem, params = case
+    assert_gradients_agree(problem, params, sources=(my_gradient, "backprop"))
+
+
+@SETTINGS
+@given(problems(ANY_DEPTH, max_examples=4, targets="labels"))
 def test_my_gradient_matches_backprop_at_the_debug_weights(problem):
     from gradlab import debug_init
 
@@ -75,7 +91,7 @@ def test_my_gradient_matches_backprop_at_the_debug_weights(problem):
 
 # Not collected by pytest (no test_ prefix): it is expected to fail, and main() shows how.
 @SETTINGS
-@given(problems_with_parameters(SMALL, max_weight=5.0, min_examples=1, max_lam=3.0))
+@given(problems_with_parameters(FEW_SHAPES, max_weight=5.0, min_examples=JAX_M, max_examples=JAX_M, max_lam=3.0))
 def check_my_buggy_gradient(case):
     problem, params = case
     assert_gradients_agree(problem, params, sources=(my_buggy_gradient, "jax"))
@@ -94,7 +110,7 @@ def main() -> int:
     print(f"jax[:3]         = {jax_grad[:3]}")
     print(f"max |my_gradient - jax| = {np.abs(mine - jax_grad).max():.3e}\n")
 
-    print("== pytest on this file's tests (your gradient vs jax and vs backprop)", flush=True)
+    print("== pytest on this file's tests (your gradient vs jax and vs gradlab's backprop)", flush=True)
     # --assert=plain: hypothesis is already imported here, so pytest could not rewrite it.
     status = pytest.main([__file__, "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--assert=plain"])
     print(f"pytest exit status: {int(status)}")

@@ -1,7 +1,51 @@
-"""gradlab: one regularised neural-network cost, three independent gradients, cross-checked."""
+"""gradlab: one regularised neural-network cost, three independent gradients, cross-checked.
+
+A network and its data are values; a gradient source is any ``(problem, params) -> grad``::
+
+    import gradlab
+    problem = gradlab.debug_problem((3, 5, 3), lam=1.0)    # or gradlab.Problem(net, X, y, lam)
+    params = gradlab.debug_init(problem.network)           # or gradlab.random_init(net, seed=0)
+    net = gradlab.Network((64, 25, 10))                    # layer sizes, hidden activation
+
+Compare -- the gradient three ways, side by side (``gradlab compare``)
+    gradlab.compare(problem, params, ("backprop", "jax", "numeric"))   -> CompareReport
+    gradlab.gradient(problem, params, source="jax"), gradlab.value_and_gradient(...)
+    gradlab.cost(problem, params), gradlab.SOURCES (the registered sources by name)
+    gradlab.numeric_gradient(problem, params, method="central")        -> NumericGradient
+
+Check -- is YOUR gradient right, and if not, where and why (``gradlab check``)
+    gradlab.check(my_gradient, (3, 5, 3))        -> CheckReport (.ok, .findings, str())
+    gradlab.shrink(my_gradient)                  -> the smallest failing case, or None
+    gradlab.check_function(f, grad, *inputs)     any scalar function    -> GradientReport
+    gradlab.check_layer(forward, backward, *inputs)   a layer's backward pass
+    from gradlab.check import load_function      load "file.py:name" as the CLI does
+
+Train -- on the shipped digits or your data (``gradlab train / predict / plot``)
+    gradlab.data.load_digits(), gradlab.data.train_test_split(X, y, seed=0)
+    gradlab.train(X, y, hidden=25, grad_source="backprop")   -> TrainResult (.save(path))
+    gradlab.load("model.npz").predict(X), gradlab.predict, gradlab.accuracy
+    gradlab.plots (imported on use: it needs matplotlib)
+
+Explain -- back-propagation's deltas are reverse-mode autodiff (``gradlab explain``)
+    gradlab.explain(problem, params, example=0)  -> ExplainReport
+
+Steps -- finite-difference error against the step (``gradlab steps``)
+    gradlab.step_curve(problem, params)          -> StepsReport
+
+Testing -- hypothesis strategies for your own suite (imported on use: it needs hypothesis)
+    from gradlab.testing import problems_with_parameters, networks, assert_gradients_agree
+    problems_with_parameters() draws 3-layer networks; networks(min_layers=2, max_layers=5)
+    assert_gradients_agree(problem, params, sources=(my_gradient, "jax"))
+    shaped_inputs(...), assert_function_gradients(...), assert_layer_gradients(...)
+
+Every report has ``.ok`` where it judges, ``str()`` for the text the CLI prints and
+``.to_dict()`` for its JSON. Bad input raises GradlabError (a ValueError) naming the
+argument, the value and what is accepted. Precision is float64 throughout;
+``gradlab.jax_source("float32")`` is jax in single precision, usable wherever a source is.
+"""
 
 from gradlab._errors import GradlabError
-from gradlab.check import CheckReport, check, shrink
+from gradlab.check import CheckReport, GradientReport, check, check_function, check_layer, shrink
 from gradlab.compare import CompareReport, compare
 from gradlab.explain import ExplainReport, explain
 from gradlab.network import (
@@ -19,7 +63,9 @@ from gradlab.sources import SOURCES, gradient, jax_source, value_and_gradient
 from gradlab.sources.numeric import METHODS as NUMERIC_METHODS
 from gradlab.sources.numeric import NumericGradient, numeric_gradient
 
-# Training, data, model files. plots is imported on use: it draws with matplotlib.
+from gradlab.steps import StepsReport, step_curve
+
+# plots is not imported here: it draws with matplotlib, which `import gradlab` should not load.
 from gradlab import data
 from gradlab._version import __version__  # noqa: F401 - the package version
 from gradlab.model import TrainResult, load
@@ -51,7 +97,12 @@ __all__ = [
     "check",
     "shrink",
     "CheckReport",
+    "check_function",
+    "check_layer",
+    "GradientReport",
     "numeric_gradient",
     "NumericGradient",
     "NUMERIC_METHODS",
+    "step_curve",
+    "StepsReport",
 ]

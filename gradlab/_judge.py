@@ -169,6 +169,32 @@ def differing_entries(a, b, floor, at_least: int) -> np.ndarray:
     return idx
 
 
+def resolution_floor(size, theta) -> np.ndarray:
+    """Per entry, the smallest gradient an evaluation of a black-box J resolves (the generic
+    checks' round-off floor, where no a-priori bound like :func:`roundoff_floor` is known).
+
+    A change of ``theta_i`` up to its own scale ``max(1, |theta_i|)`` changes J by less than
+    J's round-off ``ROUNDOFF_EVALS eps |J|`` when ``|g_i|`` is below ``ROUNDOFF_EVALS eps |J| /
+    max(1, |theta_i|)``; NUMERIC_SAFETY times that is the floor. ``size`` holds |J| (or the
+    size of the terms J sums) for each of K functions; the result has shape (K, n).
+    """
+    size = np.asarray(size, dtype=np.float64).reshape(-1, 1)
+    theta = np.asarray(theta, dtype=np.float64)
+    return NUMERIC_SAFETY * ROUNDOFF_EVALS * EPS * size / np.maximum(1.0, np.abs(theta))[None, :]
+
+
+#: A finite-difference stencil of a black box crossed a kink when its second differences
+#: do not scale with the step as a smooth function's do. For a smooth J the slope jump
+#: ``q(h) = (J(+h) - 2 J0 + J(-h)) / h`` is ``h J''`` up to ``h^3``, so ``q(h/2) = q(h)/2``;
+#: across a kink at distance ``d`` from theta it is ``jump (1 - d/h)``, nearly the same at
+#: both steps. A departure from ``q(h)/2`` by more than this fraction of ``q(h)`` is a kink.
+#: Central differences are fooled (their error estimate small, their value off) only when
+#: the kink lies within ``h / 14`` of theta, where the departure is at least ``0.39 q(h)``;
+#: a smooth function departs by ``h^3 |J''''| / 32``, which exceeds ``0.25 |q(h)|`` only for
+#: steps far beyond the scale on which J is smooth.
+KINK_FRACTION = 0.25
+
+
 def fits(actual, model) -> bool:
     """Does ``model`` reproduce ``actual`` to FIT_RTOL (relative to the larger norm)?"""
     actual, model = np.asarray(actual, float), np.asarray(model, float)

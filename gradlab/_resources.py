@@ -185,7 +185,7 @@ def _parse_limit(text: str) -> int:
     return int(value)
 
 
-def _read_int(path: str) -> int | None:
+def read_int(path: str) -> int | None:
     """An integer from a one-line file (None when missing, unreadable or not a number, e.g. 'max')."""
     try:
         with open(path) as f:
@@ -195,7 +195,7 @@ def _read_int(path: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _cgroup_paths() -> dict:
+def cgroup_paths() -> dict:
     """This process's cgroup path per hierarchy ('' for v2), from /proc/self/cgroup."""
     out = {}
     try:
@@ -209,10 +209,10 @@ def _cgroup_paths() -> dict:
     return out
 
 
-def _cgroup_available(root: str = "/sys/fs/cgroup") -> int | None:
+def cgroup_available(root: str = "/sys/fs/cgroup") -> int | None:
     """Memory left under this process's cgroup limit (v2 ``memory.max``, v1
     ``memory.limit_in_bytes``), minus what the group uses now; None without a limit."""
-    paths = _cgroup_paths()
+    paths = cgroup_paths()
     candidates = []
     v2 = paths.get("", "/").lstrip("/")
     for folder in (os.path.join(root, v2), root):
@@ -222,13 +222,13 @@ def _cgroup_available(root: str = "/sys/fs/cgroup") -> int | None:
         candidates.append((os.path.join(folder, "memory.limit_in_bytes"),
                            os.path.join(folder, "memory.usage_in_bytes")))
     for limit_file, usage_file in candidates:
-        limit = _read_int(limit_file)
+        limit = read_int(limit_file)
         if limit is not None:
-            return max(0, limit - (_read_int(usage_file) or 0))
+            return max(0, limit - (read_int(usage_file) or 0))
     return None
 
 
-def _meminfo_available() -> int | None:
+def meminfo_available() -> int | None:
     """``MemAvailable`` from /proc/meminfo (the kernel's estimate of memory usable without swapping)."""
     try:
         with open("/proc/meminfo") as f:
@@ -240,7 +240,7 @@ def _meminfo_available() -> int | None:
     return None
 
 
-def _physical() -> int | None:
+def physical_memory() -> int | None:
     try:
         return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (AttributeError, ValueError, OSError):
@@ -258,7 +258,7 @@ def available_memory() -> tuple[int | None, str]:
     if text is not None and text.strip():
         limit = _parse_limit(text)
         return limit, f"the limit is {format_bytes(limit)} ({MEMORY_ENV}={text.strip()})"
-    found = [b for b in (_cgroup_available(), _meminfo_available(), _physical()) if b is not None]
+    found = [b for b in (cgroup_available(), meminfo_available(), physical_memory()) if b is not None]
     if not found:
         return None, "unknown"
     have = min(found)

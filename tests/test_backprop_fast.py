@@ -15,7 +15,7 @@ from gradlab.sources import backprop
 SIGMOID_ULPS = 4
 # A blocked sum and a single sum of the same terms differ by round-off only.
 BLOCKED_SUM_RTOL = 1e-13
-# Peak memory goal of issue 7: one backprop gradient allocates at most twice the
+# Peak memory goal of the speed work: one backprop gradient allocates at most twice the
 # activations a_2..a_L (m x s_l float64 each) that the backward pass must keep.
 PEAK_OVER_ACTIVATIONS = 2.0
 

@@ -2,7 +2,10 @@
 
 Each example runs as a user would run it: a fresh Python process, the repository on
 PYTHONPATH, the working directory a fresh temporary folder, and GRADLAB_EXAMPLES_OUT
-naming the folder for any files it writes (the convention in examples/README.md).
+naming the folder for any files it writes (the convention in examples/README.md). Files
+written anywhere else fail the test: in the working directory, in the system's temporary
+folder (TMPDIR points to an empty folder of the test's own) or at any path the example
+prints.
 """
 
 import os
@@ -25,6 +28,8 @@ TIMEOUT_S = 300
 NUMBER = re.compile(r"[-+]?\d+\.\d+(?:[eE][-+]?\d+)?|[-+]?\d+(?:\.\d+)?[eE][-+]?\d+")
 #: Each example prints at least this many such numbers.
 MIN_NUMBERS = 5
+#: An absolute path as an example prints it ("wrote /x/y.png", "figure written to /x/y.png").
+PATH = re.compile(r"(?<![\w.])/[^\s:;,()'\"]+")
 
 
 def test_examples_exist():
@@ -41,6 +46,11 @@ def test_example_runs_and_prints_numbers(path, tmp_path):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["GRADLAB_EXAMPLES_OUT"] = str(out_dir)
+    # tempfile.mkdtemp() and friends write here: an example that ignores
+    # GRADLAB_EXAMPLES_OUT for a temporary folder leaves its files in it.
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env["TMPDIR"] = str(tmp)
     env["MPLBACKEND"] = "Agg"  # no display: figures go to files only
     proc = subprocess.run(
         [sys.executable, str(path)],
@@ -54,3 +64,11 @@ def test_example_runs_and_prints_numbers(path, tmp_path):
     # working directory (hypothesis's own cache folder aside).
     stray = [p.name for p in work.iterdir() if p.name != ".hypothesis"]
     assert not stray, f"{path.name} wrote {stray} outside GRADLAB_EXAMPLES_OUT"
+    stray_tmp = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*"))
+    assert not stray_tmp, f"{path.name} wrote {stray_tmp} in the temporary folder, not GRADLAB_EXAMPLES_OUT"
+    for printed in PATH.findall(proc.stdout):
+        file = Path(printed)
+        if file.is_file():
+            assert file.resolve().is_relative_to(out_dir.resolve()), (
+                f"{path.name} printed {printed}, a file outside GRADLAB_EXAMPLES_OUT")
+

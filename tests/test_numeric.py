@@ -130,28 +130,28 @@ def test_complex_inputs_propagate_analytically_through_the_one_cost():
 # ------------------------------------------------- no false failures (>= 1,000 problems)
 
 
-@given(problems_with_parameters(networks(activations=ALL_ACTIVATIONS)))
+@given(problems_with_parameters(networks(min_layers=2, max_layers=4, activations=ALL_ACTIVATIONS)))
 def test_property_central_never_fails_a_correct_gradient(case):
     problem, params = case
     report = gradlab.compare(problem, params, ("backprop", "numeric"))
     assert report.ok, str(report)
 
 
-@given(problems_with_parameters(networks(activations=ALL_ACTIVATIONS)))
+@given(problems_with_parameters(networks(min_layers=2, max_layers=4, activations=ALL_ACTIVATIONS)))
 def test_property_richardson_never_fails_a_correct_gradient(case):
     problem, params = case
     report = gradlab.compare(problem, params, ("backprop", "numeric-richardson"))
     assert report.ok, str(report)
 
 
-@given(problems_with_parameters(networks(activations=ALL_ACTIVATIONS)))
+@given(problems_with_parameters(networks(min_layers=2, max_layers=4, activations=ALL_ACTIVATIONS)))
 def test_property_complex_and_forward_never_fail_a_correct_gradient(case):
     problem, params = case
     report = gradlab.compare(problem, params, ("backprop", "numeric-complex", "numeric-forward"))
     assert report.ok, str(report)
 
 
-@given(problems_with_parameters(networks(activations=("tanh",)), max_weight=3.0))
+@given(problems_with_parameters(networks(min_layers=2, max_layers=4, activations=("tanh",)), max_weight=3.0))
 def test_property_tanh_networks_pass_like_sigmoid_ones(case):
     problem, params = case
     report = gradlab.compare(problem, params, ("backprop", "numeric", "numeric-richardson"))

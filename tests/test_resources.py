@@ -120,9 +120,9 @@ def test_bad_memory_limit_is_a_clear_error(text, monkeypatch):
 
 def test_available_memory_is_a_fraction_of_the_smallest_measure(monkeypatch):
     monkeypatch.delenv("GRADLAB_MEMORY_LIMIT", raising=False)
-    monkeypatch.setattr(_resources, "_cgroup_available", lambda: 3 * 2**30)
-    monkeypatch.setattr(_resources, "_meminfo_available", lambda: 5 * 2**30)
-    monkeypatch.setattr(_resources, "_physical", lambda: 8 * 2**30)
+    monkeypatch.setattr(_resources, "cgroup_available", lambda: 3 * 2**30)
+    monkeypatch.setattr(_resources, "meminfo_available", lambda: 5 * 2**30)
+    monkeypatch.setattr(_resources, "physical_memory", lambda: 8 * 2**30)
     limit, where = _resources.available_memory()
     assert limit == int(_resources.MEMORY_FRACTION * 3 * 2**30)
     assert "this machine has 3 GiB available" in where
@@ -130,7 +130,7 @@ def test_available_memory_is_a_fraction_of_the_smallest_measure(monkeypatch):
 
 def test_no_readable_measure_means_no_memory_guard(monkeypatch):
     monkeypatch.delenv("GRADLAB_MEMORY_LIMIT", raising=False)
-    for name in ("_cgroup_available", "_meminfo_available", "_physical"):
+    for name in ("cgroup_available", "meminfo_available", "physical_memory"):
         monkeypatch.setattr(_resources, name, lambda: None)
     _resources.require_memory(_resources.problem_memory((10**6, 10**6, 10), 10**6))
 
@@ -138,8 +138,8 @@ def test_no_readable_measure_means_no_memory_guard(monkeypatch):
 def test_cgroup_v2_limit_is_read_minus_current_usage(tmp_path, monkeypatch):
     (tmp_path / "memory.max").write_text("1073741824\n")
     (tmp_path / "memory.current").write_text("268435456\n")
-    monkeypatch.setattr(_resources, "_cgroup_paths", lambda: {"": "/"})
-    assert _resources._cgroup_available(str(tmp_path)) == 2**30 - 2**28
+    monkeypatch.setattr(_resources, "cgroup_paths", lambda: {"": "/"})
+    assert _resources.cgroup_available(str(tmp_path)) == 2**30 - 2**28
 
 
 def test_cgroup_v1_limit_is_read_minus_current_usage(tmp_path, monkeypatch):
@@ -147,13 +147,13 @@ def test_cgroup_v1_limit_is_read_minus_current_usage(tmp_path, monkeypatch):
     group.mkdir(parents=True)
     (group / "memory.limit_in_bytes").write_text("2147483648\n")
     (group / "memory.usage_in_bytes").write_text("1073741824\n")
-    monkeypatch.setattr(_resources, "_cgroup_paths", lambda: {"memory": "/job"})
-    assert _resources._cgroup_available(str(tmp_path)) == 2**30
+    monkeypatch.setattr(_resources, "cgroup_paths", lambda: {"memory": "/job"})
+    assert _resources.cgroup_available(str(tmp_path)) == 2**30
 
 
 def test_unlimited_cgroup_v2_is_no_limit(tmp_path):
     (tmp_path / "memory.max").write_text("max\n")
-    assert _resources._read_int(str(tmp_path / "memory.max")) is None
+    assert _resources.read_int(str(tmp_path / "memory.max")) is None
 
 
 @pytest.mark.parametrize("sizes", [(10**30, 3), (3, 10**10, 10**10)])

@@ -6,12 +6,17 @@ from hypothesis import given
 
 import gradlab
 from gradlab.compare import EXACT_NORM_RATIO
-from gradlab.testing import problems_with_parameters
+from gradlab.testing import networks, problems_with_parameters
 
 # Ng's criterion for the seed's gradient check: ||num - bp|| / ||num + bp|| < 1e-9.
 SEED_CHECK_NORM_RATIO = 1e-9
 # The numpy and jax costs are the same float64 sums in possibly different order.
 COST_RTOL = 1e-12
+
+
+# The properties are about every depth, so they ask for it: gradlab.testing's default
+# draws 3-layer networks only (the commonest user's gradient).
+ANY_DEPTH = networks(min_layers=2, max_layers=4)
 
 
 def _ratio(a, b):
@@ -58,7 +63,7 @@ def test_backprop_matches_a_per_example_loop_like_the_seed():
     np.testing.assert_allclose(gradlab.gradient(p, params, "backprop"), expected, rtol=1e-12, atol=1e-15)
 
 
-@given(problems_with_parameters())
+@given(problems_with_parameters(ANY_DEPTH))
 def test_property_backprop_and_jax_agree(case):
     problem, params = case
     bp = gradlab.gradient(problem, params, "backprop")
@@ -67,14 +72,14 @@ def test_property_backprop_and_jax_agree(case):
     assert ratio <= EXACT_NORM_RATIO, (problem, ratio)
 
 
-@given(problems_with_parameters())
+@given(problems_with_parameters(ANY_DEPTH))
 def test_property_numeric_agrees_within_its_error_estimate(case):
     problem, params = case
     report = gradlab.compare(problem, params, ("backprop", "numeric"))
     assert report.ok, str(report)
 
 
-@given(problems_with_parameters())
+@given(problems_with_parameters(ANY_DEPTH))
 def test_property_numpy_and_jax_costs_agree(case):
     problem, params = case
     J = gradlab.cost(problem, params)

@@ -26,13 +26,21 @@ Every diagnosis comes from an experiment the checker runs, never from a guess:
 Fast mode (large networks) replaces the ``2P`` cost evaluations of a full central-difference
 check with random-direction checks (two evaluations per direction, whatever ``P``) and then
 localises the wrong entries by bisection over parameter blocks with masked directions.
+
+
+Any function and any layer go through the same witnesses, rules and report face:
+:func:`check_function` (a scalar function of any inputs) and :func:`check_layer` (a
+layer's backward pass, ``dout . J``), over the generic engine in
+:mod:`gradlab.check.generic`.
 """
 
 from gradlab._errors import UserCodeError
 from gradlab._usercode import load_function
 from gradlab.check.core import FULL_MODE_MAX_PARAMS, check
-from gradlab.check.findings import KINDS, Finding
-from gradlab.check.report import CheckReport
+from gradlab.check.findings import INPUT_KINDS, KINDS, Finding, InputFinding
+from gradlab.check.function import check_function
+from gradlab.check.layer import DEFAULT_DOUTS, check_layer
+from gradlab.check.report import CheckReport, GradientReport
 from gradlab.check.shrinking import shrink
 
 __all__ = [
@@ -44,4 +52,10 @@ __all__ = [
     "UserCodeError",
     "KINDS",
     "FULL_MODE_MAX_PARAMS",
+    "check_function",
+    "check_layer",
+    "GradientReport",
+    "InputFinding",
+    "INPUT_KINDS",
+    "DEFAULT_DOUTS",
 ]

@@ -17,7 +17,12 @@ from gradlab._usercode import code_file, fn_name, one_line, raised_where, user_c
 from gradlab.check.findings import MAX_LISTED, Finding, layer_slices, rows_cols
 from gradlab.network import Network, Problem
 
-__all__ = ["Call", "Caller", "same", "as_gradient", "mutation_findings"]
+__all__ = ["Call", "Caller", "same", "as_gradient", "mutation_findings", "arrays_in", "Write", "Snapshot",
+           "SNAPSHOT_DEPTH"]
+
+#: How deep the generic purity snapshot looks into tuples, lists and dicts (a cache of
+#: tuples of arrays is two levels; deeper structures are rare and the walk must end on cycles).
+SNAPSHOT_DEPTH = 4
 
 
 @dataclasses.dataclass
@@ -172,3 +177,74 @@ def mutation_findings(network, call: Call, again: np.ndarray | None, first: np.n
                                values=entries, cause=f"{arg} changed", extra={"argument": arg, "changed": int(n_changed)}))
     return out
 
+
+# --------------------------------------------------------------------------------------
+# Purity for any function: every array reachable from the arguments
+# --------------------------------------------------------------------------------------
+
+
+def arrays_in(obj, path: str, depth: int = 0, seen=None):
+    """``(path, array)`` for every numpy array reachable from ``obj`` through tuples, lists
+    and dicts (``cache[1]``, ``bn_param['gamma']``)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth > SNAPSHOT_DEPTH:
+        return
+    if isinstance(obj, np.ndarray):
+        seen.add(id(obj))
+        yield path, obj
+    elif isinstance(obj, (tuple, list)):
+        seen.add(id(obj))
+        for i, item in enumerate(obj):
+            yield from arrays_in(item, f"{path}[{i}]", depth + 1, seen)
+    elif isinstance(obj, dict):
+        seen.add(id(obj))
+        for key, item in obj.items():
+            yield from arrays_in(item, f"{path}[{key!r}]", depth + 1, seen)
+
+
+@dataclasses.dataclass
+class Write:
+    """Entries of one array the user's code wrote."""
+
+    path: str  # how the argument is named: "x (input 0)", "dout", "cache[0]"
+    entries: list  # multi-indices
+    before: list
+    after: list
+    total: int
+    shape: tuple
+    alias: str | None = None  # "the array forward received as x (input 0)"
+
+
+class Snapshot:
+    """Copies of every array handed to the user's code, to see afterwards what it wrote."""
+
+    def __init__(self, named):
+        self.items = []
+        seen: set = set()  # an array reachable twice (an input kept in the cache) is listed once
+        for name, obj in named:
+            for path, arr in arrays_in(obj, name, seen=seen):
+                self.items.append((path, arr, arr.copy()))
+
+    def writes(self, aliases: dict | None = None) -> list[Write]:
+        out = []
+        for path, live, before in self.items:
+            if live.shape != before.shape:
+                out.append(Write(path, [], [], [], int(before.size), before.shape))
+                continue
+            with np.errstate(invalid="ignore"):
+                same = (live == before) | ((live != live) & (before != before))
+            if bool(np.all(same)):
+                continue
+            changed = np.argwhere(~same)
+            take = changed[:MAX_LISTED]
+            entries = [tuple(int(i) for i in e) for e in take]
+            out.append(Write(path, entries, [_num(before[e]) for e in entries], [_num(live[e]) for e in entries],
+                             int(len(changed)), before.shape,
+                             None if aliases is None else aliases.get(id(live))))
+        return out
+
+
+def _num(x):
+    """A numpy entry as a plain Python number for a report."""
+    x = x.item() if hasattr(x, "item") else x
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x

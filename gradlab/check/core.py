@@ -6,25 +6,20 @@ import numpy as np
 
 from gradlab import _resources
 from gradlab import _validate as v
-from gradlab._errors import UserCodeError
+from gradlab._errors import GradlabError, UserCodeError
 from gradlab._judge import (EPS, EXACT_NORM_RATIO, MAX_LAM, MAX_WEIGHT_SCALE, NUMERIC_SAFETY, TINY, exact_agree,
                             norm_ratio, numeric_bound, roundoff_floor)
 from gradlab._usercode import check_signature, fn_name
 from gradlab.check.calls import Caller, as_gradient, mutation_findings
-from gradlab.check.cost import check_cost
+from gradlab.check.cost import check_cost, own_cost_check
 from gradlab.check.diagnosis import Diagnoser
-from gradlab.check.fast import fast_check
+from gradlab.check.fast import FULL_MODE_MAX_PARAMS, fast_check
 from gradlab.check.findings import Finding, differing, entry_finding, layer_slices
 from gradlab.check.report import CheckReport
 from gradlab.network import Network, Problem, random_init
 from gradlab.sources import SOURCES, numeric
 
 __all__ = ["check", "FULL_MODE_MAX_PARAMS", "DEFAULT_LAM", "DEFAULT_EXAMPLES", "SIGNATURES", "validate_against"]
-
-#: ``mode="auto"`` runs the full check (4P cost evaluations for the numeric gradient and its
-#: error estimate) up to this many parameters; beyond it, fast mode. At 2,000 parameters
-#: and a few examples the full check takes well under a second on one core.
-FULL_MODE_MAX_PARAMS = 2000
 
 #: Defaults of :func:`check`: lambda > 0 so that regularisation bugs can show (the lambda = 0
 #: experiment is always run as well); 5 examples, as in the seed's gradient check.
@@ -63,7 +58,7 @@ def validate_against(against) -> tuple[str, ...]:
 
 def check(grad_fn, sizes=(3, 5, 3), *, signature: str = "gradlab", cost_fn=None, lam: float = DEFAULT_LAM,
           examples: int = DEFAULT_EXAMPLES, seed: int = 0, weight_scale: float = 1.0, mode: str = "auto",
-          against=("jax", "numeric"), force: bool = False) -> CheckReport:
+          against=("jax", "numeric"), force: bool = False, own_cost: bool = False):
     """Check a gradient function: blame, localise and explain what is wrong with it.
 
     Parameters
@@ -79,6 +74,12 @@ def check(grad_fn, sizes=(3, 5, 3), *, signature: str = "gradlab", cost_fn=None,
     cost_fn : callable, optional
         A cost function with the same signature as ``grad_fn`` (for ``"seed"``: the seed's
         ``nnCostFunction``), checked against gradlab's cost too.
+    own_cost : bool, default False
+        ``cost_fn`` is your own cost (squared error, another regulariser), not the course's
+        cross-entropy: your gradient is judged against *it* -- jax when it can trace
+        ``cost_fn`` (array API), finite differences of ``cost_fn`` -- each weight matrix an
+        input of the generic check, and how your cost differs from the course's is reported
+        as a note. Returns a :class:`~gradlab.check.report.GradientReport`.
     lam : float, default 1.0
         lambda for the check (>= 0). When positive, lambda = 0 is tried as well.
     examples : int, default 5
@@ -106,7 +107,8 @@ def check(grad_fn, sizes=(3, 5, 3), *, signature: str = "gradlab", cost_fn=None,
     -------
     CheckReport
         ``.ok``, ``.findings`` (each with ``layer``, ``kind``, ``rows``, ``columns``,
-        values, error and a sentence), ``.to_dict()``, ``str()``.
+        values, error and a sentence), ``.to_dict()``, ``str()``. With ``own_cost=True``, a
+        GradientReport (findings name ``Theta1``, ``Theta2`` ... and entries ``[row, column]``).
 
     Raises
     ------
@@ -147,8 +149,18 @@ def check(grad_fn, sizes=(3, 5, 3), *, signature: str = "gradlab", cost_fn=None,
         check_signature(cost_fn, n_args, "cost_fn", shape)
     if not isinstance(force, (bool, np.bool_)):
         raise v.fail("force", force, "True or False")
+    if not isinstance(own_cost, (bool, np.bool_)):
+        raise v.fail("own_cost", own_cost, "True or False")
+    if own_cost and cost_fn is None:
+        raise GradlabError("own_cost=True judges the gradient against your cost, so it needs cost_fn; got cost_fn=None")
     _resources.require_memory(_resources.problem_memory(network.sizes, examples, jax="jax" in against))
     problem, params = case(network, examples, lam, seed, weight_scale)
+    if own_cost:
+        info = {"signature": signature, "sizes": list(network.sizes), "n_params": network.n_params,
+                "examples": examples, "lam": lam, "seed": seed, "weight_scale": weight_scale}
+        with _resources.forced(force):
+            return own_cost_check(grad_fn, cost_fn, signature, problem, params, mode=mode, against=against,
+                                  seed=seed, info=info)
     if mode == "auto":
         mode = "full" if network.n_params <= FULL_MODE_MAX_PARAMS and not _slow(problem, params) else "fast"
     info = {"function": fn_name(grad_fn), "signature": signature, "sizes": list(network.sizes),

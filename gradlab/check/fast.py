@@ -1,10 +1,16 @@
-"""Fast mode (large networks): random-direction checks and bisection with masked directions.
+"""Fast mode: random-direction checks and bisection with masked directions.
 
-A full central-difference check costs ``2P`` cost evaluations; a directional derivative
-costs two whatever P. Each weight matrix is probed along random unit directions; a flagged
-block is split into its bias column and its weight columns and then bisected, two
-evaluations per split, until single wrong entries remain, each confirmed by a central
-difference with its own error estimate.
+A full central-difference check costs two (with its error estimate four) evaluations per
+entry; a directional derivative costs two whatever the size. Each block of entries (a
+network's weight matrix; an input of any function or layer) is probed along random unit
+directions; a flagged block is bisected, two evaluations per split -- directional
+derivatives are linear in the direction, so only one half needs evaluating -- until single
+wrong entries remain, each confirmed by a central difference with its own error estimate.
+
+One engine for every front door: :class:`Directional` works on a
+:class:`~gradlab.check.blackbox.BlackBox` of K scalar functions (the network's cost is one;
+a layer's ``<dout_k, out>`` are K at once), and :func:`bisect` and :func:`fast_factor` on
+its nodes. :func:`fast_check` is the network's fast mode, :func:`fast_inputs` the generic one.
 """
 
 from __future__ import annotations
@@ -15,14 +21,23 @@ import math
 import numpy as np
 
 from gradlab import _cost
-from gradlab._judge import CENTRAL_STEP, EPS, NUMERIC_SAFETY, ROUNDOFF_EVALS, is_ratio
-from gradlab.check.findings import MAX_LISTED, Finding, factor_name, grid, layer_slices, rows_cols
+from gradlab._judge import CENTRAL_STEP, EPS, NUMERIC_SAFETY, ROUNDOFF_EVALS, TINY, is_ratio
+from gradlab.check.blackbox import BlackBox
+from gradlab.check.findings import (MAX_LISTED, Finding, InputFinding, factor_name, grid, groups_of, layer_slices,
+                                    rows_cols)
 from gradlab.check.report import ranges
 from gradlab.network import Problem
 
-__all__ = ["fast_check", "FAST_DIRECTIONS", "FAST_MAX_LEAVES", "FAST_MAX_ACCUMULATED", "FAST_REPORT_MISS"]
+__all__ = ["fast_check", "fast_inputs", "Node", "Directional", "bisect", "fast_factor", "FULL_MODE_MAX_PARAMS",
+           "FAST_DIRECTIONS", "FAST_MAX_LEAVES", "FAST_MAX_ACCUMULATED", "FAST_REPORT_MISS", "MAX_ENTRIES"]
 
-#: Fast mode: random directions per weight matrix in the first pass.
+#: ``mode="auto"`` runs the full check (4 evaluations per entry for the numeric gradient
+#: and its error estimate) up to this many parameters (a network's) or differentiated
+#: entries (any function's); beyond it, fast mode. At 2,000 parameters and a few examples
+#: the network's full check takes well under a second on one core.
+FULL_MODE_MAX_PARAMS = 2000
+
+#: Fast mode: random directions per block (weight matrix, input) in the first pass.
 FAST_DIRECTIONS = 2
 
 #: Fast mode: bisection stops splitting once this many wrong blocks are open at a time
@@ -37,84 +52,95 @@ FAST_MAX_ACCUMULATED = 4.0
 #: this probability.
 FAST_REPORT_MISS = 1e-3
 
+#: Entries kept as multi-indices in one finding of the generic fast mode.
+MAX_ENTRIES = 1000
+
 
 @dataclasses.dataclass
-class _Node:
-    """A block of entries, the direction used on it, its residual U.v - D_v J and tolerance."""
+class Node:
+    """A block of entries, the direction used on it, its residuals ``U.v - D_v J`` (one per
+    scalar function) and their tolerances."""
 
     idx: np.ndarray
     v: np.ndarray
-    r: float
-    tol: float
+    r: np.ndarray
+    tol: np.ndarray
 
     @property
     def flagged(self) -> bool:
-        return abs(self.r) > self.tol
+        return bool(np.any(np.abs(self.r) > self.tol))
 
 
-class _Directional:
-    """Directional central differences of the cost, a black box (two evaluations each)."""
+class Directional:
+    """Directional central differences of a black box's K functions (two evaluations each).
 
-    def __init__(self, problem: Problem, params: np.ndarray):
-        net, X, Y, lam = problem.network, problem.X, problem.Y, problem.lam
-        self._J = lambda theta: float(_cost.cost(np, net, theta, X, Y, lam))
-        self.params = params
-        self.m = problem.m
-        self.evaluations = 0
-        self.J0 = self._J(params)
-        self.h = CENTRAL_STEP * max(1.0, float(np.max(np.abs(params))) if params.size else 1.0)
-        self.truncation = 0.0
+    ``budget`` caps the evaluations (the generic fast mode never spends more than a full
+    check); None for no cap.
+    """
 
-    def J(self, theta) -> float:
-        self.evaluations += 1
-        return self._J(theta)
+    def __init__(self, bb: BlackBox, budget: int | None = None):
+        self.bb = bb
+        self.budget = budget
+        theta = bb.theta0
+        self.h = CENTRAL_STEP * max(1.0, float(np.max(np.abs(theta), initial=0.0)))
+        self.truncation = np.zeros(bb.K)
+        # The largest |J| met so far: J's round-off is relative to it (J itself can cancel to 0).
+        self.size = np.array(bb.size0, dtype=np.float64)
+        self.start = bb.count
 
-    def derivative(self, idx, v, step) -> float:
-        work = self.params.copy()
-        work[idx] += step * v
-        plus = self.J(work)
-        work[idx] = self.params[idx] - step * v
-        minus = self.J(work)
+    @property
+    def used(self) -> int:
+        """Evaluations spent by this object."""
+        return self.bb.count - self.start
+
+    @property
+    def exhausted(self) -> bool:
+        return self.budget is not None and self.used + 4 > self.budget
+
+    def derivative(self, idx, v, step):
+        plus, s1 = self.bb.along(idx, v, step)
+        minus, s2 = self.bb.along(idx, v, -step)
+        self.size = np.maximum.reduce([self.size, s1, s2])
         return (plus - minus) / (2.0 * step)
 
-    def tolerance(self) -> float:
+    def tolerance(self):
         """Error bound of one directional difference: round-off plus truncation (calibrated)."""
-        return NUMERIC_SAFETY * (ROUNDOFF_EVALS * EPS * abs(self.J0) / self.h + self.truncation)
+        return NUMERIC_SAFETY * (ROUNDOFF_EVALS * EPS * self.size / self.h + self.truncation)
 
-    def calibrate(self, U, node: _Node) -> _Node:
-        """Estimate truncation on a probe already made, at step 2h too (Richardson: /3)."""
-        d1 = float(U[node.idx] @ node.v) - node.r
-        d2 = self.derivative(node.idx, node.v, 2.0 * self.h)
-        self.truncation = abs(d2 - d1) / 3.0
-        return _Node(node.idx, node.v, node.r, self.tolerance())
+    def residual(self, U, idx, v):
+        """``U.v - D_v J`` along ``v`` masked to ``idx`` (signed; two evaluations); U is (K, n)."""
+        return U[:, idx] @ v - self.derivative(idx, v, self.h)
 
-    def residual(self, U, idx, v) -> float:
-        """``U.v - D_v J`` along ``v`` masked to ``idx`` (signed; two evaluations)."""
-        return float(U[idx] @ v) - self.derivative(idx, v, self.h)
-
-    def probe(self, U, idx, rng) -> _Node:
+    def probe(self, U, idx, rng) -> Node:
         """A fresh random unit direction masked to ``idx``."""
         v = rng.standard_normal(len(idx))
         v /= np.linalg.norm(v)
-        return _Node(idx, v, self.residual(U, idx, v), self.tolerance())
+        return Node(idx, v, self.residual(U, idx, v), self.tolerance())
 
-    def partial(self, i) -> tuple[float, float]:
+    def calibrate(self, U, node: Node) -> Node:
+        """Estimate truncation on a probe already made, at step 2h too (Richardson: /3)."""
+        d1 = U[:, node.idx] @ node.v - node.r
+        d2 = self.derivative(node.idx, node.v, 2.0 * self.h)
+        self.truncation = np.maximum(self.truncation, np.abs(d2 - d1) / 3.0)
+        return Node(node.idx, node.v, node.r, self.tolerance())
+
+    def partial(self, i):
         """The partial derivative along one coordinate, with its own error estimate (4 evaluations)."""
         idx = np.array([i])
         one = np.ones(1)
         d1 = self.derivative(idx, one, self.h)
         d2 = self.derivative(idx, one, 2.0 * self.h)
-        return d1, abs(d2 - d1) / 3.0 + ROUNDOFF_EVALS * EPS * abs(self.J0) / self.h
+        return d1, np.abs(d2 - d1) / 3.0 + ROUNDOFF_EVALS * EPS * self.size / self.h
 
-    def split(self, U, node: _Node, k: int, rng):
+    def split(self, U, node: Node, k: int, rng):
         """Halves of a node, for two evaluations instead of four.
 
-        Directional derivatives are linear in the direction: with ``v = v_left + v_right``,
-        ``U.v - D_v = (U.v_left - D_left) + (U.v_right - D_right)``. So the left half is probed
-        with the parent's own direction restricted to it, and the right half's residual is the
-        parent's minus the left's -- no evaluation -- with the two tolerances added. A right
-        half that looks clean only under more than FAST_MAX_ACCUMULATED single-probe
-        tolerances is probed afresh, so accumulated tolerance cannot hide an error.
+        With ``v = v_left + v_right``, ``U.v - D_v = (U.v_left - D_left) + (U.v_right - D_right)``.
+        So the left half is probed with the parent's own direction restricted to it, and the
+        right half's residual is the parent's minus the left's -- no evaluation -- with the
+        two tolerances added. A right half that looks clean only under more than
+        FAST_MAX_ACCUMULATED single-probe tolerances is probed afresh, so accumulated
+        tolerance cannot hide an error.
         """
         if k <= 0 or k >= len(node.idx):
             return (node, None) if k > 0 else (None, node)
@@ -123,17 +149,74 @@ class _Directional:
         if not np.any(v_left):
             left = self.probe(U, left_idx, rng)
         else:
-            left = _Node(left_idx, v_left, self.residual(U, left_idx, v_left), self.tolerance())
-        right = _Node(right_idx, node.v[k:], node.r - left.r, node.tol + left.tol)
-        # A right half that looks clean only under an accumulated tolerance is probed afresh.
-        if not np.any(right.v) or (not right.flagged and right.tol > FAST_MAX_ACCUMULATED * self.tolerance()):
+            left = Node(left_idx, v_left, self.residual(U, left_idx, v_left), self.tolerance())
+        right = Node(right_idx, node.v[k:], node.r - left.r, node.tol + left.tol)
+        if not np.any(right.v) or (not right.flagged and np.any(right.tol > FAST_MAX_ACCUMULATED * self.tolerance())):
             right = self.probe(U, right_idx, rng)
         return left, right
 
 
+def bisect(dd: Directional, U, blocks, rng):
+    """Halve flagged blocks until single entries remain (two evaluations per split).
+
+    Returns (single wrong entries, blocks left open when more than FAST_MAX_LEAVES are open
+    or the budget is spent).
+    """
+    leaves = []
+    stack = [b for b in blocks if len(b.idx)]
+    while stack:
+        if len(stack) > FAST_MAX_LEAVES or dd.exhausted:
+            return leaves, [b.idx for b in stack]
+        node = stack.pop()
+        if len(node.idx) == 1:
+            leaves.append(int(node.idx[0]))
+            continue
+        left, right = dd.split(U, node, len(node.idx) // 2, rng)
+        stack += [h for h in (right, left) if h is not None and h.flagged]
+    return leaves, []
+
+
+def fast_factor(dd: Directional, U, flags, rng) -> float | None:
+    """Is the block's gradient c times the truth? The ratio U.v / D_v is then the same for
+    every direction; a third direction confirms what two suggest."""
+    def d_of(node):
+        return U[:, node.idx] @ node.v - node.r
+
+    def ratio_fits(c, node):
+        return bool(np.all(np.abs(U[:, node.idx] @ node.v - c * d_of(node)) <= (1.0 + abs(c)) * node.tol))
+
+    first = flags[0]
+    d1 = d_of(first)
+    k = int(np.argmax(np.abs(d1) / np.maximum(first.tol, TINY)))
+    if abs(d1[k]) <= first.tol[k]:
+        return None
+    c = float((U[:, first.idx] @ first.v)[k] / d1[k])
+    if is_ratio(c, 1.0) or not all(ratio_fits(c, f) for f in flags):
+        return None
+    extra = dd.probe(U, first.idx, rng)
+    return c if ratio_fits(c, extra) else None
+
+
+def _detectable(tol: float, d: int) -> float:
+    # e.v for a unit direction uniform on the sphere of dimension d is about N(0, |e|^2/d):
+    # P(|e.v| < tol) <= sqrt(2/pi) tol sqrt(d)/|e| per direction, independent directions multiply.
+    return math.sqrt(2.0 / math.pi) * tol * math.sqrt(d) / FAST_REPORT_MISS ** (1.0 / FAST_DIRECTIONS)
+
+
+_MISS_RULE = ("a single entry off by e is missed by one unit random direction over d entries with probability "
+              "<= sqrt(2/pi) * tolerance * sqrt(d) / e")
+
+
 def fast_check(U, problem: Problem, params, rng, name: str):
     net = problem.network
-    dd = _Directional(problem, params)
+    X, Y, lam = problem.X, problem.Y, problem.lam
+
+    def scalars(theta):
+        J = float(_cost.cost(np, net, theta, X, Y, lam))
+        return np.array([J]), np.array([abs(J)])
+
+    dd = Directional(BlackBox(scalars, params, 1))
+    U = np.asarray(U)[None, :]
     findings: list[Finding] = []
     layers_info = []
     for layer, sl in enumerate(layer_slices(net), start=1):
@@ -142,17 +225,15 @@ def fast_check(U, problem: Problem, params, rng, name: str):
         flags = [dd.probe(U, idx, rng) for _ in range(FAST_DIRECTIONS)]
         if layer == 1:  # the first probe calibrates the truncation part of every tolerance
             flags = [dd.calibrate(U, f) for f in flags]
-        tol = max(f.tol for f in flags)
-        # e.v for a unit direction uniform on the sphere of dimension d is about N(0, |e|^2/d):
-        # P(|e.v| < tol) <= sqrt(2/pi) tol sqrt(d)/|e| per direction, independent directions multiply.
-        detect = math.sqrt(2.0 / math.pi) * tol * math.sqrt(idx.size) / FAST_REPORT_MISS ** (1.0 / FAST_DIRECTIONS)
+        tol = float(max(np.max(f.tol) for f in flags))
+        detect = _detectable(tol, idx.size)
         layers_info.append({"layer": layer, "tolerance": tol, "detectable_error": detect,
                             "flagged": any(f.flagged for f in flags)})
         if not any(f.flagged for f in flags):
             continue
-        factor = _fast_factor(dd, U, flags, rng)
-        if factor is not None:
-            c, label = factor
+        c = fast_factor(dd, U, flags, rng)
+        if c is not None:
+            label = factor_name(c, problem.m)
             kind = "sign_flip" if is_ratio(c, -1.0) else "constant_factor"
             findings.append(Finding(
                 kind, layer, f"Theta{layer}'s gradient is {c:.6g} times the true one along every random direction "
@@ -163,29 +244,26 @@ def fast_check(U, problem: Problem, params, rng, name: str):
                 {"factor": c, "blame_basis": "numeric (fast mode does not run jax)"}))
             continue
         # Split the most clearly flagged direction into the bias column and the weight columns.
-        top = max(flags, key=lambda f: abs(f.r) / f.tol)
+        top = max(flags, key=lambda f: float(np.max(np.abs(f.r) / np.maximum(f.tol, TINY))))
         local = grid(net, layer) - sl.start
         order = np.r_[local[:, 0], local[:, 1:].ravel()]
-        top = _Node(top.idx[order], top.v[order], top.r, top.tol)
+        top = Node(top.idx[order], top.v[order], top.r, top.tol)
         bias, weights = dd.split(U, top, rows_, rng)
         blocks = [b for b in (bias, weights) if b is not None and b.flagged]
         if not blocks:
             blocks = [top]  # the layer was flagged but neither part alone: search it all
-        leaves, open_blocks = _bisect(dd, U, blocks, rng)
+        leaves, open_blocks = bisect(dd, U, blocks, rng)
         confirmed = []
         for i in leaves:
             d, err = dd.partial(int(i))
-            if abs(U[i] - d) > NUMERIC_SAFETY * err:
-                confirmed.append((int(i), d, err))
+            if abs(U[0, i] - d[0]) > NUMERIC_SAFETY * err[0]:
+                confirmed.append((int(i), float(d[0]), float(err[0])))
         if not confirmed and not open_blocks:
             continue
         idx_bad = np.array([c[0] for c in confirmed] + [int(j) for b in open_blocks for j in b], dtype=int)
-        expected = U.copy()
-        for i, d, _ in confirmed:
-            expected[i] = d
         rows, cols = rows_cols(net, idx_bad)
-        vals = [{"row": net.locate(i)[1], "column": net.locate(i)[2], "index": i, "yours": float(U[i]),
-                 "expected": float(d), "error": float(abs(U[i] - d)), "numeric_error_estimate": float(err)}
+        vals = [{"row": net.locate(i)[1], "column": net.locate(i)[2], "index": i, "yours": float(U[0, i]),
+                 "expected": float(d), "error": float(abs(U[0, i] - d)), "numeric_error_estimate": float(err)}
                 for i, d, err in confirmed[:MAX_LISTED]]
         exp = (f"random directions masked to Theta{layer}, then to its bias column and its weight columns, then "
                "bisection over the flagged block with masked directions; each wrong entry confirmed by a central "
@@ -205,51 +283,89 @@ def fast_check(U, problem: Problem, params, rng, name: str):
             sentence = (f"{len(confirmed)} wrong entr{'y' if len(confirmed) == 1 else 'ies'} in Theta{layer}: {where}. "
                         "Your value there differs from the finite-difference derivative by far more than its error "
                         "estimate; every other entry of the layer passed the random-direction checks.")
-        err = [abs(U[i] - d) for i, d, _ in confirmed]
+        err = [abs(U[0, i] - d) for i, d, _ in confirmed]
         findings.append(Finding(kind, layer, sentence, exp, rows, cols, vals, max(err) if err else None,
                                 None, "user", cause, {"blame_basis": "numeric (fast mode does not run jax)"}))
-    stats = {"directions_per_layer": FAST_DIRECTIONS, "miss_probability": FAST_REPORT_MISS, "cost_evaluations": dd.evaluations,
+    stats = {"directions_per_layer": FAST_DIRECTIONS, "miss_probability": FAST_REPORT_MISS, "cost_evaluations": dd.used,
              "full_check_evaluations": 2 * net.n_params, "step": dd.h, "layers": layers_info,
-             "miss_probability_rule": "a single entry off by e is missed by one unit random direction over d "
-                                      "entries with probability <= sqrt(2/pi) * tolerance * sqrt(d) / e"}
+             "miss_probability_rule": _MISS_RULE}
     return findings, stats
 
 
-def _fast_factor(dd: _Directional, U, flags, rng):
-    """Is the layer's gradient c times the truth? The ratio U.v / D_v is then the same for
-    every direction; a third direction confirms what two suggest. Returns (c, name) or None."""
-    def ratio_fits(c, node):
-        d = float(U[node.idx] @ node.v) - node.r
-        return abs(float(U[node.idx] @ node.v) - c * d) <= (1.0 + abs(c)) * node.tol
-
-    first = flags[0]
-    d1 = float(U[first.idx] @ first.v) - first.r
-    if abs(d1) <= first.tol:
-        return None
-    c = float(U[first.idx] @ first.v) / d1
-    if is_ratio(c, 1.0) or not all(ratio_fits(c, f) for f in flags[1:]):
-        return None
-    extra = dd.probe(U, first.idx, rng)
-    if not ratio_fits(c, extra):
-        return None
-    return c, factor_name(c, dd.m)
-
-
-def _bisect(dd: _Directional, U, blocks, rng):
-    """Halve flagged blocks until single entries remain (two evaluations per split).
-
-    Returns (single wrong entries, blocks left open when more than FAST_MAX_LEAVES are open).
-    """
-    leaves = []
-    stack = [b for b in blocks if len(b.idx)]
-    while stack:
-        if len(stack) > FAST_MAX_LEAVES:
-            return leaves, [b.idx for b in stack]
-        node = stack.pop()
-        if len(node.idx) == 1:
-            leaves.append(int(node.idx[0]))
+def fast_inputs(inputs, U, bb: BlackBox, rng, N_batch):
+    """The generic fast mode: findings and statistics over every differentiated input of
+    ``inputs`` (U has one row per scalar function of ``bb``); at most a full check's
+    evaluations."""
+    n = bb.theta0.size
+    full = 4 * n + 1
+    dd = Directional(bb, full)
+    findings, stats_inputs = [], []
+    calibrated = False
+    for s in inputs.slots:
+        idx = np.arange(s.start, s.stop)
+        flags = [dd.probe(U, idx, rng) for _ in range(FAST_DIRECTIONS)]
+        if not calibrated:
+            flags = [dd.calibrate(U, f) for f in flags]
+            calibrated = True
+        tol = float(max(np.max(f.tol) for f in flags))
+        detect = _detectable(tol, idx.size)
+        flagged = any(f.flagged for f in flags)
+        stats_inputs.append({"input": s.name, "position": s.position, "tolerance": tol,
+                             "detectable_error": detect, "flagged": flagged})
+        if not flagged:
             continue
-        left, right = dd.split(U, node, len(node.idx) // 2, rng)
-        stack += [h for h in (right, left) if h is not None and h.flagged]
-    return leaves, []
-
+        c = fast_factor(dd, U, flags, rng)
+        basis = {"blame_basis": "finite differences along random directions (fast mode)"}
+        if c is not None:
+            label = factor_name(c, 1)
+            if N_batch and N_batch > 1 and is_ratio(c, float(N_batch)):
+                label = f"missing 1/N? (factor = N = {N_batch}, the batch size; not confirmed in fast mode)"
+            kind = "sign_flip" if is_ratio(c, -1.0) else "constant_factor"
+            findings.append(InputFinding(
+                kind, s.name, s.position,
+                f"the gradient of {s.label} is {c:.6g} times the true one along every random direction tried"
+                + (f" ({label})" if label else "") + ": the whole input is scaled, not single entries.",
+                f"compared U.v with the directional derivative along {FAST_DIRECTIONS + 1} random directions "
+                f"masked to {s.name}: their ratio is the same each time", cause=label or f"factor {c:.6g}",
+                extra={"factor": c, **basis}))
+            continue
+        top = max(flags, key=lambda f: float(np.max(np.abs(f.r) / np.maximum(f.tol, TINY))))
+        leaves, open_blocks = bisect(dd, U, [top], rng)
+        confirmed = []
+        for i in leaves:
+            if dd.exhausted:
+                break
+            d, err = dd.partial(i)
+            if np.any(np.abs(U[:, i] - d) > NUMERIC_SAFETY * err):
+                confirmed.append((i, d, err))
+        local = sorted({i - s.start for i, _, _ in confirmed} | {int(j) - s.start for b in open_blocks for j in b})
+        mask = np.zeros(s.size, dtype=bool)
+        mask[local] = True
+        values = [{"entry": s.index(i - s.start), "yours": float(U[0, i]), "expected": float(d[0]),
+                   "error": float(abs(U[0, i] - d[0])), "numeric_error_estimate": float(err[0])}
+                  for i, d, err in confirmed[:MAX_LISTED]]
+        if open_blocks:
+            spent = " -- its evaluation budget spent" if dd.exhausted else ""
+            sentence = (f"many entries of {s.label}'s gradient are wrong (the search stopped with "
+                        f"{len(open_blocks)} block(s) open{spent}); run mode='full' on smaller inputs for a diagnosis.")
+        elif confirmed:
+            where = ", ".join(f"{s.name}{list(s.index(i - s.start))}" for i, _, _ in confirmed[:MAX_LISTED])
+            sentence = (f"{len(confirmed)} wrong entr{'y' if len(confirmed) == 1 else 'ies'} in the gradient of "
+                        f"{s.label}: {where}. Each differs from its finite-difference derivative by far more than "
+                        "the error estimate; the rest of the input passed the random-direction checks.")
+        else:
+            sentence = (f"the gradient of {s.label} fails the random-direction checks, but bisection could not "
+                        "pin single entries down (many small errors, or the budget ran out).")
+        findings.append(InputFinding(
+            "entries", s.name, s.position, sentence,
+            f"random directions masked to {s.name}, then bisection over the flagged block with masked directions; "
+            "each entry confirmed by a central difference with its own error estimate",
+            entries=[s.index(i) for i in local[:MAX_ENTRIES]],
+            groups=groups_of(mask, s.shape) if 0 < mask.sum() < s.size else [],
+            values=values, error=max((v["error"] for v in values), default=None),
+            cause="many entries" if open_blocks else "individual entries",
+            extra={"n_entries": len(local), **basis}))
+    stats = {"evaluations": dd.used, "full_evaluations": full, "directions_per_input": FAST_DIRECTIONS,
+             "step": dd.h, "miss_probability": FAST_REPORT_MISS, "inputs": stats_inputs,
+             "miss_probability_rule": _MISS_RULE}
+    return findings, stats

@@ -9,10 +9,11 @@ import numpy as np
 
 from gradlab import _judge
 from gradlab._judge import TINY, is_ratio
+from gradlab.check.inputs import axis_name
 from gradlab.network import Network
 
 __all__ = ["KINDS", "MAX_LISTED", "Finding", "entry_finding", "values", "rows_cols", "layer_slices", "grid",
-           "differing", "factor_name"]
+           "differing", "factor_name", "INPUT_KINDS", "INPUT_FAILING", "InputFinding", "groups_of"]
 
 #: At most this many entries are listed with their values in one finding.
 MAX_LISTED = 5
@@ -131,3 +132,79 @@ def grid(network: Network, layer: int) -> np.ndarray:
     start, (rows, cols) = network.offsets[layer - 1], network.shapes[layer - 1]
     return start + np.arange(rows * cols).reshape(rows, cols)
 
+
+#: The kinds of finding of the generic checks (any function, any layer), with what each means.
+INPUT_KINDS = {
+    "bad_output": "the gradient returned is not one finite array per differentiated input, of its shape",
+    "input_mutation": "the code wrote into an argument (an input, dout or the cache)",
+    "non_determinism": "two calls on identical copies of the arguments returned different results",
+    "zero_gradient": "an input's gradient is all zeros where the true gradient is not",
+    "constant_factor": "an input's gradient is a constant multiple of the true one (1/N: the batch size)",
+    "sign_flip": "an input's gradient is minus the true one",
+    "transposed": "an input's gradient holds the true numbers transposed",
+    "partial_batch": "the gradient is right only for part of the batch (the first k examples)",
+    "entries": "individual entries are wrong, no simpler pattern fits (grouped into rows, columns, "
+               "channels where they form one)",
+    "kink": "a finite-difference stencil crossed a kink (relu, max, hinge); judged by the one-sided quotients",
+    "numeric_problem": "finite differences disagree with witnesses that agree with each other",
+    "function_suspect": "two witnesses of the same function disagree with each other: the function itself "
+                        "is suspect (not smooth there, or not the function both witnesses see)",
+}
+
+#: Blames that fail a generic check: the user's gradient, or the function itself. "numeric" (a
+#: finite-difference problem), "precision" (a float32 result, judged at its precision) and
+#: "shape" (an extra length-1 axis) are reported without failing it.
+INPUT_FAILING = ("user", "function")
+
+
+@dataclasses.dataclass
+class InputFinding:
+    """One thing a generic check found: where (which input, which entries), how much, and why.
+
+    ``input`` and ``position`` name the input (``"dw"``-style findings name the input the
+    gradient belongs to, e.g. ``"w"``, position 1); None for findings about the whole call.
+    ``entries`` are multi-indices into that input; ``groups`` say when they form whole rows,
+    columns or channels (``{"axis": 0, "name": "row", "indices": [3, 4]}``). ``values``
+    lists a few entries with your value and the expected one. ``blame`` is ``"user"``,
+    ``"function"``, ``"numeric"``, ``"precision"`` or ``"shape"``.
+    """
+
+    kind: str
+    input: str | None
+    position: int | None
+    sentence: str
+    experiment: str
+    entries: list = dataclasses.field(default_factory=list)
+    groups: list = dataclasses.field(default_factory=list)
+    values: list = dataclasses.field(default_factory=list)
+    error: float | None = None
+    rel_error: float | None = None
+    blame: str = "user"
+    cause: str | None = None
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["entries"] = [list(e) for e in self.entries]
+        extra = d.pop("extra")
+        d.update(extra)
+        return d
+
+
+def groups_of(per_entry, shape) -> list[dict]:
+    """Axes along which the marked entries of an input form whole slabs (rows, columns,
+    channels): ``{"axis": 0, "name": "row", "indices": [3, 4]}`` when exactly rows 3 and 4
+    (every column) are marked."""
+    shape = tuple(shape)
+    if len(shape) < 2:
+        return []
+    mask = np.asarray(per_entry, dtype=bool).reshape(shape)
+    out = []
+    for axis in range(len(shape)):
+        others = tuple(a for a in range(len(shape)) if a != axis)
+        touched = mask.any(axis=others)
+        full = mask.all(axis=others)
+        if touched.any() and np.array_equal(touched, full) and not full.all():
+            out.append({"axis": axis, "name": axis_name(len(shape), axis),
+                        "indices": [int(i) for i in np.flatnonzero(full)]})
+    return out

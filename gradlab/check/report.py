@@ -5,8 +5,9 @@ from __future__ import annotations
 import textwrap
 
 from gradlab._report import Report, counted, fmt
+from gradlab.check.findings import INPUT_FAILING
 
-__all__ = ["CheckReport", "wrap", "ranges"]
+__all__ = ["CheckReport", "GradientReport", "wrap", "ranges"]
 
 
 class CheckReport(Report):
@@ -117,3 +118,128 @@ def ranges(items) -> str:
         if i is not None:
             start = prev = i
     return ", ".join(out)
+
+
+class GradientReport(Report):
+    """The result of :func:`gradlab.check_function` or :func:`gradlab.check_layer`.
+
+    Attributes
+    ----------
+    ok : bool
+        True when nothing is blamed on your gradient or on the function itself.
+    findings : list[InputFinding]
+    info : dict
+        What was checked: the functions, the inputs (names, positions, shapes), the
+        number of upstream gradients, the witnesses and their evaluations.
+    comparisons : dict
+        Per pair of gradients (``"yours vs jax"``...): ok, the measure and its value, the
+        criterion, and the same per input.
+    notes : list[str]
+        One line per witness that could not be used, saying why (``"jax witness
+        unavailable: ..."``).
+    kinks : list[dict]
+        Entries whose stencil crossed a kink, with the one-sided quotients.
+    fast : dict or None
+        Fast mode's statistics.
+    """
+
+    def __init__(self, info, findings, comparisons, notes=(), kinks=(), fast=None):
+        self.info = dict(info)
+        self.findings = list(findings)
+        self.comparisons = dict(comparisons)
+        self.notes = list(notes)
+        self.kinks = list(kinks)
+        self.fast = fast
+        self.ok = not any(f.blame in INPUT_FAILING for f in self.findings)
+
+    @property
+    def kinds(self) -> list[str]:
+        """The kinds of the findings, in order."""
+        return [f.kind for f in self.findings]
+
+    def findings_for(self, name: str) -> list:
+        """The findings about the input ``name``."""
+        return [f for f in self.findings if f.input == name]
+
+    def to_dict(self) -> dict:
+        d = {"ok": self.ok, **self.info, "notes": self.notes, "comparisons": self.comparisons,
+             "kinks": self.kinks, "findings": [f.to_dict() for f in self.findings]}
+        if self.fast is not None:
+            d["fast"] = self.fast
+        return d
+
+    def _text(self) -> str:
+        i = self.info
+        lines = [f"gradlab {i['check']}: {i['function']} -- {i['inputs_text']}"]
+        if i.get("douts"):
+            lines.append(f"  {counted(i['douts'], 'upstream gradient')} dout of shape {i['out_shape']}"
+                         + (" (seeded random, seed {})".format(i["seed"]) if i.get("douts_random") else " (given)"))
+        for w in i.get("witnesses", []):
+            lines.append(f"  witness: {w}")
+        for note in self.notes:
+            lines.append(f"  {note}")
+        criteria = []
+        for name, c in self.comparisons.items():
+            verdict = "agree" if c["ok"] else "DIFFER"
+            measure = "" if c.get("value") is None else f"  ({c['measure']} {fmt(c['value'])})"
+            lines.append(f"  {name:<24} {verdict:<7}{measure}")
+            if not c["ok"]:
+                bad = [k for k, s in c.get("inputs", {}).items() if not s["ok"]]
+                if bad:
+                    lines.append(f"  {'':<24} differ in: {', '.join(bad)}")
+            if c["criterion"] not in criteria:
+                criteria.append(c["criterion"])
+        for crit in criteria:
+            lines.append(wrap("criterion: " + crit, "    "))
+        if self.fast is not None:
+            f = self.fast
+            lines.append(f"  fast mode: {f['evaluations']} evaluations (a full check needs {f['full_evaluations']})")
+            for item in f["inputs"]:
+                lines.append(f"    {item['input']}: a single wrong entry off by more than "
+                             f"{fmt(item['detectable_error'])} is missed with probability < {f['miss_probability']:g}")
+        if self.kinks:
+            lines.append(f"  {len(self.kinks)} entr{'y' if len(self.kinks) == 1 else 'ies'} at a kink "
+                         "(one-sided quotients; judged by them, not by central differences):")
+            for k in self.kinks[:_KINKS_SHOWN]:
+                lines.append(f"    {k['input']}{list(k['entry'])}: yours={k['yours']:.8g}, left={k['left']:.8g}, "
+                             f"right={k['right']:.8g}" + ("" if k["ok"] else "  <-- neither side"))
+            if len(self.kinks) > _KINKS_SHOWN:
+                lines.append(f"    ... {len(self.kinks) - _KINKS_SHOWN} more in the JSON report")
+        if "blame" in i:
+            lines.append(f"  blame for the values: {i['blame']}")
+        lines.append("")
+        if not self.findings:
+            lines.append("no problems found: the gradient agrees with every witness")
+        for n, f in enumerate(self.findings, start=1):
+            where = "" if f.input is None else f" {f.input} (input {f.position})"
+            lines.append(f"{n}. [{f.kind}]{where}" + (f" ({f.cause})" if f.cause else "")
+                         + ("" if f.blame == "user" else f"  -- blame: {f.blame}"))
+            lines.append(wrap(f.sentence, "   "))
+            if f.groups:
+                lines.append("   " + "; ".join(_group_text(g) for g in f.groups))
+            elif f.entries:
+                total = f.extra.get("n_entries", len(f.entries))
+                shown = ", ".join(str(list(e)) for e in f.entries[:_ENTRIES_SHOWN])
+                lines.append(f"   entries ({total}): {shown}" + (" ..." if total > _ENTRIES_SHOWN else ""))
+            for val in f.values:
+                loc = ", ".join(f"{k}={_show(val[k])}" for k in ("entry", "argument", "douts") if k in val)
+                nums = ", ".join(f"{k}={x:.6g}" for k, x in val.items()
+                                 if isinstance(x, float) and k not in ("error", "numeric_error_estimate"))
+                lines.append(f"     {loc}: {nums}")
+            lines.append(wrap("experiment: " + f.experiment, "   "))
+        lines.append("")
+        failing = sum(f.blame in INPUT_FAILING for f in self.findings)
+        lines.append("verdict: " + ("PASS" if self.ok else f"FAIL ({counted(failing, 'finding')})"))
+        return "\n".join(lines)
+
+
+_KINKS_SHOWN = 8
+_ENTRIES_SHOWN = 8
+
+
+def _show(x):
+    return str(list(x)) if isinstance(x, (tuple, list)) else str(x)
+
+
+def _group_text(g) -> str:
+    return f"{g['name']}s {ranges(g['indices'])} of axis {g['axis']} (every other index)"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from gradlab.cli.args import add_force, add_progress, forcible, integer, number, sizes
 
 
@@ -11,18 +13,48 @@ def add_check(sub) -> None:
         "check",
         help="check your gradient function: who is wrong, where, and why",
         description=(
-            "Check a gradient function against jax and finite differences of gradlab's cost, on "
-            "copies of its arguments (writes into them are reported). Findings name the layer "
-            "(1 = Theta1), the rows (units) and columns (inputs, 0 = bias), the values and the "
-            "likely slip. Exit status: 0 pass, 1 a problem found, 2 usage or load error."
+            "Check a gradient against jax and finite differences, on copies of its arguments "
+            "(writes into them are reported). Three forms:\n"
+            "  gradlab check FILE.py:GRAD [--cost COST [--own-cost]]   a network gradient (the course's "
+            "cost, or your own)\n"
+            "  gradlab check --function FILE.py:F [--grad G] --inputs MAKE [--wrt NAMES]   any scalar "
+            "function: F(*inputs) returns the value, or (value, gradients) without --grad\n"
+            "  gradlab check --layer FILE.py:FORWARD:BACKWARD --inputs MAKE [--wrt NAMES]   a layer: "
+            "FORWARD(*inputs) -> (out, cache), BACKWARD(dout, cache) -> gradients\n"
+            "MAKE names a function of the same file (or FILE.py:MAKE) returning the tuple of inputs; "
+            "it may take one argument, a numpy Generator seeded by --seed. Findings name the layer, "
+            "rows and columns (networks) or the input and its entries (functions, layers), the values "
+            "and the likely slip. Exit status: 0 pass, 1 a problem found, 2 usage or load error."
         ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("target", help="PATH.py:FUNC or module:FUNC, the gradient function to check")
+    p.add_argument("target", nargs="?", default=None,
+                   help="PATH.py:FUNC or module:FUNC, the network gradient function to check")
+    p.add_argument("--function", default=None, metavar="FILE.py:F",
+                   help="check the gradient of this scalar function of any inputs (with --inputs)")
+    p.add_argument("--grad", default=None, metavar="G",
+                   help="with --function: the gradient function (a name in the same file, or FILE.py:G); "
+                        "without it F returns (value, gradients)")
+    p.add_argument("--layer", default=None, metavar="FILE.py:FORWARD:BACKWARD",
+                   help="check this layer's backward pass against its forward pass (with --inputs)")
+    p.add_argument("--inputs", default=None, metavar="MAKE",
+                   help="with --function or --layer: the function returning the inputs (a name in the same "
+                        "file, or FILE.py:MAKE)")
+    p.add_argument("--wrt", default=None, metavar="NAMES",
+                   help="with --function or --layer: the inputs to differentiate, comma-separated names or "
+                        "positions (default every float array)")
+    p.add_argument("--douts", type=integer, default=3,
+                   help="with --layer: random upstream gradients to check with (default 3)")
+    p.add_argument("--against", default=None, metavar="WITNESSES",
+                   help="with --function or --layer: jax,numeric (default), or one of them")
     p.add_argument("--signature", choices=("gradlab", "seed"), default="gradlab",
                    help="gradlab: f(problem, params); seed: nnGradient(nn_params, input_layer_size, "
                         "hidden_layer_size, num_labels, X, y, Lambda) (default gradlab)")
     p.add_argument("--cost", default=None, metavar="FUNC",
                    help="also check this cost function (same signature; a name in the same file, or PATH.py:FUNC)")
+    p.add_argument("--own-cost", dest="own_cost", action="store_true",
+                   help="--cost is your own cost (not the course's cross-entropy): judge the gradient against it; "
+                        "how it differs from the course's cost is a note")
     p.add_argument("--sizes", type=sizes, default=(3, 5, 3), help="layer sizes (default 3,5,3)")
     p.add_argument("--lambda", dest="lam", type=number, default=1.0,
                    help="lambda for the check, >= 0; lambda = 0 is tried too (default 1)")
@@ -45,6 +77,19 @@ def add_check(sub) -> None:
 
 def run_check(args) -> int:
     """``gradlab check``: load the functions, check (or shrink), print; 0 on a pass, else 1."""
+    from gradlab._errors import GradlabError
+
+    forms = [name for name, given in (("target", args.target), ("--function", args.function),
+                                      ("--layer", args.layer)) if given is not None]
+    if len(forms) != 1:
+        raise GradlabError("gradlab check needs exactly one of FILE.py:GRAD, --function FILE.py:F or "
+                           f"--layer FILE.py:FORWARD:BACKWARD; got {', '.join(forms) or 'none'}")
+    if args.target is None:
+        return _run_generic(args)
+    generic_only = [o for o, given in (("--grad", args.grad), ("--inputs", args.inputs), ("--wrt", args.wrt),
+                                        ("--against", args.against)) if given is not None]
+    if generic_only:
+        raise GradlabError(f"{generic_only[0]} goes with --function or --layer, not with a network gradient")
     from gradlab.check import check, load_function, shrink
 
     fn = load_function(args.target, "target")
@@ -52,14 +97,84 @@ def run_check(args) -> int:
     if args.cost is not None:
         where = args.target.rpartition(":")[0]
         cost_fn = load_function(args.cost if ":" in args.cost else f"{where}:{args.cost}", "--cost")
+    if args.own_cost and cost_fn is None:
+        raise GradlabError("--own-cost judges the gradient against --cost's function; give --cost")
     report = None
     if args.shrink:
+        if args.own_cost:
+            raise GradlabError("--shrink searches against the course's cost; it does not go with --own-cost")
         report = shrink(fn, signature=args.signature, cost_fn=cost_fn, max_examples=args.max_examples,
                         target=args.target)
         if report is None and not args.json:
             print(f"--shrink: no failing case in {args.max_examples} tried; checking the given case")
     if report is None:
         report = check(fn, args.sizes, signature=args.signature, cost_fn=cost_fn, lam=args.lam,
-                       examples=args.examples, seed=args.seed, weight_scale=args.weight_scale, mode=args.mode)
+                       examples=args.examples, seed=args.seed, weight_scale=args.weight_scale, mode=args.mode,
+                       own_cost=args.own_cost)
     print(report.to_json() if args.json else report)
     return 0 if report.ok else 1
+
+
+def _in_file(text: str, where: str, name: str):
+    """``NAME`` in the file ``where``, or ``FILE.py:NAME`` (loaded and guarded)."""
+    from gradlab.check import load_function
+
+    return load_function(text if ":" in text else f"{where}:{text}", name)
+
+
+def _run_generic(args) -> int:
+    """``--function`` / ``--layer``: load, make the inputs, check, print."""
+    import numpy as np
+
+    from gradlab._errors import GradlabError
+    from gradlab._usercode import guarded
+    from gradlab.check import check_function, check_layer, load_function
+
+    if args.cost is not None or args.own_cost or args.shrink:
+        raise GradlabError("--cost, --own-cost and --shrink go with a network gradient, not --function or --layer")
+    if args.inputs is None:
+        raise GradlabError(f"{'--function' if args.function else '--layer'} needs --inputs MAKE, the function "
+                           "returning the inputs to check at")
+    if args.function is not None:
+        where = args.function.rpartition(":")[0]
+        fns = (load_function(args.function, "--function"),
+               None if args.grad is None else _in_file(args.grad, where, "--grad"))
+    else:
+        if args.grad is not None:
+            raise GradlabError("--grad goes with --function; a layer's gradient is its BACKWARD")
+        head, _, backward = args.layer.rpartition(":")
+        where, _, forward = head.rpartition(":")
+        if not where or not forward or not backward:
+            raise GradlabError(f"--layer must be FILE.py:FORWARD:BACKWARD; got --layer={args.layer!r}")
+        fns = (load_function(f"{where}:{forward}", "--layer"), load_function(f"{where}:{backward}", "--layer"))
+    make = _in_file(args.inputs, where, "--inputs")
+    inputs = _make_inputs(make, args.seed, guarded, np)
+    wrt = None if args.wrt is None else [int(w) if w.strip().lstrip("-").isdigit() else w.strip()
+                                          for w in args.wrt.split(",")]
+    against = ("jax", "numeric") if args.against is None else tuple(a.strip() for a in args.against.split(","))
+    common = dict(wrt=wrt, mode=args.mode, against=against, seed=args.seed)
+    if args.function is not None:
+        report = check_function(fns[0], fns[1], *inputs, **common)
+    else:
+        report = check_layer(fns[0], fns[1], *inputs, n_douts=args.douts, **common)
+    print(report.to_json() if args.json else report)
+    return 0 if report.ok else 1
+
+
+def _make_inputs(make, seed: int, guarded, np) -> tuple:
+    """Call ``--inputs``'s function (with a seeded numpy Generator when it takes one argument)."""
+    import inspect
+
+    from gradlab._errors import GradlabError
+
+    try:
+        takes = len([p for p in inspect.signature(make).parameters.values()
+                     if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
+    except (TypeError, ValueError):
+        takes = 0
+    call, _ = guarded(make, "--inputs function", "--inputs", 1 if takes else 0, "(rng) or ()")
+    made = call(np.random.default_rng(seed)) if takes else call()
+    if not isinstance(made, (tuple, list)) or not made:
+        raise GradlabError("--inputs must name a function returning a non-empty tuple (or list) of inputs; got "
+                           f"{type(made).__name__}")
+    return tuple(made)

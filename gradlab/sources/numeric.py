@@ -303,7 +303,7 @@ def richardson_tableau(D):
     return T
 
 
-def _richardson_gain(j: int) -> float:
+def richardson_gain(j: int) -> float:
     """Sum of |weights| of level j over the differences it combines: how much the
     round-off of one difference is amplified by extrapolating j levels."""
     gain = 1.0
@@ -338,7 +338,7 @@ def _richardson(ev: Evaluator, theta, h0, index):
         for j in range(1, k):
             usable = ~np.any(np.array(crossed[k - j - 1 : k + 1]), axis=0)
             e = (np.abs(T[k, j] - T[k, j - 1]) + np.abs(T[k, j] - T[k - 1, j])
-                 + _richardson_gain(j) * roundoff0 / hs[k])
+                 + richardson_gain(j) * roundoff0 / hs[k])
             better = usable & (e < err)
             best = np.where(better, T[k, j], best)
             err = np.where(better, e, err)

@@ -1,4 +1,4 @@
-"""The README's table "What gradlab does with bad input", run row by row.
+"""docs/bad-input.md's table "What gradlab does with bad input", run row by row.
 
 Each row names a command and the words its one-line error must contain. The test builds
 the files the rows name in a temporary folder, runs every command there through the CLI
@@ -22,13 +22,13 @@ import scipy.io
 import gradlab
 from gradlab.cli import main
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-SECTION = "## What gradlab does with bad input"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-input.md"
+SECTION = "# What gradlab does with bad input"
 ROW = re.compile(r"^\|(?P<case>[^|]+)\|\s*`gradlab (?P<command>[^`]+)`\s*\|\s*`(?P<says>[^`]+)`\s*\|\s*$")
 
 
 def _rows() -> list[tuple[str, str, str]]:
-    text = README.read_text(encoding="utf-8")
+    text = DOC.read_text(encoding="utf-8")
     start = text.index(SECTION)
     end = text.find("\n## ", start + len(SECTION))
     rows = []
@@ -107,6 +107,8 @@ def _files(tmp_path: Path) -> dict[str, object]:
         "typo.py": b"def grad(problem, params):\n    return params +\n",
         "raises.py": b"def grad(problem, params):\n    raise RuntimeError('boom')\n",
         "exits.py": b"import os\n\ndef grad(problem, params):\n    os._exit(0)\n",
+        "bad.csv": b"a,b,label\n1,oops,0\n",
+        "mydata.txt": b"1,2,0\n3,4,1\n",
     }
 
 
@@ -129,7 +131,7 @@ def workdir(tmp_path_factory):
     return folder
 
 
-def test_the_readme_table_has_its_rows():
+def test_the_table_has_its_rows():
     # A reworded heading or a broken table format would otherwise make every row vanish.
     assert len(ROWS) >= 20, ROWS
 
@@ -140,11 +142,11 @@ def test_every_file_the_table_names_is_built_or_known_absent(workdir):
         for token in shlex.split(command):
             first = token.split("/")[0].split(":")[0]
             if "." in first or first in {"folder", "nofolder"}:
-                assert first in built | ABSENT, f"README row {case!r} names {first!r}, which the test does not build"
+                assert first in built | ABSENT, f"bad-input.md row {case!r} names {first!r}, which the test does not build"
 
 
 @pytest.mark.parametrize("case, command, says", ROWS, ids=[r[0] for r in ROWS])
-def test_readme_row_is_one_line_exit_2(workdir, monkeypatch, capsys, case, command, says):
+def test_documented_bad_input_is_one_line_exit_2(workdir, monkeypatch, capsys, case, command, says):
     monkeypatch.chdir(workdir)
     before = sorted(p.relative_to(workdir) for p in workdir.rglob("*"))
     status = main(shlex.split(command))
@@ -152,7 +154,7 @@ def test_readme_row_is_one_line_exit_2(workdir, monkeypatch, capsys, case, comma
     assert status == 2, (command, out, err)
     lines = err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("gradlab: error: "), err
-    assert says in lines[0], f"README promises {says!r} for `gradlab {command}`; got: {lines[0]}"
+    assert says in lines[0], f"docs/bad-input.md promises {says!r} for `gradlab {command}`; got: {lines[0]}"
     after = sorted(p.relative_to(workdir) for p in workdir.rglob("*"))
     assert after == before, f"a refused command must write nothing; new: {set(after) - set(before)}"
 

@@ -1,0 +1,36 @@
+"""The Python blocks of docs/check-any-gradient.md run as written: the library examples
+(in order, sharing names) and the pasteable property test, whose tests are then run."""
+
+import re
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "check-any-gradient.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+
+
+def test_the_library_examples_run_and_pass():
+    namespace: dict = {}
+    for block in BLOCKS[:2]:
+        exec(compile(block, str(DOC), "exec"), namespace)
+    assert namespace["report"].ok
+
+
+def test_the_pasteable_property_test_runs_and_passes():
+    namespace: dict = {}
+    exec(compile(BLOCKS[2], str(DOC), "exec"), namespace)
+    tests = [name for name in namespace if name.startswith("test_")]
+    assert tests == ["test_affine_backward", "test_relu_backward"]
+    for name in tests:
+        namespace[name]()
+
+
+def test_the_property_test_fails_for_a_planted_bug():
+    namespace: dict = {}
+    exec(compile(BLOCKS[2], str(DOC), "exec"), namespace)
+    namespace["relu_backward"] = lambda dout, cache: dout.copy()  # the mask forgotten
+    try:
+        namespace["test_relu_backward"]()
+    except AssertionError as exc:
+        assert "[entries] x (input 0)" in str(exc) and "shape (1, 1)" in str(exc)
+    else:
+        raise AssertionError("the property test passed a relu backward without its mask")
