@@ -246,6 +246,8 @@ def _markdown(res: dict) -> str:
             f"({r['gflops']:.1f} GFLOP/s).", ""]
     for cond in ("quiet", "busy"):
         sw = res["sweep"][cond]
+        if not sw["rows"]:
+            continue
         out += [f"Back-propagation, one BLAS thread against the default, {cond} "
                 f"(load average {sw['load_before']} before, {sw['load_after']} after; median ms):", "",
                 "| sizes | m | largest product, flops | one thread | default | default / one | gradlab uses |",
@@ -275,6 +277,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="training runs per variant and condition (default 5)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and a shorter sweep, for a smoke run")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--train-only", action="store_true", help="only the training runs (the goals), no sweep")
     args = parser.parse_args(argv)
     repeats = 2 if args.quick else args.repeats
     sweep_repeats = 3 if args.quick else 15
@@ -286,7 +289,7 @@ def main(argv=None) -> int:
     for cond in ("quiet", "busy"):
         with busy() if cond == "busy" else contextlib.nullcontext():
             before = _load()
-            rows = sweep(sweep_repeats, cases)
+            rows = [] if args.train_only else sweep(sweep_repeats, cases)
             res["sweep"][cond] = {"rows": rows, "load_before": before, "load_after": _load()}
             before = _load()
             runs = train(repeats)
