@@ -1,4 +1,5 @@
-"""Training with any gradient source: scipy's CG (the seed's method) or L-BFGS.
+"""Training with any gradient source: scipy's CG (the seed's method), L-BFGS, or a
+second-order method (Newton-CG, trust-ncg, trust-krylov) with any Hessian-vector product source.
 
 The objective hands scipy the cost and the gradient together (``jac=True``), from one
 pass of the source where it provides one (backprop and jax do), so no iteration pays for
@@ -26,6 +27,7 @@ from gradlab.data import Dataset, Scaling, make_dataset
 from gradlab.model import History, TrainResult
 from gradlab.network import Network, Problem, check_problem, predict, random_init
 from gradlab.sources import get_source, numeric, value_and_gradient
+from gradlab.sources.second_order import get_hvp_source, hvp
 
 __all__ = [
     "train",
@@ -123,6 +125,7 @@ def train(
     hidden=None,
     grad_source="backprop",
     method: str = "cg",
+    hvp_source=None,
     lam=None,
     maxiter: int = 100,
     seed=0,
@@ -147,8 +150,13 @@ def train(
         Hidden layer sizes, any number of layers (``()`` for none). Leave out with a Problem.
     grad_source : {"backprop", "jax", "numeric"} or callable, default "backprop"
         A callable takes ``(problem, params)`` and returns the flat gradient.
-    method : {"cg", "lbfgs"}, default "cg"
-        scipy's nonlinear conjugate gradient (the seed's method) or L-BFGS-B.
+    method : {"cg", "lbfgs", "newton-cg", "trust-ncg", "trust-krylov"}, default "cg"
+        scipy's nonlinear conjugate gradient (the seed's method), L-BFGS-B, or a method that
+        also takes Hessian-vector products (:data:`gradlab._optimisers.OPTIMISERS`).
+    hvp_source : {"backprop", "jax", "numeric", "numeric-complex"} or callable, optional
+        For the second-order methods: where ``H v`` comes from (default ``"backprop"``,
+        Pearlmutter's R-operator); a callable takes ``(problem, params, v)``. Refused with
+        ``"cg"`` and ``"lbfgs"``, which take none.
     lam : float, default 1.0
         Regularisation strength. Leave out with a Problem.
     maxiter : int, default 100
@@ -233,6 +241,13 @@ def train(
         problem = None
     maxiter = v.integer("maxiter", maxiter, minimum=1)
     method = v.choice("method", method, OPTIMISERS)
+    if OPTIMISERS[method].hessp:
+        hsrc = get_hvp_source("backprop" if hvp_source is None else hvp_source, "hvp_source")
+    elif hvp_source is not None:
+        raise v.fail("hvp_source", hvp_source, f"None for method={method!r} (it takes no Hessian-vector products; "
+                     "the second-order methods are " + ", ".join(repr(k) for k, o in OPTIMISERS.items() if o.hessp) + ")")
+    else:
+        hsrc = None
     src = get_source(grad_source, "grad_source")
     if not isinstance(seed, np.random.Generator):
         seed = v.integer("seed", seed, minimum=0)
@@ -248,7 +263,7 @@ def train(
     net_sizes = problem.network.sizes if problem is not None else sizes
     try:
         _resources.require_memory(_resources.problem_memory(
-            net_sizes, X_train.shape[0], jax=src.name.startswith("jax"),
+            net_sizes, X_train.shape[0], jax=src.name.startswith("jax") or (hsrc is not None and hsrc.name in ("jax", "numeric-complex")),
             param_vectors=_resources.TRAIN_PARAM_VECTORS,
             extra={"scaled inputs": 8 * X_train.size} if scale else None))
     except GradlabError as exc:
@@ -294,7 +309,7 @@ def train(
 
     opt = OPTIMISERS[method]
     recent: dict[bytes, tuple[float, np.ndarray]] = {}
-    counts = {"evaluations": 0, "re-evaluations": 0}
+    counts = {"evaluations": 0, "re-evaluations": 0, "hvp": 0}
     rec_iter, rec_cost, rec_gnorm, rec_time = [], [], [], []
     best = {"cost": math.inf, "params": params0.copy(), "iteration": 0}
     bar = None
@@ -307,6 +322,10 @@ def train(
             recent.pop(next(iter(recent)))
         recent[x.tobytes()] = (f, g)
         return f, g
+
+    def hessp(x, p):
+        counts["hvp"] += 1
+        return hvp(problem, x, p, hsrc)
 
     def at(x):
         hit = recent.get(x.tobytes())
@@ -350,7 +369,7 @@ def train(
             record(0, params0, f0, g0)
             res = scipy.optimize.minimize(
                 objective, params0, jac=True, method=opt.scipy_method,
-                options={"maxiter": maxiter}, callback=step,
+                options={"maxiter": maxiter}, callback=step, **({"hessp": hessp} if opt.hessp else {}),
             )
     except KeyboardInterrupt:
         res = None
@@ -396,6 +415,7 @@ def train(
             # (expected 0 for CG and L-BFGS-B: both accept a point their line search evaluated).
             "re_evaluations": counts["re-evaluations"],
             "elapsed": elapsed,
+            **({"hvp_source": hsrc.name, "hvp_evaluations": counts["hvp"]} if hsrc is not None else {}),
             "m_train": problem.m,
         }
         if init is None:

@@ -86,8 +86,10 @@ def same(a, b) -> bool:
 
 
 
-def as_gradient(raw, network: Network, signature: str, name: str):
-    """(gradient, finding): the finding is a bad_output when the result is unusable."""
+def as_gradient(raw, network: Network, signature: str, name: str, what: str = "gradient"):
+    """(gradient, finding): the finding is a bad_output when the result is unusable.
+
+    ``what`` names the result in the messages ("gradient", "Hessian-vector product")."""
     n = network.n_params
     exp = f"looked at what {name} returned: type, shape, dtype, finite entries"
     try:
@@ -99,13 +101,13 @@ def as_gradient(raw, network: Network, signature: str, name: str):
                              f"a gradient is a float array of length {n} (one entry per weight).", exp,
                              cause="returned None")
     if arr.dtype.kind not in "fiu" or arr.dtype == np.bool_:
-        what = type(raw).__name__ if arr.dtype == object else f"an array of dtype {arr.dtype}"
-        return None, Finding("bad_output", None, f"{name} returned {what}; a gradient is a float array of "
-                             f"length {n} (one entry per weight).", exp, cause=f"type {what}")
+        got = type(raw).__name__ if arr.dtype == object else f"an array of dtype {arr.dtype}"
+        return None, Finding("bad_output", None, f"{name} returned {got}; a {what} is a float array of "
+                             f"length {n} (one entry per weight).", exp, cause=f"type {got}")
     accepted = [(n,)] + ([(n, 1), (1, n)] if signature == "seed" else [])
     if arr.shape not in accepted:
-        return None, Finding("bad_output", None, f"{name} returned an array of shape {arr.shape}; the gradient "
-                             f"of the {n} weights must have shape ({n},) -- Theta1's gradient flattened row by row, "
+        return None, Finding("bad_output", None, f"{name} returned an array of shape {arr.shape}; the {what} "
+                             f"of the {n} weights must have shape ({n},) -- Theta1's block flattened row by row, "
                              "then Theta2's, and so on.", exp, cause=f"shape {arr.shape}")
     grad = np.array(arr.reshape(n), dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(grad))
@@ -123,7 +125,7 @@ def as_gradient(raw, network: Network, signature: str, name: str):
         sentence = (f"{name} returned dtype {arr.dtype}, not float64. " + (
             "It is judged at that precision (round-off bounds scaled by its eps), so correct float32 code is "
             "not flagged; but bugs smaller than that precision cannot be seen -- compute in float64 to check "
-            "closely." if low else "A gradient is a float array; integers cannot hold it."))
+            "closely." if low else f"A {what} is a float array; integers cannot hold it."))
         return grad, Finding("bad_output", None, sentence, exp, cause=f"dtype {arr.dtype}",
                              blame="precision" if low else "user", extra={"dtype": str(arr.dtype)})
     return grad, None

@@ -11,33 +11,22 @@ from gradlab._judge import (EPS, EXACT_NORM_RATIO, MAX_LAM, MAX_WEIGHT_SCALE, NU
                             norm_ratio, numeric_bound, roundoff_floor)
 from gradlab._usercode import check_signature, fn_name
 from gradlab.check.calls import Caller, as_gradient, mutation_findings
+from gradlab.check.cases import DEFAULT_EXAMPLES, DEFAULT_LAM, case
 from gradlab.check.cost import check_cost, own_cost_check
 from gradlab.check.diagnosis import Diagnoser
 from gradlab.check.fast import FULL_MODE_MAX_PARAMS, fast_check
 from gradlab.check.findings import Finding, differing, entry_finding, layer_slices
 from gradlab.check.report import CheckReport
-from gradlab.network import Network, Problem, random_init
+from gradlab.check.second_order import check_hvp
+from gradlab.network import Network
 from gradlab.sources import SOURCES, numeric
 
 __all__ = ["check", "FULL_MODE_MAX_PARAMS", "DEFAULT_LAM", "DEFAULT_EXAMPLES", "SIGNATURES", "validate_against"]
 
-#: Defaults of :func:`check`: lambda > 0 so that regularisation bugs can show (the lambda = 0
-#: experiment is always run as well); 5 examples, as in the seed's gradient check.
-DEFAULT_LAM = 1.0
-DEFAULT_EXAMPLES = 5
 
 SIGNATURES = ("gradlab", "seed")
 _MODES = ("auto", "full", "fast")
 _AGAINST = ("jax", "backprop", "numeric")
-
-
-def case(network: Network, examples: int, lam: float, seed: int, weight_scale: float):
-    """Random weights (the seed's initialiser, scaled), inputs in [-1, 1], every class present."""
-    rng = np.random.default_rng(seed)
-    params = random_init(network, rng) * weight_scale
-    X = rng.uniform(-1.0, 1.0, size=(examples, network.n_inputs))
-    y = rng.permutation(np.arange(examples) % network.n_outputs)
-    return Problem(network, X, y, lam), params
 
 
 def reference(name: str):
@@ -58,7 +47,7 @@ def validate_against(against) -> tuple[str, ...]:
 
 def check(grad_fn, sizes=(3, 5, 3), *, signature: str = "gradlab", cost_fn=None, lam: float = DEFAULT_LAM,
           examples: int = DEFAULT_EXAMPLES, seed: int = 0, weight_scale: float = 1.0, mode: str = "auto",
-          against=("jax", "numeric"), force: bool = False, own_cost: bool = False):
+          against=("jax", "numeric"), force: bool = False, own_cost: bool = False, order: int = 1):
     """Check a gradient function: blame, localise and explain what is wrong with it.
 
     Parameters
@@ -102,6 +91,10 @@ def check(grad_fn, sizes=(3, 5, 3), *, signature: str = "gradlab", cost_fn=None,
         Run the full check's numeric gradient even when its estimated time is above
         :data:`gradlab._resources.NUMERIC_TIME_LIMIT`. (``mode="auto"`` picks fast mode
         rather than a full check over the limit.)
+    order : {1, 2}, default 1
+        2 checks a Hessian-vector product ``grad_fn(problem, params, v)`` instead (see
+        :func:`gradlab.check.second_order.check_hvp`; ``signature``, ``cost_fn``, ``own_cost``
+        and ``mode`` do not apply).
 
     Returns
     -------
@@ -127,6 +120,15 @@ def check(grad_fn, sizes=(3, 5, 3), *, signature: str = "gradlab", cost_fn=None,
     >>> report.ok, report.findings[0].kind, report.findings[0].layer
     (False, 'constant_factor', 1)
     """
+    order = v.integer("order", order)
+    if order not in (1, 2):
+        raise v.fail("order", order, "1 (a gradient function) or 2 (a Hessian-vector product function)")
+    if order == 2:
+        if signature != "gradlab" or cost_fn is not None or mode != "auto" or own_cost is not False:
+            raise v.fail("order", order, "1 with signature, cost_fn, own_cost or mode (a Hessian-vector product is "
+                         "checked as hvp(problem, params, v), in one mode)")
+        return check_hvp(grad_fn, sizes, lam=lam, examples=examples, seed=seed, weight_scale=weight_scale,
+                         against=against)
     signature = v.choice("signature", signature, SIGNATURES)
     mode = v.choice("mode", mode, _MODES)
     against = validate_against(against)

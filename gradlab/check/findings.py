@@ -34,6 +34,9 @@ KINDS = {
     "numeric_problem": "finite differences disagree with two exact gradients that agree",
     "cost_mismatch": "the user's cost differs from gradlab's cost",
     "cost_suspect": "the exact and numeric references disagree with each other",
+    "missing_term": "a Hessian-vector product is the R-operator without one of its product-rule terms",
+    "hessian_block": "a Hessian-vector product is wrong in some blocks H[Theta_a, Theta_b] of the Hessian",
+    "asymmetric": "u . Hv differs from v . Hu: the product is not a symmetric matrix's",
 }
 
 

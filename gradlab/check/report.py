@@ -72,7 +72,7 @@ class CheckReport(Report):
             lines.append(f"  blame for the values: {i['blame']}")
         lines.append("")
         if not self.findings:
-            lines.append("no problems found: the gradient agrees with every witness")
+            lines.append(f"no problems found: the {i.get('what', 'gradient')} agrees with every witness")
         for n, f in enumerate(self.findings, start=1):
             where = "" if f.layer is None else f" Theta{f.layer}"
             lines.append(f"{n}. [{f.kind}]{where}" + (f" ({f.cause})" if f.cause else "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from gradlab._errors import GradlabError
 from gradlab.cli.args import add_force, add_progress, forcible, integer, number, sizes
 
 
@@ -24,12 +25,19 @@ def add_check(sub) -> None:
             "MAKE names a function of the same file (or FILE.py:MAKE) returning the tuple of inputs; "
             "it may take one argument, a numpy Generator seeded by --seed. Findings name the layer, "
             "rows and columns (networks) or the input and its entries (functions, layers), the values "
-            "and the likely slip. Exit status: 0 pass, 1 a problem found, 2 usage or load error."
+            "and the likely slip. With --order 2, FILE.py:HVP is a Hessian-vector product hvp(problem, params, v), "
+            "checked against jax's jvp of grad and differences of the gradient; the wrong blocks of the Hessian "
+            "and any product-rule term the derivation lost are named. "
+            "Exit status: 0 pass, 1 a problem found, 2 usage or load error."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("target", nargs="?", default=None,
-                   help="PATH.py:FUNC or module:FUNC, the network gradient function to check")
+                   help="PATH.py:FUNC or module:FUNC, the network gradient function (with --order 2, "
+                        "the Hessian-vector product function) to check")
+    p.add_argument("--order", type=integer, default=1,
+                   help="1: a gradient function f(problem, params); 2: a Hessian-vector product "
+                        "hvp(problem, params, v) (default 1)")
     p.add_argument("--function", default=None, metavar="FILE.py:F",
                    help="check the gradient of this scalar function of any inputs (with --inputs)")
     p.add_argument("--grad", default=None, metavar="G",
@@ -85,6 +93,9 @@ def run_check(args) -> int:
         raise GradlabError("gradlab check needs exactly one of FILE.py:GRAD, --function FILE.py:F or "
                            f"--layer FILE.py:FORWARD:BACKWARD; got {', '.join(forms) or 'none'}")
     if args.target is None:
+        if args.order != 1:
+            raise GradlabError("--order 2 checks a network's Hessian-vector product FILE.py:HVP, not --function "
+                               "or --layer")
         return _run_generic(args)
     generic_only = [o for o, given in (("--grad", args.grad), ("--inputs", args.inputs), ("--wrt", args.wrt),
                                         ("--against", args.against)) if given is not None]
@@ -93,6 +104,17 @@ def run_check(args) -> int:
     from gradlab.check import check, load_function, shrink
 
     fn = load_function(args.target, "target")
+    if args.order == 2:
+        given = [flag for flag, on in (("--signature", args.signature != "gradlab"), ("--cost", args.cost is not None),
+                                       ("--own-cost", args.own_cost), ("--mode", args.mode != "auto"),
+                                       ("--shrink", args.shrink)) if on]
+        if given:
+            raise GradlabError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to gradient "
+                               "checks, not to --order 2")
+        report = check(fn, args.sizes, lam=args.lam, examples=args.examples, seed=args.seed,
+                       weight_scale=args.weight_scale, order=2)
+        print(report.to_json() if args.json else report)
+        return 0 if report.ok else 1
     cost_fn = None
     if args.cost is not None:
         where = args.target.rpartition(":")[0]
@@ -110,7 +132,7 @@ def run_check(args) -> int:
     if report is None:
         report = check(fn, args.sizes, signature=args.signature, cost_fn=cost_fn, lam=args.lam,
                        examples=args.examples, seed=args.seed, weight_scale=args.weight_scale, mode=args.mode,
-                       own_cost=args.own_cost)
+                       own_cost=args.own_cost, order=args.order)
     print(report.to_json() if args.json else report)
     return 0 if report.ok else 1
 

@@ -32,14 +32,16 @@ def _add_data_args(p, *, default="digits") -> None:
 def add_train(sub) -> None:
     """The ``train`` command and its options."""
     from gradlab.sources import SOURCES
+    from gradlab.sources.second_order import HVP_SOURCES
     from gradlab.trainer import OPTIMISERS
 
     p = sub.add_parser(
         "train",
         help="train a network on digits (or your .mat / IDX data) with any gradient source",
         description=(
-            "Train a sigmoid network with scipy's CG (the seed's method) or L-BFGS, taking the "
-            "gradient from the source you name. The data are split into training and test parts "
+            "Train a sigmoid network with scipy's CG (the seed's method), L-BFGS, or a second-order "
+            "method (newton-cg, trust-ncg, trust-krylov) that also takes Hessian-vector products "
+            "(--hvp-source), taking the gradient from the source you name. The data are split into training and test parts "
             "(stratified, deterministic); --scale standardises the inputs with statistics of the "
             "training part only. Progress goes to stderr. Ctrl-C stops training, keeps the best "
             "parameters so far and still writes --out. Exit status: 0 done, 1 the optimiser "
@@ -51,6 +53,9 @@ def add_train(sub) -> None:
     p.add_argument("--grad-source", default="backprop", choices=tuple(SOURCES), help="gradient source (default backprop)")
     p.add_argument("--method", default="cg", choices=tuple(OPTIMISERS),
                    help="; ".join(f"{k}: {o.description}" for k, o in OPTIMISERS.items()) + " (default cg)")
+    p.add_argument("--hvp-source", dest="hvp_source", default=None, choices=tuple(HVP_SOURCES),
+                   help="Hessian-vector products for " + ", ".join(k for k, o in OPTIMISERS.items() if o.hessp)
+                   + " (default backprop, Pearlmutter's R-operator)")
     p.add_argument("--maxiter", type=integer, default=100, help="iterations (default 100)")
     p.add_argument("--lambda", dest="lam", type=number, default=1.0, help="regularisation strength (default 1)")
     p.add_argument("--seed", type=integer, default=0, help="seed of the initial weights and the split (default 0)")
@@ -236,8 +241,8 @@ def train_as_asked(args):
         _say(f"split: {len(split.y_train)} training / {len(split.y_test)} test examples "
              f"(stratified, seed {args.seed})")
     return train(
-        part, hidden=args.hidden, grad_source=grad_source, method=args.method, lam=args.lam,
-        maxiter=args.maxiter, seed=args.seed, scale=args.scale,
+        part, hidden=args.hidden, grad_source=grad_source, method=args.method, hvp_source=args.hvp_source,
+        lam=args.lam, maxiter=args.maxiter, seed=args.seed, scale=args.scale,
         test=test, force=args.force,
         info={"test_fraction": args.test_fraction, "split_seed": args.seed, "data_spec": str(args.data)},
     )
