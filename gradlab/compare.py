@@ -604,9 +604,9 @@ class HvpCompareReport(Report):
         bad = sum(not p.ok for p in self.pairs)
         asym = [sy.source for sy in self.symmetry if not sy.ok]
         if bad == 0 and not asym:
-            lines.append(f"verdict: all {len(self.pairs)} pair(s) agree; symmetric")
+            lines.append(f"verdict: {_verdict(len(self.pairs), 0)}; symmetric")
         else:
-            parts = [f"{bad} of {len(self.pairs)} pair(s) DISAGREE"] if bad else []
+            parts = [_verdict(len(self.pairs), bad)] if bad else []
             if asym:
                 parts.append("NOT symmetric: " + ", ".join(asym))
             lines.append("verdict: " + "; ".join(parts))

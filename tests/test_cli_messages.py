@@ -1,6 +1,9 @@
 """Messages that help the person who made the slip: the words a user reads after the common
 mistakes, each asserted as it is printed."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -70,7 +73,15 @@ def test_an_unknown_source_lists_the_names_and_offers_no_callable(capsys):
     assert "callable" not in err
 
 
+def _no_student_grad_importable(monkeypatch):
+    """Another test may have imported a student_grad, or put a folder holding one on sys.path
+    (gradlab puts a checked file's folder there, as ``python FILE.py`` would)."""
+    monkeypatch.delitem(sys.modules, "student_grad", raising=False)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if not (Path(p or ".") / "student_grad.py").exists()])
+
+
 def test_a_module_name_that_is_a_file_here_suggests_the_file(capsys, tmp_path, monkeypatch):
+    _no_student_grad_importable(monkeypatch)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "student_grad.py").write_text("def f(problem, params):\n    return params\n")
     err = _error(["check", "student_grad:f"], capsys)
@@ -79,6 +90,7 @@ def test_a_module_name_that_is_a_file_here_suggests_the_file(capsys, tmp_path, m
 
 
 def test_a_module_name_with_no_such_file_is_still_plainly_missing(capsys, tmp_path, monkeypatch):
+    _no_student_grad_importable(monkeypatch)
     monkeypatch.chdir(tmp_path)
     err = _error(["check", "student_grad:f"], capsys)
     assert err == "gradlab: error: target: no module named 'student_grad' (nor a file 'student_grad')"
