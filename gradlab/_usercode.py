@@ -20,13 +20,14 @@ import importlib.util
 import inspect
 import os
 import sys
+import sysconfig
 import traceback
 
 from gradlab import _files
 from gradlab import _validate as v
 from gradlab._errors import GradlabError, UserCodeError
 
-__all__ = ["ExitCalled", "user_code", "load_function", "check_signature", "guarded", "fn_name",
+__all__ = ["ExitCalled", "user_code", "load_function", "load_target", "check_signature", "guarded", "fn_name",
            "one_line", "raised_where", "code_file"]
 
 #: gradlab's own folder: frames inside it are never "the user's line".
@@ -81,15 +82,38 @@ def _short(path: str) -> str:
     return path if rel.startswith(os.pardir) else rel
 
 
+def _library_dirs() -> tuple[str, ...]:
+    """Folders of installed code (the standard library, site-packages): never "the user's"."""
+    paths = sysconfig.get_paths()
+    dirs = {os.path.abspath(paths[k]) for k in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(k)}
+    return tuple(sorted(d + os.sep for d in dirs))
+
+
+_LIBRARIES = _library_dirs()
+
+
+def _is_users(filename: str, user_file: str | None) -> bool:
+    """Is this frame's file the user's own code (not gradlab, not a library, not ``<string>``)?"""
+    if filename.startswith("<"):
+        return False
+    path = os.path.abspath(filename)
+    if path.startswith(_OWN + os.sep):
+        return False
+    if user_file and path.startswith(os.path.dirname(os.path.abspath(user_file)) + os.sep):
+        return True  # the user's folder, even when it was installed among the libraries
+    return not path.startswith(_LIBRARIES) and os.sep + "site-packages" + os.sep not in path
+
+
 def raised_where(exc: BaseException, user_file: str | None) -> str:
-    """`` (FILE, line N, in FUNC)``: where the user's code raised -- the innermost frame in the
-    user's file when there is one (the error may surface inside numpy), else the innermost
-    frame outside gradlab."""
+    """`` (FILE, line N, in FUNC)``: where the user's code raised -- the innermost frame of
+    the user's own files (the target's file, its folder, any file outside gradlab and the
+    installed libraries: a helper module of the user's counts), else the innermost frame
+    outside gradlab (the error surfaced inside numpy, called from code gradlab cannot see)."""
     frames = traceback.extract_tb(exc.__traceback__)
     frames = [f for f in frames if not os.path.abspath(f.filename).startswith(_OWN + os.sep)]
     if not frames:
         return ""
-    mine = [f for f in frames if user_file and os.path.abspath(f.filename) == os.path.abspath(user_file)]
+    mine = [f for f in frames if _is_users(f.filename, user_file)]
     frame = (mine or frames)[-1]
     return f" ({_short(frame.filename)}, line {frame.lineno}, in {frame.name})"
 
@@ -157,6 +181,17 @@ def load_function(target: str, name: str = "target"):
     if not callable(fn):
         raise GradlabError(f"{name} must name a function; {func!r} in {where} is a {type(fn).__name__}")
     return fn
+
+
+def load_target(target: str, name: str = "target"):
+    """Load what a call template may start from: ``PATH.py:NAME`` or ``module:NAME`` (a
+    function or a class), or ``PATH.py`` or ``module`` alone (the module itself).
+
+    Raises as :func:`load_function` does.
+    """
+    if isinstance(target, str) and target and ":" not in target:
+        return _load_module(target, name)
+    return load_function(target, name)
 
 
 _MODULE_CACHE: dict = {}

@@ -121,7 +121,7 @@ def test_relu_and_tanh_networks_are_checked_too():
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(order=3), r"order must be 1 \(a gradient function\) or 2"),
-    (dict(order=2, mode="fast"), r"order must be 1 with signature, cost_fn, own_cost or mode"),
+    (dict(order=2, mode="fast"), r"order must be 1 with signature, call, cost_fn, cost_call, labels, unroll, problem, params, own_cost or mode"),
     (dict(order=2, against=("numeric-forward",)), r"against must be distinct source names from 'jax'"),
     (dict(order=2, lam=-1.0), r"lam must be a finite real number >= 0"),
 ])

@@ -7,7 +7,11 @@ import textwrap
 from gradlab._report import Report, counted, fmt
 from gradlab.check.findings import INPUT_FAILING
 
-__all__ = ["CheckReport", "GradientReport", "wrap", "ranges"]
+__all__ = ["CheckReport", "GradientReport", "FAILING_BLAMES", "wrap", "ranges"]
+
+#: Findings with these blames fail the check: the user's function, the cost, or a function
+#: that is right only in another convention than the one asked for (the option is named).
+FAILING_BLAMES = ("user", "cost", "convention")
 
 
 class CheckReport(Report):
@@ -29,7 +33,7 @@ class CheckReport(Report):
         self.comparisons = dict(comparisons)
         self.fast = fast
         self.reproducer = reproducer
-        self.ok = not any(f.blame in ("user", "cost") for f in self.findings)
+        self.ok = not any(f.blame in FAILING_BLAMES for f in self.findings)
 
     @property
     def kinds(self) -> list[str]:
@@ -45,29 +49,45 @@ class CheckReport(Report):
             d["reproducer"] = self.reproducer
         return d
 
+    def _fast_lines(self) -> list[str]:
+        """What fast mode did, what it spent, and what it could miss, with the numbers."""
+        f = self.fast
+        spent = (f"{f['cost_evaluations']} cost evaluations (a full central-difference check needs "
+                 f"{f['full_check_evaluations']})")
+        w = f.get("witness")
+        if w is None:
+            lines = [f"  fast mode: {counted(f['directions_per_layer'], 'random direction')} per layer, {spent}"
+                     + ("; bisection stopped there, at the budget of a full check" if f.get("stopped_bisecting") else "")]
+            lines += [f"    could miss in Theta{lay['layer']}: a single wrong entry off by less than "
+                      f"{fmt(lay['detectable_error'])} (one off by more is missed with probability < "
+                      f"{f['miss_probability']:g})" for lay in f["layers"]]
+            return lines
+        lines = [f"  fast mode: all {f['exact_entries']} entries compared with {w} (exact); {w} confirmed by "
+                 f"finite differences along {counted(f['directions_per_layer'], 'random direction')} per layer; {spent}"]
+        if not f["layers"]:
+            lines.append(f"    could miss: nothing {w} sees; {w} itself was not confirmed (no 'numeric' in against)")
+        lines += [f"    could miss in Theta{lay['layer']}: nothing {w} sees; an error of {w}'s own (a cost it does "
+                  f"not differentiate as written) smaller than {fmt(lay['detectable_error'])} in one entry (one "
+                  f"larger is missed with probability < {f['miss_probability']:g})" for lay in f["layers"]]
+        return lines
+
     def _text(self) -> str:
         i = self.info
+        conv = "".join(f", {k}={i[k]}" for k, default in (("labels", 0), ("unroll", "C")) if i.get(k, default) != default)
+        point = ", ".join(f"{k} {i[k]}" for k in ("data", "weights") if i.get(k, "random") != "random")
+        subject = (f"{i['call']} (a call template{conv})" if "call" in i else
+                   f"{i['function']} (signature {i['signature']}{conv})")
         lines = [
-            f"gradlab check: {i['function']} (signature {i['signature']}), sizes "
+            f"gradlab check: {subject}, sizes "
             f"{','.join(map(str, i['sizes']))}, {i['n_params']} parameters, m={i['examples']}, "
-            f"lambda={i['lam']:g}, seed={i['seed']}, mode={i['mode']}"
+            f"lambda={i['lam']:g}, seed={i['seed']}, mode={i['mode']}" + (f"; at your point: {point}" if point else "")
         ]
         for name, c in self.comparisons.items():
             verdict = "agree" if c["ok"] else "DIFFER"
             measure = "" if c["value"] is None else f"{c['measure']} {fmt(c['value'])}; "
             lines.append(f"  {name:<18} {verdict:<7} ({measure}criterion {c['criterion']})")
         if self.fast is not None:
-            f = self.fast
-            lines.append(
-                f"  fast mode: {counted(f['directions_per_layer'], 'random direction')} per layer, "
-                f"{f['cost_evaluations']} cost evaluations (a full central-difference check needs "
-                f"{f['full_check_evaluations']})"
-            )
-            for lay in f["layers"]:
-                lines.append(
-                    f"    Theta{lay['layer']}: a single wrong entry off by more than "
-                    f"{fmt(lay['detectable_error'])} is missed with probability < {f['miss_probability']:g}"
-                )
+            lines += self._fast_lines()
         if "blame" in i:
             lines.append(f"  blame for the values: {i['blame']}")
         lines.append("")
@@ -94,7 +114,7 @@ class CheckReport(Report):
             lines += ["    " + line for line in r["pytest"].splitlines()]
         lines.append("")
         lines.append("verdict: " + ("PASS" if self.ok else "FAIL") + (
-            "" if self.ok else f" ({counted(sum(f.blame in ('user', 'cost') for f in self.findings), 'finding')})"))
+            "" if self.ok else f" ({counted(sum(f.blame in FAILING_BLAMES for f in self.findings), 'finding')})"))
         return "\n".join(lines)
 
 

@@ -33,7 +33,8 @@ from gradlab._judge import (MAX_LAM, MAX_WEIGHT_SCALE, NUMERIC_SAFETY, TINY, fac
                             hvp_roundoff_floor, is_ratio, norm, norm_ratio, numeric_bound, symmetry_tolerance)
 from gradlab._usercode import check_signature, code_file, fn_name, one_line, raised_where, user_code
 from gradlab.check.calls import Call, as_gradient, mutation_findings, same
-from gradlab.check.cases import DEFAULT_EXAMPLES, DEFAULT_LAM, case
+from gradlab.check.point import case
+from gradlab.check.prepare import DEFAULT_EXAMPLES, DEFAULT_LAM
 from gradlab.check.findings import Finding, differing, entry_finding, factor_name, layer_slices
 from gradlab.check.report import CheckReport
 from gradlab.network import Network, Problem

@@ -33,8 +33,8 @@ def add_check(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("target", nargs="?", default=None,
-                   help="PATH.py:FUNC or module:FUNC, the network gradient function (with --order 2, "
-                        "the Hessian-vector product function) to check")
+                   help="PATH.py:FUNC or module:FUNC, the network gradient function to check (with --call also "
+                        "a class, or PATH.py / a module alone; with --order 2, the Hessian-vector product function)")
     p.add_argument("--order", type=integer, default=1,
                    help="1: a gradient function f(problem, params); 2: a Hessian-vector product "
                         "hvp(problem, params, v) (default 1)")
@@ -63,12 +63,13 @@ def add_check(sub) -> None:
     p.add_argument("--own-cost", dest="own_cost", action="store_true",
                    help="--cost is your own cost (not the course's cross-entropy): judge the gradient against it; "
                         "how it differs from the course's cost is a note")
-    p.add_argument("--sizes", type=sizes, default=(3, 5, 3), help="layer sizes (default 3,5,3)")
+    p.add_argument("--sizes", type=sizes, default=None, help="layer sizes (default 3,5,3, or those of --weights)")
     p.add_argument("--lambda", dest="lam", type=number, default=1.0,
                    help="lambda for the check, >= 0; lambda = 0 is tried too (default 1)")
-    p.add_argument("--examples", type=integer, default=5, help="number of examples m (default 5)")
+    p.add_argument("--examples", type=integer, default=None,
+                   help="number of examples m (default 5; with --data every row, or the first M)")
     p.add_argument("--seed", type=integer, default=0, help="seed of the weights and data (default 0)")
-    p.add_argument("--weight-scale", dest="weight_scale", type=number, default=1.0,
+    p.add_argument("--weight-scale", dest="weight_scale", type=number, default=None,
                    help="multiply the random weights (large values saturate the sigmoids; default 1)")
     p.add_argument("--mode", choices=("auto", "full", "fast"), default="auto",
                    help="full: every entry; fast: random directions and bisection; auto: full for small "
@@ -79,14 +80,63 @@ def add_check(sub) -> None:
                    help="cases --shrink tries (default 200)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     add_force(p, "the full check's finite differences")
+    _add_convention_args(p)
     add_progress(p)
     p.set_defaults(run=forcible(run_check))
 
 
+def _add_convention_args(p) -> None:
+    """How the function is called (templates, conventions) and where (the user's data and weights)."""
+    g = p.add_argument_group("calling your code as it is, at your own point")
+    g.add_argument("--call", default=None, metavar="EXPR",
+                   help="a Python expression that returns the gradient, over params, sizes, input_layer_size, "
+                        "hidden_layer_size, num_labels, X, y, y_col, Y, lam, m, Theta1..ThetaL and the module's "
+                        "names, e.g. 'NeuralNet(sizes, X, y, lam).gradient(params)'")
+    g.add_argument("--cost-call", dest="cost_call", default=None, metavar="EXPR",
+                   help="the cost as such an expression, checked against gradlab's cost")
+    g.add_argument("--labels", dest="first_label", choices=("0", "1"), default="0",
+                   help="the first class label your function expects: 0 (0..K-1) or 1 (1..K, Octave's y == 1:K; "
+                        "with --data label K is the digit 0); default 0")
+    g.add_argument("--unroll", choices=("C", "F"), default="C",
+                   help="how params and a flat gradient are unrolled: C row by row (numpy), F column by column "
+                        "(Octave's Theta(:)); default C")
+    g.add_argument("--data", default=None, metavar="FILE",
+                   help="check at your data: digits, FILE.mat (X, y) or IDX images (with --data-labels)")
+    g.add_argument("--data-labels", dest="data_labels", default=None, metavar="FILE",
+                   help="the IDX labels file for IDX images given to --data")
+    g.add_argument("--weights", default=None, metavar="FILE",
+                   help="check at your weights: .mat or .npz with Theta1, Theta2, ... (or a flat params), or a "
+                        "gradlab model file")
+
+
+def _calls(args, fn) -> dict:
+    """The call templates and conventions as check() and shrink() take them."""
+    from gradlab.check import CallTemplate
+
+    return {"call": None if args.call is None else CallTemplate(args.call, fn, name="--call"),
+            "cost_call": None if args.cost_call is None else CallTemplate(args.cost_call, fn, name="--cost-call"),
+            "labels": int(args.first_label), "unroll": args.unroll}
+
+
+def _point(args) -> dict:
+    """check()'s point arguments: the user's data and weights (read here), or gradlab's random ones."""
+    from gradlab.check import user_point
+
+    if args.data is None and args.weights is None:
+        if args.data_labels is not None:
+            raise GradlabError("--data-labels goes with --data (IDX images)")
+        return {"sizes": args.sizes, "lam": args.lam, "examples": args.examples, "weight_scale": args.weight_scale}
+    network, problem, params = user_point(args.sizes, data=args.data, data_labels=args.data_labels,
+                                          weights=args.weights, labels=int(args.first_label), unroll=args.unroll,
+                                          examples=args.examples, lam=args.lam)
+    if problem is None:
+        return {"sizes": network.sizes, "lam": args.lam, "examples": args.examples, "params": params,
+                "weight_scale": args.weight_scale}
+    return {"sizes": network.sizes, "problem": problem, "params": params, "weight_scale": args.weight_scale}
+
+
 def run_check(args) -> int:
     """``gradlab check``: load the functions, check (or shrink), print; 0 on a pass, else 1."""
-    from gradlab._errors import GradlabError
-
     forms = [name for name, given in (("target", args.target), ("--function", args.function),
                                       ("--layer", args.layer)) if given is not None]
     if len(forms) != 1:
@@ -101,38 +151,47 @@ def run_check(args) -> int:
                                         ("--against", args.against)) if given is not None]
     if generic_only:
         raise GradlabError(f"{generic_only[0]} goes with --function or --layer, not with a network gradient")
-    from gradlab.check import check, load_function, shrink
+    from gradlab.check import check, load_function, load_target, shrink
 
-    fn = load_function(args.target, "target")
     if args.order == 2:
         given = [flag for flag, on in (("--signature", args.signature != "gradlab"), ("--cost", args.cost is not None),
                                        ("--own-cost", args.own_cost), ("--mode", args.mode != "auto"),
-                                       ("--shrink", args.shrink)) if on]
+                                       ("--shrink", args.shrink), ("--call", args.call is not None),
+                                       ("--cost-call", args.cost_call is not None), ("--data", args.data is not None),
+                                       ("--weights", args.weights is not None), ("--labels", args.first_label != "0"),
+                                       ("--unroll", args.unroll != "C")) if on]
         if given:
             raise GradlabError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to gradient "
                                "checks, not to --order 2")
+        fn = load_function(args.target, "target")
         report = check(fn, args.sizes, lam=args.lam, examples=args.examples, seed=args.seed,
                        weight_scale=args.weight_scale, order=2)
         print(report.to_json() if args.json else report)
         return 0 if report.ok else 1
-    cost_fn = None
+    fn = (load_target if args.call is not None else load_function)(args.target, "target")
+    cost_fn = cost_target = None
     if args.cost is not None:
-        where = args.target.rpartition(":")[0]
-        cost_fn = load_function(args.cost if ":" in args.cost else f"{where}:{args.cost}", "--cost")
+        where = args.target.rpartition(":")[0] or args.target
+        cost_target = args.cost if ":" in args.cost else f"{where}:{args.cost}"
+        cost_fn = load_function(cost_target, "--cost")
     if args.own_cost and cost_fn is None:
         raise GradlabError("--own-cost judges the gradient against --cost's function; give --cost")
+    calls = _calls(args, fn)
     report = None
     if args.shrink:
         if args.own_cost:
             raise GradlabError("--shrink searches against the course's cost; it does not go with --own-cost")
         report = shrink(fn, signature=args.signature, cost_fn=cost_fn, max_examples=args.max_examples,
-                        target=args.target)
+                        target=args.target, cost_target=cost_target, data=args.data, data_labels=args.data_labels,
+                        weights=args.weights, sizes=args.sizes, **calls)
         if report is None and not args.json:
             print(f"--shrink: no failing case in {args.max_examples} tried; checking the given case")
     if report is None:
-        report = check(fn, args.sizes, signature=args.signature, cost_fn=cost_fn, lam=args.lam,
-                       examples=args.examples, seed=args.seed, weight_scale=args.weight_scale, mode=args.mode,
-                       own_cost=args.own_cost, order=args.order)
+        report = check(fn, signature=args.signature, cost_fn=cost_fn, seed=args.seed, mode=args.mode,
+                       own_cost=args.own_cost, order=args.order, **calls, **_point(args))
+        for key in ("data", "weights"):  # the report names the files the user gave
+            if getattr(args, key) is not None:
+                report.info[key] = str(getattr(args, key))
     print(report.to_json() if args.json else report)
     return 0 if report.ok else 1
 
@@ -154,6 +213,12 @@ def _run_generic(args) -> int:
 
     if args.cost is not None or args.own_cost or args.shrink:
         raise GradlabError("--cost, --own-cost and --shrink go with a network gradient, not --function or --layer")
+    network_only = [o for o, given in (("--call", args.call), ("--cost-call", args.cost_call), ("--data", args.data),
+                                        ("--data-labels", args.data_labels), ("--weights", args.weights),
+                                        ("--labels", None if args.first_label == "0" else args.first_label),
+                                        ("--unroll", None if args.unroll == "C" else args.unroll)) if given is not None]
+    if network_only:
+        raise GradlabError(f"{network_only[0]} goes with a network gradient, not --function or --layer")
     if args.inputs is None:
         raise GradlabError(f"{'--function' if args.function else '--layer'} needs --inputs MAKE, the function "
                            "returning the inputs to check at")
