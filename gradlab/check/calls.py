@@ -91,6 +91,9 @@ class Caller:
 
     def read_cost(self, raw) -> tuple[float, np.dtype]:
         """The cost in what the function returned (the J of a (J, grad) pair), and its dtype."""
+        if raw is None:
+            raise GradlabError(f"{self.what} {self.name} returned None (is its return statement missing?); "
+                               f"it must return the cost, one number")
         J, rest = split_pair(raw)
         val = rest if J is None else J
         arr = np.asarray(val) if _numeric(val) else None

@@ -10,7 +10,6 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from gradlab import _cost
-from gradlab._errors import GradlabError
 from gradlab._judge import COST_RTOL, EPS, NUMERIC_SAFETY, ROUNDOFF_EVALS
 from gradlab._usercode import fn_name
 from gradlab.check.calls import Caller, as_gradient, mutation_findings
@@ -48,9 +47,6 @@ def check_cost(cost_caller: Caller, problem, params, U, rng, *, R=None, gradient
         if report_writes:
             findings.extend(f for f in mutation_findings(net, call, None, U, who)
                             if not any(g.kind == f.kind and g.layer == f.layer and g.extra == f.extra for g in findings))
-        if call.raw is None:
-            raise GradlabError(f"cost_fn {name} returned None (is its return statement missing?); it must "
-                               f"return the cost, one number")
         val, dtype = cost_caller.read_cost(call.raw)
         dtypes.append(dtype)
         return val
