@@ -190,7 +190,13 @@ def load_function(target: str, name: str = "target"):
     where, _, func = target.rpartition(":")
     if not where or not func.isidentifier():
         raise v.fail(name, target, "PATH.py:FUNC or module:FUNC")
-    module = load_module(where, name)
+    try:
+        module = load_module(where, name)
+    except GradlabError as exc:
+        if getattr(exc, "no_module", False) and os.path.isfile(f"{where}.py"):
+            raise GradlabError(f"{name}: no module named {where!r}, but there is a file {where}.py here: "
+                               f"name the file, {where}.py:{func}") from None
+        raise
     fn = getattr(module, func, None)
     if fn is None:
         raise GradlabError(f"{name} names no function {func!r} in {where}; got {name}={target!r}")
@@ -269,7 +275,9 @@ def load_module(where: str, name: str = "target"):
             return importlib.import_module(where)
     except ModuleNotFoundError as exc:
         if exc.name and where.startswith(exc.name):
-            raise GradlabError(f"{name}: no module named {where!r} (nor a file {where!r})") from None
+            missing = GradlabError(f"{name}: no module named {where!r} (nor a file {where!r})")
+            missing.no_module = True
+            raise missing from None
         raise _import_failed(name, where, exc, None) from exc
     except KeyboardInterrupt:
         raise

@@ -160,6 +160,15 @@ def _pair(network, a_name, b_name, a, b, est_a, est_b, floor=None, what: str = "
     return PairResult(a_name, b_name, criterion, overall, layers, worst, bool(ok), tuple(kink_rows))
 
 
+def _verdict(n_pairs: int, n_bad: int) -> str:
+    """``the pair agrees``, ``all 3 pairs agree``, ``1 of 3 pairs DISAGREES``, ..."""
+    if n_pairs == 1:
+        return "the pair agrees" if n_bad == 0 else "the pair DISAGREES"
+    if n_bad == 0:
+        return f"all {n_pairs} pairs agree"
+    return f"{n_bad} of {n_pairs} pairs {'DISAGREES' if n_bad == 1 else 'DISAGREE'}"
+
+
 class CompareReport(Report):
     """Gradients from several sources side by side, with a verdict per pair.
 
@@ -264,11 +273,7 @@ class CompareReport(Report):
                 cells = "".join(f"  {self.gradients[n][i]:>16.9e}" for n in names)
                 lines.append(f"  {layer:>5} {row:>4} {col:>4}{cells}")
         lines.append("")
-        n_bad = sum(not p.ok for p in self.pairs)
-        if n_bad == 0:
-            lines.append(f"verdict: all {len(self.pairs)} pair(s) agree")
-        else:
-            lines.append(f"verdict: {n_bad} of {len(self.pairs)} pair(s) DISAGREE")
+        lines.append(f"verdict: {_verdict(len(self.pairs), sum(not p.ok for p in self.pairs))}")
         return "\n".join(lines)
 
 
@@ -599,9 +604,9 @@ class HvpCompareReport(Report):
         bad = sum(not p.ok for p in self.pairs)
         asym = [sy.source for sy in self.symmetry if not sy.ok]
         if bad == 0 and not asym:
-            lines.append(f"verdict: all {len(self.pairs)} pair(s) agree; symmetric")
+            lines.append(f"verdict: {_verdict(len(self.pairs), 0)}; symmetric")
         else:
-            parts = [f"{bad} of {len(self.pairs)} pair(s) DISAGREE"] if bad else []
+            parts = [_verdict(len(self.pairs), bad)] if bad else []
             if asym:
                 parts.append("NOT symmetric: " + ", ".join(asym))
             lines.append("verdict: " + "; ".join(parts))

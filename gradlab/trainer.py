@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from typing import Callable, NamedTuple
 
 import numpy as np
 
-from gradlab import _resources, _usercode
+from gradlab import _progress, _resources, _threads, _usercode
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
 from gradlab._judge import MAX_LAM, norm
@@ -65,38 +64,6 @@ class Iteration(NamedTuple):
 # --------------------------------------------------------------------------------------
 # Progress on stderr
 # --------------------------------------------------------------------------------------
-
-
-class _Progress:
-    """A one-line progress bar on a terminal; on anything else, a line every tenth of the way."""
-
-    WIDTH = 24
-
-    def __init__(self, enabled: bool, maxiter: int, stream=None):
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled
-        self.maxiter = maxiter
-        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.every = max(1, maxiter // 10)
-        self.dirty = False
-
-    def update(self, k: int, cost: float) -> None:
-        if not self.enabled:
-            return
-        if self.tty:
-            done = int(self.WIDTH * min(k, self.maxiter) / self.maxiter)
-            bar = "#" * done + "." * (self.WIDTH - done)
-            self.stream.write(f"\r  [{bar}] iteration {k:>{len(str(self.maxiter))}}/{self.maxiter}  cost {cost:.6f}")
-            self.dirty = True
-        elif k % self.every == 0 or k == self.maxiter:
-            self.stream.write(f"  iteration {k}/{self.maxiter}  cost {cost:.6f}\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.dirty:
-            self.stream.write("\n")
-            self.stream.flush()
-            self.dirty = False
 
 
 # --------------------------------------------------------------------------------------
@@ -163,7 +130,7 @@ def train(
     maxiter: int = 100,
     seed=0,
     scale: bool = False,
-    progress: bool = True,
+    progress: bool | None = None,
     callback: Callable[[Iteration], object] | None = None,
     init=None,
     test=None,
@@ -198,8 +165,10 @@ def train(
     scale : bool, default False
         Standardise the inputs, with mean and standard deviation fitted on ``data`` (the
         training split) only; the result applies the same scaling in ``predict``.
-    progress : bool, default True
-        A progress line (iteration, cost) on stderr.
+    progress : bool or None, default None
+        A progress line on stderr (iterations done of maxiter, rate, time left, cost):
+        True always, False never, None when stderr is a terminal (or as the caller's
+        :func:`gradlab._progress.shown` block decided, as the command line does).
     callback : callable, optional
         Called after every iteration with an :class:`Iteration` (iteration, cost,
         grad_norm, elapsed, a copy of params). Return True to stop training.
@@ -282,7 +251,8 @@ def train(
     src = get_source(grad_source, "grad_source")
     if not isinstance(seed, np.random.Generator):
         seed = v.integer("seed", seed, minimum=0)
-    scale, progress, force = v.flag("scale", scale), v.flag("progress", progress), v.flag("force", force)
+    scale, force = v.flag("scale", scale), v.flag("force", force)
+    progress = None if progress is None else v.flag("progress", progress)
     if callback is not None and not callable(callback):
         raise v.fail("callback", callback, "a callable taking an Iteration, or None")
     if callback is not None:
@@ -342,7 +312,7 @@ def train(
     counts = {"evaluations": 0, "re-evaluations": 0, "hvp": 0}
     rec_iter, rec_cost, rec_gnorm, rec_time = [], [], [], []
     best = {"cost": math.inf, "params": params0.copy(), "iteration": 0}
-    bar = _Progress(bool(progress), maxiter)
+    bar = None
     stopped_by_callback = False
 
     def objective(x):
@@ -373,7 +343,8 @@ def train(
         rec_time.append(elapsed)
         if f < best["cost"]:
             best.update(cost=float(f), params=np.array(x, copy=True), iteration=k)
-        bar.update(k, float(f))
+        if k:
+            bar.advance(1, cost=f"{float(f):.6f}")
         return gnorm, elapsed
 
     def step(intermediate_result):
@@ -388,24 +359,28 @@ def train(
 
     t0 = time.perf_counter()
     try:
-        try:
-            # The whole run was guarded above; its single gradients need no guard of their own.
-            with _resources.forced():
-                f0, g0 = value_and_gradient(problem, params0, src)
-                counts["evaluations"] += 1
-                recent[params0.tobytes()] = (f0, g0)
-                record(0, params0, f0, g0)
-                res = scipy.optimize.minimize(
-                    objective, params0, jac=True, method=opt.scipy_method,
-                    options={"maxiter": maxiter}, callback=step, **({"hessp": hessp} if opt.hessp else {}),
-                )
-        finally:
-            bar.close()
+        # The whole run was guarded above; its single gradients need no guard of their own.
+        # BLAS threads are chosen once for the whole optimisation (not per gradient).
+        with (_resources.forced(), _threads.for_problem(problem), _progress.shown(progress),
+              _progress.task("training", maxiter, "iterations") as bar):
+            f0, g0 = value_and_gradient(problem, params0, src)
+            counts["evaluations"] += 1
+            recent[params0.tobytes()] = (f0, g0)
+            record(0, params0, f0, g0)
+            res = scipy.optimize.minimize(
+                objective, params0, jac=True, method=opt.scipy_method,
+                options={"maxiter": maxiter}, callback=step, **({"hessp": hessp} if opt.hessp else {}),
+            )
     except KeyboardInterrupt:
         res = None
     elapsed = time.perf_counter() - t0
 
     def assemble() -> TrainResult:
+        """The result, its accuracies' forward passes on the threads chosen for the problem."""
+        with _threads.for_problem(problem):
+            return assemble_result()
+
+    def assemble_result() -> TrainResult:
         """The result: the final parameters, the history, accuracies and metadata."""
         scipy_status = None
         if res is None:

@@ -199,7 +199,7 @@ def test_progress_goes_to_stderr(tiny, capsys):
     gradlab.train(*tiny, hidden=3, maxiter=10, progress=True)
     out, err = capsys.readouterr()
     assert out == ""
-    assert "iteration 0/10" in err and "iteration 10/10" in err and "cost" in err
+    assert "training: 0/10 iterations" in err and "training: 10/10 iterations (100%)" in err and "cost=" in err
 
 
 # ---------------------------------------------------------------- scaling, Problem

@@ -91,6 +91,9 @@ class Caller:
 
     def read_cost(self, raw) -> tuple[float, np.dtype]:
         """The cost in what the function returned (the J of a (J, grad) pair), and its dtype."""
+        if raw is None:
+            raise GradlabError(f"{self.what} {self.name} returned None (is its return statement missing?); "
+                               f"it must return the cost, one number")
         J, rest = split_pair(raw)
         val = rest if J is None else J
         arr = np.asarray(val) if _numeric(val) else None
@@ -171,6 +174,10 @@ def as_gradient(raw, network: Network, signature: str, name: str, what: str = "g
     """
     n = network.n_params
     exp = f"looked at what {name} returned: type, shape, dtype, finite entries"
+    if raw is None:
+        return None, Finding("bad_output", None, f"{name} returned None (is its return statement missing?); "
+                             f"a {what} is a float array of length {n} (one entry per weight).", exp,
+                             cause="returned None")
     _, raw = split_pair(raw)
     arr, bad = _per_matrix(raw, network, convention, name, exp)
     if bad is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from gradlab._report import Report, fmt, printable
+from gradlab._report import Report, counted, fmt, printable
 from gradlab.check.findings import INPUT_FAILING
 
 __all__ = ["CheckReport", "GradientReport", "FAILING_BLAMES", "output_block", "wrap", "ranges"]
@@ -62,14 +62,14 @@ class CheckReport(Report):
                  f"{f['full_check_evaluations']})")
         w = f.get("witness")
         if w is None:
-            lines = [f"  fast mode: {f['directions_per_layer']} random direction(s) per layer, {spent}"
+            lines = [f"  fast mode: {counted(f['directions_per_layer'], 'random direction')} per layer, {spent}"
                      + ("; bisection stopped there, at the budget of a full check" if f.get("stopped_bisecting") else "")]
             lines += [f"    could miss in Theta{lay['layer']}: a single wrong entry off by less than "
                       f"{fmt(lay['detectable_error'])} (one off by more is missed with probability < "
                       f"{f['miss_probability']:g})" for lay in f["layers"]]
             return lines
         lines = [f"  fast mode: all {f['exact_entries']} entries compared with {w} (exact); {w} confirmed by "
-                 f"finite differences along {f['directions_per_layer']} random direction(s) per layer; {spent}"]
+                 f"finite differences along {counted(f['directions_per_layer'], 'random direction')} per layer; {spent}"]
         if not f["layers"]:
             lines.append(f"    could miss: nothing {w} sees; {w} itself was not confirmed (no 'numeric' in against)")
         lines += [f"    could miss in Theta{lay['layer']}: nothing {w} sees; an error of {w}'s own (a cost it does "
@@ -121,7 +121,7 @@ class CheckReport(Report):
         lines += output_block(self.output, self.info["function"])
         lines.append("")
         lines.append("verdict: " + ("PASS" if self.ok else "FAIL") + (
-            "" if self.ok else f" ({sum(f.blame in FAILING_BLAMES for f in self.findings)} finding(s))"))
+            "" if self.ok else f" ({counted(sum(f.blame in FAILING_BLAMES for f in self.findings), 'finding')})"))
         return "\n".join(lines)
 
 
@@ -214,7 +214,7 @@ class GradientReport(Report):
         i = self.info
         lines = [f"gradlab {i['check']}: {i['function']} -- {i['inputs_text']}"]
         if i.get("douts"):
-            lines.append(f"  {i['douts']} upstream gradient(s) dout of shape {i['out_shape']}"
+            lines.append(f"  {counted(i['douts'], 'upstream gradient')} dout of shape {i['out_shape']}"
                          + (" (seeded random, seed {})".format(i["seed"]) if i.get("douts_random") else " (given)"))
         for w in i.get("witnesses", []):
             lines.append(f"  witness: {w}")
@@ -272,7 +272,7 @@ class GradientReport(Report):
         lines += output_block(self.output, str(i.get("function", "the function")))
         lines.append("")
         failing = sum(f.blame in INPUT_FAILING for f in self.findings)
-        lines.append("verdict: " + ("PASS" if self.ok else f"FAIL ({failing} finding(s))"))
+        lines.append("verdict: " + ("PASS" if self.ok else f"FAIL ({counted(failing, 'finding')})"))
         return "\n".join(lines)
 
 

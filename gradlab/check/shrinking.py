@@ -7,6 +7,7 @@ import random
 import re
 import shlex
 
+from gradlab import _progress
 from gradlab import _validate as v
 from gradlab._errors import GradlabError, UserCodeError, UserCodeStopped
 from gradlab._isolation import DEFAULT_TIMEOUT
@@ -151,8 +152,10 @@ def shrink(grad_fn, *, signature: str = "gradlab", call=None, cost_fn=None, cost
     tried = [0]
     first_kinds: list = []
     stopped: list[UserCodeStopped] = []
+    bar = None
 
     def fails(case) -> bool:
+        bar.advance(1)
         if stopped:  # the function's process is gone: every case "fails" (so none is flaky) until find ends
             return True
         tried[0] += 1
@@ -174,7 +177,9 @@ def shrink(grad_fn, *, signature: str = "gradlab", call=None, cost_fn=None, cost
     cfg = settings(max_examples=max_examples, database=None, deadline=None,
                    suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
     try:
-        case = find(cases, fails, settings=cfg, random=random.Random(seed))
+        # Up to max_examples cases while searching; shrinking a failure found tries more.
+        with _progress.task("shrinking (cases searched, then shrunk)", max_examples, "cases") as bar:
+            case = find(cases, fails, settings=cfg, random=random.Random(seed))
     except NoSuchExample:
         case = None
     except Exception:  # hypothesis's own report of what the stopped function did to the search

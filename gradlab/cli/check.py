@@ -11,7 +11,7 @@ import argparse
 
 from gradlab._errors import GradlabError
 from gradlab._isolation import DEFAULT_TIMEOUT
-from gradlab.cli.args import add_force, forcible, integer, number, short, sizes
+from gradlab.cli.args import add_force, add_progress, forcible, integer, number, short, sizes
 
 
 def add_check(sub) -> None:
@@ -94,6 +94,7 @@ def add_check(sub) -> None:
     add_isolation(p)
     add_force(p, "the full check's finite differences")
     _add_convention_args(p)
+    add_progress(p)
     p.set_defaults(run=forcible(run_check))
 
 

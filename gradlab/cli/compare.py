@@ -7,7 +7,7 @@ thin over the library, which is imported when the command runs).
 from __future__ import annotations
 
 from gradlab._errors import GradlabError
-from gradlab.cli.args import add_force, forcible, integer, names, number, output_file, short, sizes
+from gradlab.cli.args import add_force, add_progress, forcible, integer, names, number, output_file, short, sizes
 
 
 def add_problem_args(p, *, activation: bool = True) -> None:
@@ -71,6 +71,7 @@ def add_compare(sub) -> None:
     p.add_argument("--show", type=integer, default=0, help="list the first N gradient entries side by side")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     add_force(p, "the numeric sources")
+    add_progress(p)
     p.set_defaults(run=forcible(run_compare))
 
 
@@ -78,6 +79,16 @@ def run_compare(args) -> int:
     """``gradlab compare``: print the report; 0 when every pair agrees, else 1."""
     import gradlab
 
+    from gradlab.sources import SOURCES
+    from gradlab.sources.second_order import HVP_SOURCES
+
+    known, kind = (HVP_SOURCES, "Hessian-vector product sources") if args.order == 2 else (SOURCES, "gradient sources")
+    unknown = [name for name in args.sources if name not in known]
+    if unknown and args.order in (1, 2):
+        # Named here, not by the library: its message also offers a callable, which no
+        # command line can pass.
+        raise GradlabError(f"--sources must be comma-separated names of {kind}, from: "
+                           f"{', '.join(known)}; got {unknown[0]!r} in --sources {','.join(args.sources)}")
     problem, params, info = problem_and_params(args)
     if args.order == 2:
         report = gradlab.compare(problem, params, args.sources, show=args.show, info=info, order=2,
@@ -172,6 +183,7 @@ def add_steps(sub) -> None:
     p.add_argument("--out", type=output_file, default=None, help="write the figure here (.png, .pdf or .svg)")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     add_force(p, "the step curve")
+    add_progress(p)
     p.set_defaults(run=forcible(run_steps))
 
 
@@ -185,5 +197,5 @@ def run_steps(args) -> int:
         plot_steps(report, args.out)
     print(report.to_json() if args.json else report)
     if args.out is not None and not args.json:
-        print(f"figure written to {args.out}")
+        print(f"wrote {args.out}")
     return 0

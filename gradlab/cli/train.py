@@ -14,15 +14,19 @@ import threading
 from gradlab._errors import GradlabError
 from gradlab._files import check_not_input
 from gradlab._report import printable
-from gradlab.cli.args import hidden, integer, number, output_file
+from gradlab.cli.args import add_progress, hidden, integer, label_column, number, output_file
 from gradlab.cli.status import EXIT_INTERRUPTED, EXIT_TERMINATED, caused_by_interrupt
 
-_DATA_HELP = "digits (the shipped 8x8 UCI digits), FILE.mat (keys X, y) or IDX images (.idx or .idx.gz, with --labels)"
+_DATA_HELP = ("digits (the shipped 8x8 UCI digits), FILE.mat (keys X, y), FILE.csv (one example per row, "
+              "the label last or in --label-column) or IDX images (.idx or .idx.gz, with --labels)")
 
 
 def _add_data_args(p, *, default="digits") -> None:
     p.add_argument("--data", default=default, help=f"{_DATA_HELP} (default {default})")
     p.add_argument("--labels", help="IDX labels file (.idx or .idx.gz) for IDX images")
+    p.add_argument("--label-column", type=label_column, metavar="N|NAME",
+                   help="the labels' column of a .csv file: its number counted from 1 (-1 the last, "
+                   "the default) or its header name")
 
 
 def add_train(sub) -> None:
@@ -63,7 +67,7 @@ def add_train(sub) -> None:
     p.add_argument("--force", action="store_true", help="let --grad-source numeric train a large network")
     p.add_argument("--out", type=output_file, help="write the trained model to this .npz file")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_progress(p)
     p.set_defaults(run=run_train)
 
 
@@ -226,7 +230,7 @@ def train_as_asked(args):
         from gradlab.sources import jax_source
 
         grad_source = jax_source(args.dtype)
-    dataset = gd.load(args.data, args.labels)
+    dataset = gd.load(args.data, args.labels, label_column=args.label_column)
     split = gd.train_test_split(dataset.X, dataset.y, test_fraction=args.test_fraction, seed=args.seed)
     part = gd.Dataset(split.X_train, split.y_train, dataset.name, dataset.notes, dataset.image_shape, dataset.pixel_order)
     test = (split.X_test, split.y_test) if len(split.y_test) else None
@@ -238,8 +242,7 @@ def train_as_asked(args):
              f"(stratified, seed {args.seed})")
     return train(
         part, hidden=args.hidden, grad_source=grad_source, method=args.method, hvp_source=args.hvp_source,
-        lam=args.lam,
-        maxiter=args.maxiter, seed=args.seed, scale=args.scale, progress=not (args.quiet or args.json),
+        lam=args.lam, maxiter=args.maxiter, seed=args.seed, scale=args.scale,
         test=test, force=args.force,
         info={"test_fraction": args.test_fraction, "split_seed": args.seed, "data_spec": str(args.data)},
     )
@@ -272,7 +275,7 @@ def run_predict(args) -> int:
     from gradlab.model import load
 
     model = load(args.model)
-    dataset = gd.load(args.data, args.labels)
+    dataset = gd.load(args.data, args.labels, label_column=args.label_column)
     if dataset.X.shape[1] != model.network.n_inputs:
         raise GradlabError(
             f"data must have {model.network.n_inputs} features for the model {args.model} "
@@ -310,7 +313,7 @@ def run_plot(args) -> int:
             raise GradlabError(f"plot digits takes no model file (it draws --data); got {args.model!r}")
         from gradlab import data as gd
 
-        dataset = gd.load(args.data, args.labels)
+        dataset = gd.load(args.data, args.labels, label_column=args.label_column)
         # plot_digits' default: the seed's 10 x 10 grid, or every example when there are fewer.
         path = plots.plot_digits(dataset, args.out, seed=args.seed)
     else:

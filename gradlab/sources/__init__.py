@@ -124,8 +124,11 @@ def _user_source(fn, name: str) -> Source:
 
 def checked_output(src: Source, grad, n_params: int, what: str = "gradient") -> np.ndarray:
     """A source's gradient (or other ``what`` of that shape, e.g. a Hessian-vector product) as
-    a fresh float64 array of shape (n_params,), or a GradlabError naming the source (complex,
-    strings, the wrong shape, NaN or inf)."""
+    a fresh float64 array of shape (n_params,), or a GradlabError naming the source (None,
+    complex, strings, the wrong shape, NaN or inf)."""
+    if grad is None:
+        raise GradlabError(f"source {src.name!r} returned None (is its return statement missing?); it must "
+                           f"return the {what}, a float array of length {n_params}")
     if np.iscomplexobj(grad) or (isinstance(grad, np.ndarray) and grad.dtype.kind not in "biuf"
                                  and grad.dtype != object):
         # A cast would drop the imaginary part (with a warning) or parse strings as numbers.
