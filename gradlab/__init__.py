@@ -29,6 +29,14 @@ Train -- on the shipped digits or your data (``gradlab train / predict / plot``)
 Explain -- back-propagation's deltas are reverse-mode autodiff (``gradlab explain``)
     gradlab.explain(problem, params, example=0)  -> ExplainReport
 
+Second order -- Hessian-vector products three ways (``--order 2`` of compare, check, explain)
+    gradlab.hvp(problem, params, v, source="backprop")   -> H v (Pearlmutter's R-operator)
+    gradlab.HVP_SOURCES ("backprop", "jax", "numeric", "numeric-complex"; or a callable)
+    gradlab.numeric_hvp(problem, params, v)      -> NumericHvp (.hvp, .error per entry)
+    gradlab.compare(problem, params, order=2)    -> HvpCompareReport (symmetry, the Hessian's signs)
+    gradlab.check(my_hvp, (3, 5, 3), order=2), gradlab.explain(problem, params, order=2)
+    gradlab.train(X, y, method="newton-cg", hvp_source="backprop")   (also trust-ncg, trust-krylov)
+
 Steps -- finite-difference error against the step (``gradlab steps``)
     gradlab.step_curve(problem, params)          -> StepsReport
 
@@ -46,7 +54,7 @@ argument, the value and what is accepted. Precision is float64 throughout;
 
 from gradlab._errors import GradlabError
 from gradlab.check import CheckReport, GradientReport, check, check_function, check_layer, shrink
-from gradlab.compare import CompareReport, compare
+from gradlab.compare import CompareReport, HvpCompareReport, compare
 from gradlab.explain import ExplainReport, explain
 from gradlab.network import (
     ACTIVATIONS,
@@ -62,6 +70,8 @@ from gradlab.network import (
 from gradlab.sources import SOURCES, gradient, jax_source, value_and_gradient
 from gradlab.sources.numeric import METHODS as NUMERIC_METHODS
 from gradlab.sources.numeric import NumericGradient, numeric_gradient
+from gradlab.sources.second_order import HVP_SOURCES, hvp, numeric_hvp
+from gradlab.sources.hvp_numeric import NumericHvp
 
 from gradlab.steps import StepsReport, step_curve
 
@@ -88,6 +98,7 @@ __all__ = [
     "jax_source",
     "compare",
     "CompareReport",
+    "HvpCompareReport",
     "explain",
     "ExplainReport",
     "train",
@@ -103,6 +114,10 @@ __all__ = [
     "numeric_gradient",
     "NumericGradient",
     "NUMERIC_METHODS",
+    "hvp",
+    "HVP_SOURCES",
+    "numeric_hvp",
+    "NumericHvp",
     "step_curve",
     "StepsReport",
 ]

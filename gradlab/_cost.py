@@ -22,6 +22,7 @@ Each branch is an analytic function of z, so the forms also hold for complex z.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable
 
 import numpy as np
@@ -62,7 +63,7 @@ def unpack(network, params):
 
 
 # --------------------------------------------------------------------------------------
-# Activations: each one's g, and right beside it g' (from a = g(z) and from z)
+# Activations: each one's g, and right beside it g' (from a = g(z) and from z) and g''
 # --------------------------------------------------------------------------------------
 
 
@@ -104,6 +105,19 @@ def _times_sigmoid_prime(delta, a):
     delta *= a
 
 
+def _sigmoid_first_second(z, a):
+    """(g'(z), g''(z)) from z and a = g(z): g' = g(z) g(-z), g'' = g' (g(-z) - g(z)).
+
+    The product form keeps a saturated unit's tiny derivative to full relative accuracy
+    (``a (1 - a)`` rounds it to zero once a rounds to 1)."""
+    t = np.negative(z)
+    sigmoid(np, t, out=t)  # g(-z) = 1 - g(z), without the cancellation
+    gp = a * t
+    t -= a                  # g(-z) - g(z) = 1 - 2a
+    t *= gp
+    return gp, t
+
+
 def _tanh(xp, z, out=None):
     """Hyperbolic tangent; analytic, so complex inputs propagate.
 
@@ -119,6 +133,19 @@ def _times_tanh_prime(delta, a):
     np.multiply(a, a, out=a)
     np.subtract(1.0, a, out=a)
     delta *= a
+
+
+def _tanh_first_second(z, a):
+    """(g'(z), g''(z)) from z and a = tanh z: g' = sech^2 z = 4e / (1 + e)^2 with
+    e = exp(-2|z|) (never overflows, keeps a saturated unit's tiny derivative), g'' = -2 a g'."""
+    e = np.abs(z)
+    e *= -2.0
+    np.exp(e, out=e)
+    d = e + 1.0
+    d *= d
+    gp = np.divide(e, d, out=e)
+    gp *= 4.0
+    return gp, (-2.0 * a) * gp
 
 
 def _relu(xp, z, out=None):
@@ -137,6 +164,12 @@ def _relu(xp, z, out=None):
 def _times_relu_prime(delta, a):
     """delta *= (a > 0) in place (0 at the kink, as jax differentiates the ``where``)."""
     delta *= a > 0
+
+
+def _relu_first_second(z, a):
+    """(g'(z), None): g' = 1 if z > 0 else 0, g'' = 0 away from the kink (None: zero);
+    at the kink both are 0, as jax differentiates the ``where``."""
+    return (z > 0).astype(np.float64), None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +193,14 @@ class Activation:
     gprime_max : float
         The largest value of g' (a delta grows by at most this factor, times the weights,
         per layer on its way back; bounds round-off and overflow).
+    first_second : callable
+        ``first_second(z, a)``: ``(g'(z), g''(z))`` from z and ``a = g(z)`` (numpy), new
+        arrays; g'' is None where it is zero everywhere (relu). For the R-operator
+        (:mod:`gradlab.sources.rop`), whose R-backward pass needs g''.
+    gsecond_formula : str
+        g''(z) written in terms of ``a`` (for reports: "a (1 - a) (1 - 2a)").
+    gsecond_max : float
+        The largest value of |g''| (bounds the round-off of Hessian-vector products).
     kink : bool
         The activation has a kink at z = 0, where the cost is only piecewise smooth.
     bounded : bool
@@ -173,6 +214,9 @@ class Activation:
     times_gprime: Callable
     gprime_formula: str
     gprime_max: float
+    first_second: Callable
+    gsecond_formula: str
+    gsecond_max: float
     kink: bool
     bounded: bool
 
@@ -185,7 +229,10 @@ SIGMOID = Activation(
     "sigmoid", sigmoid,
     gprime_from_a=lambda a: a * (1.0 - a),
     gprime_from_z=lambda z: sigmoid(np, z) * sigmoid(np, -np.asarray(z)),
-    times_gprime=_times_sigmoid_prime, gprime_formula="a (1 - a)", gprime_max=0.25, kink=False, bounded=True)
+    times_gprime=_times_sigmoid_prime, gprime_formula="a (1 - a)", gprime_max=0.25,
+    # |g''| is largest at g = 1/2 +- 1/(2 sqrt 3): 1/(6 sqrt 3)
+    first_second=_sigmoid_first_second, gsecond_formula="a (1 - a) (1 - 2 a)", gsecond_max=1.0 / (6.0 * math.sqrt(3.0)),
+    kink=False, bounded=True)
 
 #: Hidden-layer activations by name, one line each. The output layer is always sigmoid
 #: with the cross-entropy cost (:data:`SIGMOID`).
@@ -193,10 +240,15 @@ ACTIVATIONS = {
     "sigmoid": SIGMOID,
     "tanh": Activation("tanh", _tanh, gprime_from_a=lambda a: 1.0 - a * a,
                        gprime_from_z=lambda z: 1.0 - np.tanh(z) ** 2, times_gprime=_times_tanh_prime,
-                       gprime_formula="1 - a^2", gprime_max=1.0, kink=False, bounded=True),
+                       gprime_formula="1 - a^2", gprime_max=1.0,
+                       # |g''| is largest at tanh z = +-1/sqrt 3: 4/(3 sqrt 3)
+                       first_second=_tanh_first_second, gsecond_formula="-2 a (1 - a^2)",
+                       gsecond_max=4.0 / (3.0 * math.sqrt(3.0)), kink=False, bounded=True),
     "relu": Activation("relu", _relu, gprime_from_a=lambda a: (a > 0).astype(np.float64),
                        gprime_from_z=lambda z: (np.real(z) > 0).astype(np.float64), times_gprime=_times_relu_prime,
-                       gprime_formula="1 if a > 0 else 0", gprime_max=1.0, kink=True, bounded=False),
+                       gprime_formula="1 if a > 0 else 0", gprime_max=1.0,
+                       first_second=_relu_first_second, gsecond_formula="0 (away from the kink)", gsecond_max=0.0,
+                       kink=True, bounded=False),
 }
 
 

@@ -12,10 +12,25 @@ class GradlabError(ValueError):
 
 
 class UserCodeError(GradlabError):
-    """The user's function (or module) raised; the message names the exception.
+    """The user's function (or module) raised, or cannot be called as asked; the message
+    names the exception (or the signature).
 
     The user's exception is chained as ``__cause__``, so its traceback is kept.
     """
+
+
+class UserCodeStopped(GradlabError):
+    """The user's code was stopped before it returned: it ran past its time limit
+    (``status`` ``"timeout"``) or the process running it died (``"crashed"``: a signal
+    such as SIGSEGV, or an exit without a reply).
+
+    Not a :class:`UserCodeError` (the code raised nothing): code that catches the user's
+    exceptions to carry on lets this one through, since the code is gone.
+    """
+
+    def __init__(self, message: str, status: str):
+        super().__init__(message)
+        self.status = status
 
 
 def could_not_start(library: str, exc: BaseException, env: str, advice: str) -> GradlabError:

@@ -10,6 +10,9 @@ Who uses what:
   differences share -- :data:`EPS`, :data:`CENTRAL_STEP`, :data:`ROUNDOFF_EVALS`;
 * the checker's fits of a model to the user's numbers -- :data:`FIT_RTOL`, :data:`RATIO_RTOL`;
 * explain's deltas -- :data:`DELTA_TOLERANCE`;
+* Hessian-vector products -- :data:`HVP_NORM_RATIO` or :func:`hvp_roundoff_floor`
+  (:func:`hvp_agree`), :func:`numeric_bound` for a numeric side, and
+  :func:`symmetry_tolerance` for ``u . Hv = v . Hu``;
 * the ranges gradlab keeps finite in float64 -- :data:`MAX_LAM`, :data:`MAX_WEIGHT_SCALE`,
   and :func:`check_magnitudes`, which refuses inputs whose sums would overflow.
 
@@ -32,6 +35,7 @@ from gradlab._errors import GradlabError
 
 EPS = float(np.finfo(np.float64).eps)
 TINY = float(np.finfo(np.float64).tiny)
+SMALLEST_SUBNORMAL = float(np.finfo(np.float64).smallest_subnormal)
 
 #: Relative step for central differences: eps^(1/3), the minimiser of truncation h^2 plus
 #: round-off eps/h (about 6.1e-6 in float64), giving an error of order eps^(2/3).
@@ -215,6 +219,88 @@ def factor(actual, ref) -> float | None:
         return None
     c = float(np.dot(actual.ravel(), ref.ravel())) / den
     return c if fits(actual, c * ref) else None
+
+
+# --------------------------------------------------------------------------------------
+# Second order: Hessian-vector products
+# --------------------------------------------------------------------------------------
+
+#: Tolerance on ||a-b|| / ||a+b|| for two exact Hessian-vector products (the R-operator,
+#: jax's forward-over-reverse, a user's function). Both evaluate float64 sums of the same
+#: terms in different orders, so they differ by round-off amplified by cancellation, as two
+#: exact gradients do: EXACT_NORM_RATIO's argument and value.
+HVP_NORM_RATIO = EXACT_NORM_RATIO
+
+
+def hvp_roundoff_floor(problem, params, v) -> np.ndarray:
+    """Per-entry bound on the round-off of a correct ``H v`` computed in float64.
+
+    An entry of ``H v`` for ``Theta_l`` is ``(1/m) sum_i (Rdelta_{l+1} [1, a_l] + delta_{l+1}
+    [0, Ra_l])`` plus ``(lam/m) v``: a sum of m products, each factor itself the result of
+    dot products as long as a layer is wide (Higham, Accuracy and Stability, ch. 3-4: a sum
+    of n terms errs by up to about ``n eps`` times the sum of their magnitudes). The
+    magnitudes are bounded per unit from the activations of the shared forward pass and the
+    weights alone -- independently of any Hessian-vector product code -- by the R-pass's
+    recursion with every factor replaced by its largest magnitude: ``|Rz_{l+1}| <= |W| |Ra_l|
+    + |VW| |a_l| + |Vb|``, ``|Ra| <= max|g'| |Rz|``, ``|delta_L| <= 1``, ``|Rdelta_L| <=
+    |Rz_L| / 4``, ``|delta_l| <= max|g'| |W|^T |delta_{l+1}|``, ``|Rdelta_l| <= max|g'|
+    (|W|^T |Rdelta_{l+1}| + |VW|^T |delta_{l+1}|) + max|g''| |W|^T |delta_{l+1}| |Rz_l|``
+    (the activation table's ``gprime_max`` and ``gsecond_max``). The operation count is m
+    (the sum over examples) plus twice the units of every layer (the forward and backward
+    dot products and their R-versions); NUMERIC_SAFETY covers the rest, as for gradients.
+    """
+    net = problem.network
+    theta = np.asarray(params, dtype=np.float64)
+    direction = np.asarray(v, dtype=np.float64)
+    _, acts = _cost.forward(np, net, theta, problem.X)
+    thetas = _cost.unpack(net, theta)
+    Vs = _cost.unpack(net, direction)
+    act = _cost.ACTIVATIONS[net.activation]
+    g1, g2 = act.gprime_max, act.gsecond_max
+    n = len(thetas)
+    amax = [np.r_[1.0, np.max(np.abs(a), axis=0)] for a in acts]
+    ra = [np.zeros(net.sizes[0] + 1)]  # [0, |Ra_l|]: the bias unit and X do not move
+    rz = []
+    for l in range(n):
+        W, V = np.abs(thetas[l]), np.abs(Vs[l])
+        rz.append(W[:, 1:] @ ra[l][1:] + V @ amax[l])
+        ra.append(np.r_[0.0, g1 * rz[-1]])
+    d = np.ones(net.n_outputs)
+    rd = _cost.SIGMOID.gprime_max * rz[-1]
+    blocks = [None] * n
+    for l in range(n - 1, -1, -1):
+        blocks[l] = (np.outer(rd, amax[l]) + np.outer(d, ra[l])).ravel()
+        if l > 0:
+            W, VW = np.abs(thetas[l][:, 1:]), np.abs(Vs[l][:, 1:])
+            e = d @ W
+            rd = g1 * (rd @ W + d @ VW) + g2 * e * rz[l - 1]
+            d = g1 * e
+    terms = np.concatenate(blocks) + problem.lam / problem.m * np.abs(direction)
+    ops = problem.m + 2 * sum(net.sizes)
+    # Relative to the terms, plus float64's absolute resolution: below the smallest normal
+    # number every operation rounds to a multiple of the smallest subnormal.
+    return NUMERIC_SAFETY * ops * (EPS * terms + SMALLEST_SUBNORMAL)
+
+
+def hvp_agree(a, b, floor) -> bool:
+    """Two exact Hessian-vector products agree: norm ratio at most :data:`HVP_NORM_RATIO`,
+    or every entry within its round-off floor (:func:`hvp_roundoff_floor`)."""
+    return norm_ratio(a, b) <= HVP_NORM_RATIO or bool(np.all(np.abs(np.asarray(a) - np.asarray(b)) <= floor))
+
+
+def symmetry_tolerance(u, v, Hu, Hv, floor_u, floor_v) -> float:
+    """Largest ``|u . Hv - v . Hu|`` a symmetric H allows after float64 round-off.
+
+    Each product entry errs by at most its floor, so ``u . Hv`` moves by up to
+    ``sum |u| floor_v`` (and ``v . Hu`` likewise); each dot product of P terms adds up to
+    ``P eps sum |u_i Hv_i|`` (Higham), allowed with NUMERIC_SAFETY as the floors are.
+    """
+    u, v, Hu, Hv = (np.asarray(x, dtype=np.float64) for x in (u, v, Hu, Hv))
+    # Two dot products of P terms: each operation errs by eps of its magnitude, or, in the
+    # subnormal range, by up to the smallest subnormal.
+    dots = NUMERIC_SAFETY * u.size * (EPS * (float(np.abs(u) @ np.abs(Hv)) + float(np.abs(v) @ np.abs(Hu)))
+                                      + 2 * SMALLEST_SUBNORMAL)
+    return float(np.abs(u) @ floor_v) + float(np.abs(v) @ floor_u) + dots
 
 
 # --------------------------------------------------------------------------------------

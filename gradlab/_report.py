@@ -51,6 +51,11 @@ def printable(text) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
+def counted(n: int, singular: str, plural: str | None = None) -> str:
+    """``1 finding``, ``3 findings``: a count and its noun, in the right number."""
+    return f"{n} {singular if n == 1 else (plural or singular + 's')}"
+
+
 def fmt(x: float) -> str:
     """Compact scientific notation for a table cell."""
     if x is None:

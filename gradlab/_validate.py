@@ -23,8 +23,14 @@ def _show(value, limit: int = 60) -> str:
 
 
 def fail(name: str, value, accepted: str) -> GradlabError:
-    """Build the standard error: ``{name} must be {accepted}; got {name}={value}``."""
-    return GradlabError(f"{name} must be {accepted}; got {name}={_show(value)}")
+    """Build the standard error: ``{name} must be {accepted}; got {name}={value}``.
+
+    The error keeps its parts (``argument``, ``accepted``, ``shown``), so that the command
+    line can say it again with the option the user typed (``--lambda``, not ``lam``).
+    """
+    exc = GradlabError(f"{name} must be {accepted}; got {name}={_show(value)}")
+    exc.argument, exc.accepted, exc.shown = name, accepted, _show(value)
+    return exc
 
 
 def flag(name: str, value) -> bool:

@@ -20,13 +20,15 @@ import io
 import math
 import numbers
 import os
+import re
 import zlib
+from importlib import resources
 from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
 
-from gradlab import _files
+from gradlab import _csv, _files
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
 
@@ -40,13 +42,20 @@ __all__ = [
     "load_mat",
     "load_idx",
     "read_idx",
+    "load_csv",
     "load",
     "train_test_split",
 ]
 
-#: The shipped digits, relative to the folder above the ``gradlab`` package (the
-#: repository root in a ``pip install -e .`` checkout). See data/README.md.
+#: The shipped digits, in the package's data folder (:data:`DATA_FOLDER`), read with
+#: importlib.resources so that a wheel, an sdist and a checkout all find them. Their
+#: provenance and licence: ``gradlab/_data/README.md``.
 DIGITS_FILE = "digits.npz"
+#: The package's data folder, inside ``gradlab`` (not ``gradlab/data``: that name would
+#: clash with this module).
+DATA_FOLDER = "_data"
+#: Overrides the data folder (a folder holding ``digits.npz``).
+DATA_ENV = "GRADLAB_DATA"
 #: What the shipped file must hold (UCI optical-recognition digits, test part).
 DIGITS_ROWS = 1797
 DIGITS_IMAGE = (8, 8)
@@ -217,22 +226,29 @@ def make_dataset(X, y, name, notes=(), image_shape=None, pixel_order="C", *, whe
 # --------------------------------------------------------------------------------------
 
 
-def data_dir() -> Path:
-    """The folder holding gradlab's shipped data: ``data/`` next to the ``gradlab`` package.
+def data_dir():
+    """The folder holding gradlab's shipped data, inside the installed package.
 
-    The environment variable ``GRADLAB_DATA`` overrides it.
+    The environment variable ``GRADLAB_DATA`` names another folder instead.
+
+    Returns
+    -------
+    importlib.resources.abc.Traversable
+        ``gradlab/_data`` as importlib.resources finds it (a :class:`pathlib.Path` for an
+        ordinary installation or a checkout), or ``Path($GRADLAB_DATA)``.
     """
-    override = os.environ.get("GRADLAB_DATA")
+    override = os.environ.get(DATA_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent.parent / "data"
+    return resources.files("gradlab").joinpath(DATA_FOLDER)
 
 
 def load_digits(*, raw: bool = False) -> Dataset:
     """The shipped handwritten digits: 1,797 images of 8x8 pixels, labels 0..9.
 
     The UCI "Optical Recognition of Handwritten Digits" data (test part; E. Alpaydin and
-    C. Kaynak, CC BY 4.0), stored in ``data/digits.npz`` as uint8; see data/README.md.
+    C. Kaynak, CC BY 4.0), shipped inside the package as ``gradlab/_data/digits.npz``
+    (uint8); see ``gradlab/_data/README.md`` for provenance and licence.
 
     Parameters
     ----------
@@ -250,9 +266,8 @@ def load_digits(*, raw: bool = False) -> Dataset:
     Raises
     ------
     GradlabError
-        If the file is missing (gradlab looks for ``data/`` next to the package, as in
-        a ``pip install -e .`` checkout, or in ``$GRADLAB_DATA``) or does not hold the
-        expected arrays.
+        If the file is missing (a damaged installation, or a ``$GRADLAB_DATA`` folder
+        without it) or does not hold the expected arrays.
 
     Examples
     --------
@@ -260,15 +275,15 @@ def load_digits(*, raw: bool = False) -> Dataset:
     >>> X.shape, X.dtype.name, float(X.max()), sorted(set(y.tolist())) == list(range(10))
     ((1797, 64), 'float64', 1.0, True)
     """
-    path = data_dir() / DIGITS_FILE
+    folder = data_dir()
+    path = folder.joinpath(DIGITS_FILE)
     if not path.is_file():
-        raise GradlabError(
-            f"the shipped digits are missing: no file {path}. gradlab looks for data/ next to "
-            f"the gradlab package (install from a checkout with `pip install -e .`) or in the "
-            f"folder named by $GRADLAB_DATA"
-        )
+        where = (f"the folder named by ${DATA_ENV}" if os.environ.get(DATA_ENV)
+                 else "gradlab's installed package (reinstall gradlab, or set $GRADLAB_DATA to a folder holding it)")
+        raise GradlabError(f"the shipped digits are missing: no file {DIGITS_FILE} in {folder}, {where}")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        # Read through the Traversable (bytes), so that a zipped installation works too.
+        with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as f:
             images, labels = np.array(f["images"]), np.array(f["labels"])
     except (OSError, ValueError, KeyError, EOFError) as exc:
         raise GradlabError(f"the shipped digits file {path} is unreadable: {exc}") from None
@@ -587,6 +602,59 @@ def load_idx(images, labels) -> Dataset:
 
 
 # --------------------------------------------------------------------------------------
+# Comma-separated values: one example per row, features per column, a label column
+# --------------------------------------------------------------------------------------
+
+
+def load_csv(path, *, label_column=None) -> Dataset:
+    """Read a comma-separated file: one example per row, its features, and an integer label.
+
+    Format: cells separated by commas (quoted cells as spreadsheets write them), the same
+    number of cells in every row, every cell a number. Blank lines are skipped. The first
+    row is taken as a header when none of its cells is a number (``x1,x2,label``); a
+    first row mixing names and numbers is refused, since it is neither. The label column
+    is the last one unless ``label_column`` says otherwise; its cells must be whole
+    numbers >= 0 (``3`` or ``3.0``), the classes 0..K-1. The features must be finite.
+    Messages name the file, the line (as an editor numbers it, the header included) and
+    the column (counted from 1, with its header name).
+
+    When the number of features is a perfect square, each row is taken as a square image
+    read row by row (for ``gradlab plot digits``).
+
+    Parameters
+    ----------
+    path : str or path-like
+    label_column : int or str, optional
+        The labels' column: a number counted from 1 (negative counts from the end, -1 the
+        last, the default) or the name of a header cell.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    GradlabError
+        Missing, unreadable or empty file, not UTF-8 text, a malformed quote, rows of
+        different lengths, a cell that is not a number (or not finite), a label that is
+        not a whole number >= 0, fewer than two columns, no examples, or a
+        ``label_column`` that names no column.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "tiny.csv"
+    >>> _ = f.write_text("x1,x2,label\\n0.5,1,0\\n2,3.5,1\\n")
+    >>> d = load_csv(f)
+    >>> d.X.tolist(), d.y.tolist()
+    ([[0.5, 1.0], [2.0, 3.5]], [0, 1])
+    """
+    path, raw = _files.read_bytes("path", path)
+    X, y, notes = _csv.parse(path, raw, label_column)
+    return make_dataset(X, y, Path(path).name, notes, _square_image(X.shape[1]), "C", where=path)
+
+
+# --------------------------------------------------------------------------------------
 # One entry point for the CLI: a dataset name or a file
 # --------------------------------------------------------------------------------------
 
@@ -596,16 +664,39 @@ DATASETS: dict[str, Callable[[], Dataset]] = {
 }
 
 
-def load(spec, labels=None) -> Dataset:
+#: File names taken as IDX without looking inside: ``.idx``, ``.idx.gz`` and MNIST's own
+#: names (``train-images-idx3-ubyte``, ``...-ubyte.gz``).
+_IDX_NAME = re.compile(r"(\.idx|idx\d+-ubyte)(\.gz)?$", re.IGNORECASE)
+#: What ``load`` reads, for messages.
+KNOWN_FORMATS = ".mat, IDX (.idx/.idx.gz with --labels) or .csv"
+
+
+def _looks_like_idx(path: str) -> bool:
+    """An IDX name, or contents that start as IDX (two zero bytes and a type code) or gzip."""
+    if _IDX_NAME.search(path):
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(3)
+    except OSError:
+        return False  # read_idx names the failure when it is called
+    return head[:2] == _GZIP_MAGIC or (len(head) == 3 and head[:2] == b"\0\0" and head[2] in IDX_TYPES)
+
+
+def load(spec, labels=None, *, label_column=None) -> Dataset:
     """Load data named the way the command line names it.
 
     Parameters
     ----------
     spec : str or path-like
-        A shipped dataset's name (``"digits"``), a ``.mat`` file, or an IDX images file
-        (plain or ``.gz``; needs ``labels``).
+        A shipped dataset's name (``"digits"``), a ``.mat`` file, a ``.csv`` file (see
+        :func:`load_csv`), or an IDX images file (``.idx``, ``.idx.gz``, MNIST's
+        ``...-idx3-ubyte[.gz]`` names, or any file that starts as IDX or gzip; needs
+        ``labels``).
     labels : str or path-like, optional
         The IDX labels file that goes with IDX images.
+    label_column : int or str, optional
+        For a ``.csv`` file: the labels' column (see :func:`load_csv`); default the last.
 
     Returns
     -------
@@ -614,29 +705,45 @@ def load(spec, labels=None) -> Dataset:
     Raises
     ------
     GradlabError
-        An unknown name, a missing file or a folder, or whatever the loader for the file
-        refuses (:func:`load_mat`, :func:`load_idx`); messages name the file.
+        An unknown name, a missing file or a folder, a file of none of the known formats,
+        or whatever the loader for the file refuses (:func:`load_mat`, :func:`load_csv`,
+        :func:`load_idx`); messages name the file.
     """
     if isinstance(spec, str) and spec in DATASETS:
         if labels is not None:
             raise GradlabError(f"labels must be left out for the shipped dataset {spec!r}; got labels={labels!r}")
+        if label_column is not None:
+            raise GradlabError(f"label_column is for a .csv file, not the shipped dataset {spec!r}; "
+                               f"got label_column={label_column!r}")
         return DATASETS[spec]()
     if not isinstance(spec, (str, os.PathLike)):
-        raise v.fail("data", spec, "a dataset name (" + ", ".join(DATASETS) + "), a .mat file or an IDX file")
+        raise v.fail("data", spec, "a dataset name (" + ", ".join(DATASETS) + f"), or a file: {KNOWN_FORMATS}")
     path = os.fspath(spec)
-    if path.lower().endswith(".mat"):
+    lower = path.lower()
+    if label_column is not None and not lower.endswith(".csv"):
+        raise GradlabError(f"label_column is for a .csv file (other formats say which values are labels); "
+                           f"got label_column={label_column!r} with data={path!r}")
+    if lower.endswith(".mat"):
         if labels is not None:
             raise GradlabError(f"labels must be left out for a .mat file (it holds y); got labels={labels!r}")
         _files.file_path("data", path)  # missing, a folder: named as the data, not as load_mat's path
         return load_mat(path)
     if os.path.isdir(path):
-        raise GradlabError(f"data: {path} is a folder; give a dataset name ({', '.join(DATASETS)}), "
-                           f"a .mat file or an IDX file")
+        raise GradlabError(f"data: {path} is a folder; give a dataset name ({', '.join(DATASETS)}) "
+                           f"or a file: {KNOWN_FORMATS}")
     if not os.path.exists(path):
         raise GradlabError(
-            f"data must be a dataset name ({', '.join(DATASETS)}), a .mat file or an IDX file; "
+            f"data must be a dataset name ({', '.join(DATASETS)}) or a file ({KNOWN_FORMATS}); "
             f"got data={path!r}, which is neither a name nor an existing file"
         )
+    if lower.endswith(".csv"):
+        if labels is not None:
+            raise GradlabError(f"labels must be left out for a .csv file (a column holds them; see "
+                               f"--label-column); got labels={labels!r}")
+        _files.file_path("data", path)
+        return load_csv(path, label_column=label_column)
+    if not _looks_like_idx(path):
+        raise GradlabError(f"data={path!r} is not a known format: {KNOWN_FORMATS}{_csv.comma_hint(path)}")
     if labels is None:
         raise GradlabError(f"data={path!r} is taken as IDX images, which need an IDX labels file (--labels)")
     return load_idx(path, labels)

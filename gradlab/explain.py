@@ -32,6 +32,7 @@ from gradlab import _cost, _resources
 from gradlab import _validate as v
 from gradlab._judge import DELTA_TOLERANCE, EXACT_NORM_RATIO, norm, norm_ratio, roundoff_floor
 from gradlab._report import Report, fmt
+from gradlab.explain_hvp import explain_hvp
 from gradlab.network import Problem, check_problem
 from gradlab.sources import autodiff
 from gradlab.sources.backprop import backward
@@ -523,8 +524,12 @@ class ExplainReport(Report):
 # --------------------------------------------------------------------------- explain
 
 
-def explain(problem: Problem, params, *, example: int = 0, jaxpr: bool = False, info=None) -> ExplainReport:
+def explain(problem: Problem, params, *, example: int = 0, jaxpr: bool = False, info=None, order: int = 1,
+            direction=None, seed=0):
     """Walk the network from the output down: back-propagation's deltas next to jax's dJ/dz.
+
+    With ``order=2``, the R-pass instead: Pearlmutter's R-operator line by line next to
+    ``jax.jvp`` (:func:`gradlab.explain_hvp.explain_hvp`; ``direction`` and ``seed`` choose v).
 
     Parameters
     ----------
@@ -536,6 +541,12 @@ def explain(problem: Problem, params, *, example: int = 0, jaxpr: bool = False, 
         Include the cost's jaxpr, one line per equation, with the steps marked.
     info : dict, optional
         Extra ``name: value`` pairs for the report's header (the CLI records the init).
+    order : {1, 2}, default 1
+        2 walks the R-pass of a Hessian-vector product instead (``jaxpr`` does not apply).
+    direction : {"random", "ones"} or array_like, optional
+        ``order=2`` only: v (default a random unit vector from ``seed``).
+    seed : int, default 0
+        ``order=2`` only: seeds the random v.
 
     Returns
     -------
@@ -559,6 +570,15 @@ def explain(problem: Problem, params, *, example: int = 0, jaxpr: bool = False, 
     >>> r.ok, [s.layer for s in r.layers]
     (True, [3, 2])
     """
+    order = v.integer("order", order)
+    if order not in (1, 2):
+        raise v.fail("order", order, "1 (the gradient's walk-through) or 2 (the R-pass of H v)")
+    if order == 2:
+        if jaxpr:
+            raise v.fail("jaxpr", jaxpr, "False with order=2 (the jaxpr listing is the gradient's)")
+        return explain_hvp(problem, params, direction=direction, seed=seed, example=example, info=info)
+    if direction is not None:
+        raise v.fail("direction", direction, "None for order=1 (a direction is for order=2)")
     problem = check_problem(problem)
     theta = problem.network.check_params(params)
     example = v.integer("example", example, minimum=0)

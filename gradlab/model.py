@@ -205,6 +205,8 @@ class TrainResult(Report):
         status = "" if self.scipy_status is None else f" [scipy status {self.scipy_status}]"
         verdict = "stopped" if self.ok else f"STOPPED EARLY ({self.stop})"
         evals = f", {m['evaluations']} cost+gradient evaluations" if "evaluations" in m else ""
+        if "hvp_evaluations" in m:
+            evals += f", {m['hvp_evaluations']} Hessian-vector products ({printable(m.get('hvp_source', '?'))})"
         lines.append(f"optimiser: {verdict} after {self.n_iter} iterations{evals}: {self.message}{status}")
         h = self.history
         if len(h):
@@ -363,6 +365,8 @@ _META_FIELDS = {
                     "null or [height, width] (positive integers)"),
     "elapsed": (lambda x: _number(x), "a finite number"),
     "evaluations": (lambda x: _number(x, integer=True, low=0), "an integer >= 0"),
+    "hvp_evaluations": (lambda x: _number(x, integer=True, low=0), "an integer >= 0"),
+    "hvp_source": (lambda x: isinstance(x, str), "a string"),
     "m_train": (lambda x: _number(x, integer=True, low=0), "an integer >= 0"),
     "m_test": (lambda x: _number(x, integer=True, low=0), "an integer >= 0"),
 }

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from gradlab import _files, _resources
+from gradlab import _files, _progress, _resources, _threads
 from gradlab import _validate as v
 from gradlab._judge import norm
 from gradlab._report import Report, fmt
@@ -117,6 +117,9 @@ def _rel_error(d, g) -> float:
 #: central 2, Richardson's three central differences 6, the complex step 1 complex
 #: evaluation (about 4 real ones).
 EVALUATIONS_PER_STEP = 13
+#: Stacked cost evaluations per step and parameter, a complex one counting once (what the
+#: progress line counts): forward 1, central 2, three central for Richardson 6, complex 1.
+STACKED_PER_STEP = 10
 
 
 def step_curve(problem: Problem, params, *, steps=DEFAULT_STEPS, force: bool = False) -> StepsReport:
@@ -161,6 +164,14 @@ def step_curve(problem: Problem, params, *, steps=DEFAULT_STEPS, force: bool = F
                             f"the step curve over {hs.size} steps", force=bool(force),
                             instead="pass fewer steps")
     g = gradient(problem, theta, "jax")
+    total = STACKED_PER_STEP * net.n_params * hs.size + 1
+    with _threads.for_problem(problem), _progress.task("step curve", total, "cost evaluations"):
+        errors = _curve(problem, theta, hs, g)
+    return StepsReport(problem, hs, errors)
+
+
+def _curve(problem, theta, hs, g) -> dict:
+    """The relative error of each method at each relative step in ``hs``."""
     ev = num.Evaluator(problem, theta)
     index = np.arange(theta.size)
     scale = np.maximum(1.0, np.abs(theta))
@@ -173,7 +184,7 @@ def step_curve(problem: Problem, params, *, steps=DEFAULT_STEPS, force: bool = F
         ds = [num.central(ev, theta, np.maximum(num.representable(theta, h / 2.0**j), ulp), index)[0] for j in range(3)]
         errors["richardson"][k] = _rel_error(num.richardson_tableau(ds)[2, 2], g)
         errors["complex"][k] = _rel_error(num.complex_step(ev, theta, rel * scale, index)[0], g)
-    return StepsReport(problem, hs, errors)
+    return errors
 
 
 def plot_steps(report: StepsReport, path) -> str:

@@ -1,4 +1,5 @@
-"""Training with any gradient source: scipy's CG (the seed's method) or L-BFGS.
+"""Training with any gradient source: scipy's CG (the seed's method), L-BFGS, or a
+second-order method (Newton-CG, trust-ncg, trust-krylov) with any Hessian-vector product source.
 
 The objective hands scipy the cost and the gradient together (``jac=True``), from one
 pass of the source where it provides one (backprop and jax do), so no iteration pays for
@@ -12,13 +13,12 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from typing import Callable, NamedTuple
 
 import numpy as np
 
-from gradlab import _resources, _usercode
+from gradlab import _progress, _resources, _threads, _usercode
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
 from gradlab._judge import MAX_LAM, norm
@@ -27,6 +27,7 @@ from gradlab.data import Dataset, Scaling, make_dataset
 from gradlab.model import History, TrainResult
 from gradlab.network import Network, Problem, check_problem, predict, random_init
 from gradlab.sources import get_source, numeric, value_and_gradient
+from gradlab.sources.second_order import get_hvp_source, hvp
 
 __all__ = [
     "train",
@@ -63,38 +64,6 @@ class Iteration(NamedTuple):
 # --------------------------------------------------------------------------------------
 # Progress on stderr
 # --------------------------------------------------------------------------------------
-
-
-class _Progress:
-    """A one-line progress bar on a terminal; on anything else, a line every tenth of the way."""
-
-    WIDTH = 24
-
-    def __init__(self, enabled: bool, maxiter: int, stream=None):
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled
-        self.maxiter = maxiter
-        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.every = max(1, maxiter // 10)
-        self.dirty = False
-
-    def update(self, k: int, cost: float) -> None:
-        if not self.enabled:
-            return
-        if self.tty:
-            done = int(self.WIDTH * min(k, self.maxiter) / self.maxiter)
-            bar = "#" * done + "." * (self.WIDTH - done)
-            self.stream.write(f"\r  [{bar}] iteration {k:>{len(str(self.maxiter))}}/{self.maxiter}  cost {cost:.6f}")
-            self.dirty = True
-        elif k % self.every == 0 or k == self.maxiter:
-            self.stream.write(f"  iteration {k}/{self.maxiter}  cost {cost:.6f}\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.dirty:
-            self.stream.write("\n")
-            self.stream.flush()
-            self.dirty = False
 
 
 # --------------------------------------------------------------------------------------
@@ -156,11 +125,12 @@ def train(
     hidden=None,
     grad_source="backprop",
     method: str = "cg",
+    hvp_source=None,
     lam=None,
     maxiter: int = 100,
     seed=0,
     scale: bool = False,
-    progress: bool = True,
+    progress: bool | None = None,
     callback: Callable[[Iteration], object] | None = None,
     init=None,
     test=None,
@@ -180,8 +150,13 @@ def train(
         Hidden layer sizes, any number of layers (``()`` for none). Leave out with a Problem.
     grad_source : {"backprop", "jax", "numeric"} or callable, default "backprop"
         A callable takes ``(problem, params)`` and returns the flat gradient.
-    method : {"cg", "lbfgs"}, default "cg"
-        scipy's nonlinear conjugate gradient (the seed's method) or L-BFGS-B.
+    method : {"cg", "lbfgs", "newton-cg", "trust-ncg", "trust-krylov"}, default "cg"
+        scipy's nonlinear conjugate gradient (the seed's method), L-BFGS-B, or a method that
+        also takes Hessian-vector products (:data:`gradlab._optimisers.OPTIMISERS`).
+    hvp_source : {"backprop", "jax", "numeric", "numeric-complex"} or callable, optional
+        For the second-order methods: where ``H v`` comes from (default ``"backprop"``,
+        Pearlmutter's R-operator); a callable takes ``(problem, params, v)``. Refused with
+        ``"cg"`` and ``"lbfgs"``, which take none.
     lam : float, default 1.0
         Regularisation strength. Leave out with a Problem.
     maxiter : int, default 100
@@ -190,8 +165,10 @@ def train(
     scale : bool, default False
         Standardise the inputs, with mean and standard deviation fitted on ``data`` (the
         training split) only; the result applies the same scaling in ``predict``.
-    progress : bool, default True
-        A progress line (iteration, cost) on stderr.
+    progress : bool or None, default None
+        A progress line on stderr (iterations done of maxiter, rate, time left, cost):
+        True always, False never, None when stderr is a terminal (or as the caller's
+        :func:`gradlab._progress.shown` block decided, as the command line does).
     callback : callable, optional
         Called after every iteration with an :class:`Iteration` (iteration, cost,
         grad_norm, elapsed, a copy of params). Return True to stop training.
@@ -264,10 +241,18 @@ def train(
         problem = None
     maxiter = v.integer("maxiter", maxiter, minimum=1)
     method = v.choice("method", method, OPTIMISERS)
+    if OPTIMISERS[method].hessp:
+        hsrc = get_hvp_source("backprop" if hvp_source is None else hvp_source, "hvp_source")
+    elif hvp_source is not None:
+        raise v.fail("hvp_source", hvp_source, f"None for method={method!r} (it takes no Hessian-vector products; "
+                     "the second-order methods are " + ", ".join(repr(k) for k, o in OPTIMISERS.items() if o.hessp) + ")")
+    else:
+        hsrc = None
     src = get_source(grad_source, "grad_source")
     if not isinstance(seed, np.random.Generator):
         seed = v.integer("seed", seed, minimum=0)
-    scale, progress, force = v.flag("scale", scale), v.flag("progress", progress), v.flag("force", force)
+    scale, force = v.flag("scale", scale), v.flag("force", force)
+    progress = None if progress is None else v.flag("progress", progress)
     if callback is not None and not callable(callback):
         raise v.fail("callback", callback, "a callable taking an Iteration, or None")
     if callback is not None:
@@ -278,7 +263,7 @@ def train(
     net_sizes = problem.network.sizes if problem is not None else sizes
     try:
         _resources.require_memory(_resources.problem_memory(
-            net_sizes, X_train.shape[0], jax=src.name.startswith("jax"),
+            net_sizes, X_train.shape[0], jax=src.name.startswith("jax") or (hsrc is not None and hsrc.name in ("jax", "numeric-complex")),
             param_vectors=_resources.TRAIN_PARAM_VECTORS,
             extra={"scaled inputs": 8 * X_train.size} if scale else None))
     except GradlabError as exc:
@@ -324,10 +309,10 @@ def train(
 
     opt = OPTIMISERS[method]
     recent: dict[bytes, tuple[float, np.ndarray]] = {}
-    counts = {"evaluations": 0, "re-evaluations": 0}
+    counts = {"evaluations": 0, "re-evaluations": 0, "hvp": 0}
     rec_iter, rec_cost, rec_gnorm, rec_time = [], [], [], []
     best = {"cost": math.inf, "params": params0.copy(), "iteration": 0}
-    bar = _Progress(bool(progress), maxiter)
+    bar = None
     stopped_by_callback = False
 
     def objective(x):
@@ -337,6 +322,10 @@ def train(
             recent.pop(next(iter(recent)))
         recent[x.tobytes()] = (f, g)
         return f, g
+
+    def hessp(x, p):
+        counts["hvp"] += 1
+        return hvp(problem, x, p, hsrc)
 
     def at(x):
         hit = recent.get(x.tobytes())
@@ -354,7 +343,8 @@ def train(
         rec_time.append(elapsed)
         if f < best["cost"]:
             best.update(cost=float(f), params=np.array(x, copy=True), iteration=k)
-        bar.update(k, float(f))
+        if k:
+            bar.advance(1, cost=f"{float(f):.6f}")
         return gnorm, elapsed
 
     def step(intermediate_result):
@@ -369,24 +359,28 @@ def train(
 
     t0 = time.perf_counter()
     try:
-        try:
-            # The whole run was guarded above; its single gradients need no guard of their own.
-            with _resources.forced():
-                f0, g0 = value_and_gradient(problem, params0, src)
-                counts["evaluations"] += 1
-                recent[params0.tobytes()] = (f0, g0)
-                record(0, params0, f0, g0)
-                res = scipy.optimize.minimize(
-                    objective, params0, jac=True, method=opt.scipy_method,
-                    options={"maxiter": maxiter}, callback=step,
-                )
-        finally:
-            bar.close()
+        # The whole run was guarded above; its single gradients need no guard of their own.
+        # BLAS threads are chosen once for the whole optimisation (not per gradient).
+        with (_resources.forced(), _threads.for_problem(problem), _progress.shown(progress),
+              _progress.task("training", maxiter, "iterations") as bar):
+            f0, g0 = value_and_gradient(problem, params0, src)
+            counts["evaluations"] += 1
+            recent[params0.tobytes()] = (f0, g0)
+            record(0, params0, f0, g0)
+            res = scipy.optimize.minimize(
+                objective, params0, jac=True, method=opt.scipy_method,
+                options={"maxiter": maxiter}, callback=step, **({"hessp": hessp} if opt.hessp else {}),
+            )
     except KeyboardInterrupt:
         res = None
     elapsed = time.perf_counter() - t0
 
     def assemble() -> TrainResult:
+        """The result, its accuracies' forward passes on the threads chosen for the problem."""
+        with _threads.for_problem(problem):
+            return assemble_result()
+
+    def assemble_result() -> TrainResult:
         """The result: the final parameters, the history, accuracies and metadata."""
         scipy_status = None
         if res is None:
@@ -421,6 +415,7 @@ def train(
             # (expected 0 for CG and L-BFGS-B: both accept a point their line search evaluated).
             "re_evaluations": counts["re-evaluations"],
             "elapsed": elapsed,
+            **({"hvp_source": hsrc.name, "hvp_evaluations": counts["hvp"]} if hsrc is not None else {}),
             "m_train": problem.m,
         }
         if init is None:

@@ -79,21 +79,21 @@ def test_cli_compare_default_is_the_seed_check(capsys):
 def test_cli_compare_random_init_deep_network(capsys):
     assert main(["compare", "--sizes", "4,6,6,5,2", "--init", "random", "--seed", "3", "--lambda", "2", "--show", "4"]) == 0
     out = capsys.readouterr().out
-    assert "verdict: all 3 pair(s) agree" in out and "Theta4" in out
+    assert "verdict: all 3 pairs agree" in out and "Theta4" in out
 
 
 @pytest.mark.slow  # fresh processes
 def test_cli_as_a_subprocess_exit_codes():
     ok = subprocess.run([sys.executable, "-m", "gradlab", "compare", "--sizes", "3,5,3"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
-    assert "verdict: all 3 pair(s) agree" in ok.stdout
+    assert "verdict: all 3 pairs agree" in ok.stdout
     bad = subprocess.run([sys.executable, "-m", "gradlab", "compare", "--sizes", "3,0"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stdout == ""
 
 
 @pytest.mark.slow  # fresh processes
-def test_help_imports_neither_jax_nor_scipy_nor_matplotlib():
-    code = "import sys; from gradlab.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'scipy', 'matplotlib')))"
+def test_help_imports_neither_jax_nor_scipy_nor_matplotlib_nor_tqdm():
+    code = "import sys; from gradlab.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'scipy', 'matplotlib', 'tqdm')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("[]")
 

@@ -2,12 +2,14 @@
 
 import gzip
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io
 
 import gradlab
+import gradlab.data
 from gradlab.data import Scaling, load, load_digits, load_idx, load_mat, read_idx, train_test_split
 
 #: Class distribution of the UCI optical-recognition digits, test part (optdigits.tes),
@@ -43,8 +45,17 @@ def test_shipped_digits_are_upright_images_of_their_labels():
 
 def test_missing_data_folder_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADLAB_DATA", str(tmp_path))
-    with pytest.raises(gradlab.GradlabError, match=r"shipped digits are missing.*pip install -e"):
+    with pytest.raises(gradlab.GradlabError, match=r"shipped digits are missing: no file digits.npz in .*"
+                                                   r"the folder named by \$GRADLAB_DATA"):
         load_digits()
+
+
+def test_the_digits_are_read_from_inside_the_package(monkeypatch):
+    # Where a wheel puts them: gradlab/_data, next to the modules, not a top-level data/.
+    monkeypatch.delenv("GRADLAB_DATA", raising=False)
+    folder = Path(str(gradlab.data.data_dir()))
+    assert folder == Path(gradlab.__file__).parent / "_data"
+    assert (folder / "digits.npz").is_file() and (folder / "README.md").is_file()
 
 
 def test_damaged_shipped_file_is_a_clear_error(tmp_path, monkeypatch):

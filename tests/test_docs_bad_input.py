@@ -107,6 +107,8 @@ def _files(tmp_path: Path) -> dict[str, object]:
         "typo.py": b"def grad(problem, params):\n    return params +\n",
         "raises.py": b"def grad(problem, params):\n    raise RuntimeError('boom')\n",
         "exits.py": b"import os\n\ndef grad(problem, params):\n    os._exit(0)\n",
+        "bad.csv": b"a,b,label\n1,oops,0\n",
+        "mydata.txt": b"1,2,0\n3,4,1\n",
     }
 
 

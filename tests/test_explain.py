@@ -221,7 +221,7 @@ def test_cli_explain_usage_error_is_one_line_exit_2():
     )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [
-        "gradlab: error: example must be an integer in [0, 4] (m=5 examples); got example=9"
+        "gradlab: error: --example must be an integer in [0, 4] (m=5 examples); got --example 9"
     ]
 
 

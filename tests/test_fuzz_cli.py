@@ -634,8 +634,8 @@ _HUGE = str(10**30)
         (["check", "f.py:g", "--max-examples", _HUGE], r"argument --max-examples: must be an integer within 64 bits"),
         (["compare", "--sizes", f"{_HUGE},3"], r"argument --sizes: sizes must be integers within 64 bits \(\|n\| <= 9223372036854775807\)"),
         # A huge lambda overflowed the gradient's norm (steps: an internal "All-NaN slice").
-        (["steps", "--lambda", "1e200"], r"lam must be a finite real number >= 0 and <= 1e\+150; got lam=1e\+200"),
-        (["compare", "--lambda", "1e308"], r"lam must be a finite real number >= 0 and <= 1e\+150"),
+        (["steps", "--lambda", "1e200"], r"--lambda must be a finite real number >= 0 and <= 1e\+150; got --lambda 1e200"),
+        (["compare", "--lambda", "1e308"], r"--lambda must be a finite real number >= 0 and <= 1e\+150"),
         # No command printed the help on stdout with status 2 and nothing on stderr.
         ([], r"a command is required, one of compare, check, train"),
         # argparse joined unrecognised arguments with spaces: an empty one vanished.

@@ -346,17 +346,32 @@ def _npy(arr) -> bytes:
     return buf.getvalue()
 
 
+#: The one module that imports pickle: gradlab and the process that runs the user's code send
+#: each other calls and results through pipes between them -- never a file. A reply is as
+#: trusted as the user's code, which gradlab was asked to run (as the same user) anyway; a
+#: file the user believes is data never reaches pickle.
+PICKLES_OVER_PIPES = {"_isolation.py"}
+
+
 def test_gradlab_never_unpickles_or_evaluates_files():
-    """No module imports pickle, enables allow_pickle, or evaluates text it reads."""
+    """No module imports pickle (but the pipes to the user's process), enables allow_pickle,
+    or evaluates text it reads."""
     root = Path(gradlab.__file__).parent
     offenders = []
     for src in root.rglob("*.py"):
         text = src.read_text()
         for pattern in (r"allow_pickle\s*=\s*True", r"^\s*(import|from)\s+(pickle|cPickle|dill|joblib|shelve)\b",
                         r"\beval\(", r"\bexec\(", r"mat_dtype\s*=\s*True"):
+            if "pickle|" in pattern and src.name in PICKLES_OVER_PIPES and src.parent == root:
+                continue
             if re.search(pattern, text, flags=re.MULTILINE):
                 offenders.append((src.name, pattern))
     assert offenders == []
+
+
+def test_the_pipes_to_the_users_process_are_the_only_pickles_and_open_no_file():
+    text = (Path(gradlab.__file__).parent / "_isolation.py").read_text()
+    assert not re.search(r"\bopen\(|pickle\.load\(|np\.load\(", text)
 
 
 # ------------------------------------------------------------------------------ .mat files

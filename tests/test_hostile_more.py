@@ -363,7 +363,7 @@ def test_ctrl_c_surfacing_as_another_exception_in_any_command_is_status_130(monk
 
     monkeypatch.setattr(cli_compare, "run_compare", interrupted_import)
     assert main(["compare"]) == 130
-    assert capsys.readouterr().err == "gradlab: interrupted\n"
+    assert capsys.readouterr().err == "gradlab: interrupted by Ctrl-C\n"
 
 
 # ------------------------------------------------------------- os._exit in the user's code

@@ -1,7 +1,7 @@
 """Interrupting ``gradlab train``: Ctrl-C, SIGTERM and SIGKILL, each at a chosen moment.
 
 Each test runs gradlab in a subprocess and signals it. The moments are made observable,
-not guessed: training prints progress lines; a small driver (run with ``python -c``)
+not guessed: training prints progress lines (--progress); a small driver (run with ``python -c``)
 slows the save down -- it writes half the file, announces it, sleeps, writes the rest --
 or slows the data loading, so the signal lands exactly where the test says it does.
 """
@@ -111,8 +111,9 @@ def training_cost(model) -> float:
 
 # Finite differences make each iteration slow, so training is certainly still running when
 # the signal comes (backprop can converge in under a second). With maxiter 10, progress
-# (not a terminal) is printed after every iteration.
-SLOW_TRAINING = ["train", "--maxiter", "10", "--hidden", "6", "--lambda", "0", "--grad-source", "numeric", "--force"]
+# (forced on, not a terminal) is printed after every iteration, each a tenth of the work.
+SLOW_TRAINING = ["train", "--maxiter", "10", "--hidden", "6", "--lambda", "0", "--grad-source", "numeric", "--force",
+                 "--progress"]
 
 
 @pytest.mark.parametrize("sig, status, name", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])
@@ -120,7 +121,7 @@ def test_a_signal_during_training_stops_it_and_writes_the_best_model(tmp_path, s
     out = tmp_path / "interrupted.npz"
     proc = start([*SLOW_TRAINING, "--out", str(out)], tmp_path)
     # Interrupt a later iteration than the first: the best-so-far must be a trained one.
-    wait_for(proc, "iteration 1/10")
+    wait_for(proc, "training: 1/10 iterations")
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == status, stderr

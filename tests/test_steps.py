@@ -70,7 +70,8 @@ def test_cli_steps_table_and_bad_activation(capsys):
     assert "step h" in text and "best central" in text and "complex" in text
     assert main(["steps", "--activation", "swish"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("gradlab: error: activation must be one of") and err.count("\n") == 1
+    assert err.startswith("gradlab: error: --activation must be one of") and err.count("\n") == 1
+    assert err.rstrip().endswith("got --activation swish")
 
 
 def test_cli_compare_takes_an_activation(capsys):

@@ -202,7 +202,7 @@ def test_progress_goes_to_stderr(tiny, capsys):
     gradlab.train(*tiny, hidden=3, maxiter=10, progress=True)
     out, err = capsys.readouterr()
     assert out == ""
-    assert "iteration 0/10" in err and "iteration 10/10" in err and "cost" in err
+    assert "training: 0/10 iterations" in err and "training: 10/10 iterations (100%)" in err and "cost=" in err
 
 
 # ---------------------------------------------------------------- scaling, Problem
@@ -244,7 +244,7 @@ def test_numeric_training_is_refused_when_the_estimated_time_is_too_long(monkeyp
 BAD = [
     ("hidden-zero", {"hidden": 0}, r"hidden must be a positive integer.*hidden=\(0,\)"),
     ("hidden-string", {"hidden": "25"}, r"hidden=.25."),
-    ("method", {"method": "sgd"}, r"method must be one of 'cg', 'lbfgs'; got method='sgd'"),
+    ("method", {"method": "sgd"}, r"method must be one of 'cg', 'lbfgs', 'newton-cg', 'trust-ncg', 'trust-krylov'; got method='sgd'"),
     ("maxiter", {"maxiter": 0}, r"maxiter must be an integer >= 1; got maxiter=0"),
     ("lam", {"lam": -1}, r"lam=-1"),
     ("source", {"grad_source": "torch"}, r"grad_source.*'backprop', 'jax', 'numeric'.*grad_source='torch'"),

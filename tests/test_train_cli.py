@@ -36,7 +36,7 @@ def model_file(tmp_path_factory):
 
 def test_train_prints_accuracy_status_and_writes_the_model(capsys, tmp_path):
     out = tmp_path / "m.npz"
-    code = main(["train", "--maxiter", "12", "--hidden", "10,8", "--method", "lbfgs", "--scale",
+    code = main(["train", "--maxiter", "12", "--hidden", "10,8", "--method", "lbfgs", "--scale", "--progress",
                  "--test-fraction", "0.25", "--seed", "3", "--out", str(out)])
     stdout, stderr = capsys.readouterr()
     assert code == 0
@@ -45,7 +45,7 @@ def test_train_prints_accuracy_status_and_writes_the_model(capsys, tmp_path):
     assert "sizes 64,10,8,10" in stdout and "method lbfgs" in stdout and "inputs standardised" in stdout
     assert "optimiser: stopped after 12 iterations" in stdout and "[scipy status 1]" in stdout
     assert "accuracy: training" in stdout and "test" in stdout and f"wrote {out}" in stdout
-    assert "iteration 0/12" in stderr  # progress on stderr
+    assert "training: 0/12 iterations" in stderr  # progress on stderr
     model = gradlab.load(out)
     assert model.network.sizes == (64, 10, 8, 10) and model.scaling is not None
     assert model.meta["test_fraction"] == 0.25 and model.meta["split_seed"] == 3
@@ -104,7 +104,7 @@ def test_train_on_idx_files(tmp_path, capsys):
         (["train", "--grad-source", "numeric", "--maxiter", "100000", "--quiet"], "above the limit of 60 s; pass force=True (--force)"),
         (["train", "--hidden", "0", "--quiet"], "hidden must be a positive integer"),
         (["train", "--hidden", "25,x"], "hidden must be comma-separated integers such as 25 or 64,32"),
-        (["train", "--test-fraction", "1", "--quiet"], "test_fraction must be a number in [0, 1)"),
+        (["train", "--test-fraction", "1", "--quiet"], "--test-fraction must be a number in [0, 1); got --test-fraction 1"),
         (["train", "--method", "adam"], "invalid choice: 'adam'"),
         (["train", "--data", "nothing-here.idx"], "neither a name nor an existing file"),
         (["predict", "missing.npz"], "model file not found: missing.npz"),

@@ -23,10 +23,23 @@ Every diagnosis comes from an experiment the checker runs, never from a guess:
   wrong delta names the layer where the error enters (and whether ``g'(z)`` is missing);
   layers below that only inherit it are said to do so.
 
-Fast mode (large networks) replaces the ``2P`` cost evaluations of a full central-difference
-check with random-direction checks (two evaluations per direction, whatever ``P``) and then
-localises the wrong entries by bisection over parameter blocks with masked directions.
+Isolation: a function named by a string (``"student.py:nnGradient"``), or passed with
+``isolate=True``, runs in a process of its own -- a hang (``timeout``), a crash or a print
+cannot reach the caller, and writes into its arguments are copied back, so purity is still
+seen. :func:`grade` checks one target that way and never raises for what its code does: a
+grader's row (``pass``, ``fail``, ``error``, ``timeout``, ``crashed``).
 
+Fast mode (large networks) compares every entry with the exact witness (jax) -- one
+gradient evaluation -- and replaces the ``2P`` cost evaluations of a full central-difference
+check with random-direction checks of the witness (two evaluations per direction, whatever
+``P``); the diagnosis is the same as in full mode. Without an exact witness it localises
+wrong entries by bisection with masked directions, never past the budget of a full check.
+
+Functions as they come: a flat gradient of shape (P,), (P, 1) or (1, P), a ``(J, grad)``
+pair, one gradient per matrix; labels 1..K and column-major unrolling as options
+(``labels=1``, ``unroll="F"``), detected and named when unstated; anything else through a
+call template (``call="NeuralNet(sizes, X, y, lam).gradient(params)"``); the user's own
+data and weights (``problem=``, ``params=``, :func:`user_point`).
 
 Any function and any layer go through the same witnesses, rules and report face:
 :func:`check_function` (a scalar function of any inputs) and :func:`check_layer` (a
@@ -34,12 +47,16 @@ layer's backward pass, ``dout . J``), over the generic engine in
 :mod:`gradlab.check.generic`.
 """
 
-from gradlab._errors import UserCodeError
-from gradlab._usercode import load_function
+from gradlab._errors import UserCodeError, UserCodeStopped
+from gradlab._isolation import DEFAULT_TIMEOUT
+from gradlab._usercode import load_function, load_target
+from gradlab.check.conventions import NAMES, CallTemplate, Convention
 from gradlab.check.core import FULL_MODE_MAX_PARAMS, check
 from gradlab.check.findings import INPUT_KINDS, KINDS, Finding, InputFinding
 from gradlab.check.function import check_function
+from gradlab.check.grading import STATUSES, Outcome, grade
 from gradlab.check.layer import DEFAULT_DOUTS, check_layer
+from gradlab.check.point import load_weights, user_point
 from gradlab.check.report import CheckReport, GradientReport
 from gradlab.check.shrinking import shrink
 
@@ -47,9 +64,20 @@ __all__ = [
     "check",
     "shrink",
     "load_function",
+    "load_target",
+    "user_point",
+    "load_weights",
+    "CallTemplate",
+    "Convention",
+    "NAMES",
     "CheckReport",
     "Finding",
     "UserCodeError",
+    "UserCodeStopped",
+    "grade",
+    "Outcome",
+    "STATUSES",
+    "DEFAULT_TIMEOUT",
     "KINDS",
     "FULL_MODE_MAX_PARAMS",
     "check_function",

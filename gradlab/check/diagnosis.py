@@ -15,9 +15,9 @@ import numpy as np
 
 from gradlab import _cost
 from gradlab._errors import UserCodeError
-from gradlab._judge import exact_agree, factor, fits, is_ratio
-from gradlab.check.calls import Caller, as_gradient
-from gradlab.check.findings import Finding, differing, entry_finding, factor_name, grid, layer_slices
+from gradlab._judge import exact_agree, factor, fits, is_ratio, roundoff_floor
+from gradlab.check.calls import Caller
+from gradlab.check.findings import MAX_LISTED, Finding, differing, entry_finding, factor_name, grid, layer_slices
 from gradlab.network import Problem
 
 __all__ = ["Diagnoser"]
@@ -26,8 +26,11 @@ __all__ = ["Diagnoser"]
 class Diagnoser:
     """Runs the experiments that explain a disagreement with the exact reference."""
 
-    def __init__(self, caller: Caller, signature: str, ref, ref_name: str, problem: Problem, params, floor):
+    def __init__(self, caller: Caller, signature: str, ref, ref_name: str, problem: Problem, params, floor,
+                 shapes_ref=None):
         self.caller, self.signature, self.ref, self.ref_name = caller, signature, ref, ref_name
+        # For experiments on many numbers of examples: a reference that does not compile per shape.
+        self.shapes_ref = shapes_ref or ref
         self.floor = floor
         self.problem, self.params = problem, params
         self.network = problem.network
@@ -41,7 +44,7 @@ class Diagnoser:
         except UserCodeError as exc:
             self.notes.append(f"an experiment was skipped: {exc}")
             return None
-        grad, _ = as_gradient(call.raw, self.network, self.signature, self.name)
+        grad, _ = self.caller.read(call.raw)
         return grad
 
     def run(self, U, R) -> list[Finding]:
@@ -55,14 +58,16 @@ class Diagnoser:
                 return findings
         else:
             p0, U0, R0 = problem, U, R
+        wrong0 = set()
         if not exact_agree(U0, R0, self.floor):
             findings = self._data_term(p0, U0, R0)
+            wrong0 = set(differing(U0, R0, self.floor).tolist())
         if lam > 0:
-            findings += self._regularisation(U - U0, R - R0, findings)
+            findings += self._regularisation(U - U0, R - R0, findings, wrong0)
         return findings
 
     # -- lambda on and off ---------------------------------------------------------------
-    def _regularisation(self, user_reg, ref_reg, data_findings) -> list[Finding]:
+    def _regularisation(self, user_reg, ref_reg, data_findings, wrong0) -> list[Finding]:
         net, p, params = self.network, self.problem, self.params
         out = []
         lam, m = p.lam, p.m
@@ -82,11 +87,19 @@ class Diagnoser:
                 same[0].extra["also_in_regularisation"] = True
                 continue
             idx = sl.start + differing(u, r, 2 * self.floor[sl])
+            wrong_at_0 = [i for i in range(sl.start, sl.stop) if i in wrong0]
+            if wrong_at_0 and set(idx.tolist()) <= set(wrong_at_0):
+                # Only entries already wrong at lambda = 0 change wrongly: the same slip, reported there.
+                continue
+            # What the sentence may say of lambda = 0: only that the layer is right there if it is.
+            opening = (f"besides the error at lambda = 0, Theta{layer}'s regularisation term (the change from lambda = 0 "
+                       f"to lambda = {lam:g}) is wrong at entries that are right at 0" if wrong_at_0 else
+                       f"Theta{layer} is right at lambda = 0 and wrong at lambda = {lam:g}")
             full_u = u.reshape(rows_, cols_)
             cause = None
             if fits(u, with_bias[sl]):
                 cause = "bias regularised"
-                sentence = (f"Theta{layer} is right at lambda = 0 and wrong at lambda = {lam:g}: you regularise the "
+                sentence = (f"{opening}: you regularise the "
                             "bias column. The regularisation term is lam/m * Theta with column 0 (the bias weights) "
                             "left out -- set it to zero before adding.")
             else:
@@ -100,13 +113,13 @@ class Diagnoser:
                             1.0 / m: "lam/m^2 (divided by m twice)"}
                     label = next((t for k, t in said.items() if is_ratio(c, float(k))), None)
                     cause = f"regularisation factor {c:.6g} x lam/m" + (f": {label}" if label else "")
-                    sentence = (f"Theta{layer} is right at lambda = 0 and wrong at lambda = {lam:g}: your "
+                    sentence = (f"{opening}: your "
                                 f"regularisation term is {c:.6g} times lam/m * Theta"
                                 + (f" -- {label}." if label else ".") + " The gradient of lam/(2m) * sum(Theta^2) is "
                                 "lam/m * Theta (bias column excluded).")
                 else:
                     cause = "regularisation term wrong"
-                    sentence = (f"Theta{layer} is right at lambda = 0 and wrong at lambda = {lam:g}: the error is in "
+                    sentence = (f"{opening}: the error is in "
                                 "your regularisation term, which should be lam/m * Theta with column 0 set to zero.")
             out.append(entry_finding(net, "regularisation", layer, idx, user_reg, ref_reg, sentence, exp, cause=cause))
         return out
@@ -129,6 +142,8 @@ class Diagnoser:
             rows_, cols_ = net.shapes[layer - 1]
             idx = sl.start + differing(u, r, self.floor[sl])
             c = factor(u, r)
+            if c is not None and is_ratio(c, 1.0):
+                c = None  # "1 times the true value" names nothing: single entries differ, not the block's scale
             if c is not None:
                 label = factor_name(c, m)
                 everywhere = len(wrong) == len(slices)
@@ -210,6 +225,37 @@ class Diagnoser:
                     return out
         return []
 
+    def _prefix(self, k: int) -> Problem:
+        p = self.problem
+        return Problem(self.network, p.X[:k], p.labels[:k] if p.labels is not None else p.Y[:k], 0.0)
+
+    def _examples(self, layers, U0, R0) -> list[Finding]:
+        """Right on one example, wrong on all: bisect the number of leading examples for the
+        first that makes it wrong (log2 m experiments; a bug confined to some examples)."""
+        right, wrong = 1, self.problem.m
+        while wrong - right > 1:
+            k = (right + wrong) // 2
+            pk = self._prefix(k)
+            Uk = self.user(pk, self.params)
+            if Uk is None:
+                return []
+            if _every_entry(Uk, self.shapes_ref(pk, self.params), roundoff_floor(pk, self.params)):
+                right = k
+            else:
+                wrong = k
+        out = []
+        for layer in sorted(layers):
+            sl = layer_slices(self.network)[layer - 1]
+            idx = sl.start + differing(U0[sl], R0[sl], self.floor[sl])
+            out.append(entry_finding(
+                self.network, "examples", layer, idx, U0, R0,
+                f"your gradient is right on the first {right} example{'s' if right > 1 else ''} (rows 0..{right - 1} of "
+                f"X) and wrong on the first {wrong}: the examples from row {right} on are left out or handled "
+                f"differently (a loop bound, a slice such as X[:{right}], a batch size).",
+                "ran your function on the first k examples for k halving between 1 and m (lambda = 0) and compared "
+                "each with gradlab's back-propagation", cause=f"wrong from example {wrong} on", right_up_to=right))
+        return out
+
     def _deltas(self, layers, U0, R0) -> list[Finding]:
         """With one example, read the user's deltas off the bias columns and compare them."""
         net, params = self.network, self.params
@@ -217,6 +263,8 @@ class Diagnoser:
         labels = p.labels
         p1 = Problem(net, p.X[:1], labels[:1] if labels is not None else p.Y[:1], 0.0)
         U1, R1 = self.user(p1, params), self.ref(p1, params)
+        if U1 is not None and p.m > 1 and _every_entry(U1, R1, roundoff_floor(p1, params)):
+            return self._examples(layers, U0, R0)
         zs, acts = _cost.forward(np, net, params, p1.X)
         act = _cost.ACTIVATIONS[net.activation]
         slices = layer_slices(net)
@@ -298,6 +346,15 @@ class Diagnoser:
                     cause=cause or f"delta_{k} wrong", inherited_by=below))
                 continue
             single = len(layers) == 1
+            if idx.size <= MAX_LISTED and idx.size < net.shapes[layer - 1][1]:
+                # Fewer wrong entries than one row has: single entries, not a delta or a formula.
+                where = ", ".join(f"Theta{layer}[{net.locate(int(i))[1]}, {net.locate(int(i))[2]}]" for i in idx)
+                out.append(entry_finding(
+                    net, "entries", layer, idx, U0, R0,
+                    f"{idx.size} entr{'y' if idx.size == 1 else 'ies'} of Theta{layer}'s gradient "
+                    f"{'is' if idx.size == 1 else 'are'} wrong: {where}; every other entry is right.",
+                    "compared every entry of your gradient with the exact reference", cause="individual entries"))
+                continue
             out.append(entry_finding(
                 net, "one_layer" if single else "entries", layer, idx, U0, R0,
                 (f"only Theta{layer}'s gradient is wrong; the other layers are right. No simple pattern (a "
@@ -309,6 +366,12 @@ class Diagnoser:
                 cause=None))
         return out
 
+
+
+def _every_entry(a, b, floor) -> bool:
+    """Every entry within its round-off bound: stricter than exact_agree's norm test, which a
+    single slightly wrong entry can pass when the others are large."""
+    return bool(np.all(np.abs(a - b) <= floor))
 
 
 def subsets(n: int, size: int):

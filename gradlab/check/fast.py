@@ -1,6 +1,10 @@
-"""Fast mode: random-direction checks and bisection with masked directions.
+"""Fast mode: an exact witness for every entry where there is one; random-direction checks
+and bisection with masked directions.
 
-A full central-difference check costs two (with its error estimate four) evaluations per
+With jax (or backprop) the network's gradient is compared with the witness entry by entry
+-- one gradient evaluation, nothing missed that the witness sees -- and finite differences
+along a few random directions confirm the witness itself (:mod:`gradlab.check.witness`).
+Without one, this module's engine: a full central-difference check costs two (with its error estimate four) evaluations per
 entry; a directional derivative costs two whatever the size. Each block of entries (a
 network's weight matrix; an input of any function or layer) is probed along random unit
 directions; a flagged block is bisected, two evaluations per split -- directional
@@ -28,7 +32,7 @@ from gradlab.check.findings import (MAX_LISTED, Finding, InputFinding, factor_na
 from gradlab.check.report import ranges
 from gradlab.network import Problem
 
-__all__ = ["fast_check", "fast_inputs", "Node", "Directional", "bisect", "fast_factor", "FULL_MODE_MAX_PARAMS",
+__all__ = ["fast_check", "fast_inputs", "cost_box", "detectable", "MISS_RULE", "Node", "Directional", "bisect", "fast_factor", "FULL_MODE_MAX_PARAMS",
            "FAST_DIRECTIONS", "FAST_MAX_LEAVES", "FAST_MAX_ACCUMULATED", "FAST_REPORT_MISS", "MAX_ENTRIES"]
 
 #: ``mode="auto"`` runs the full check (4 evaluations per entry for the numeric gradient
@@ -54,6 +58,12 @@ FAST_REPORT_MISS = 1e-3
 
 #: Entries kept as multi-indices in one finding of the generic fast mode.
 MAX_ENTRIES = 1000
+
+#: Cost evaluations one weight matrix's probes can take before any bisection (the network's
+#: fast mode without a witness): FAST_DIRECTIONS random directions, the calibration at step
+#: 2h, the factor test's third direction, and the split into bias and weight columns (four
+#: when a half is probed afresh).
+_LAYER_PROBES = 2 * FAST_DIRECTIONS + 2 + 2 + 4
 
 
 @dataclasses.dataclass
@@ -197,25 +207,36 @@ def fast_factor(dd: Directional, U, flags, rng) -> float | None:
     return c if ratio_fits(c, extra) else None
 
 
-def _detectable(tol: float, d: int) -> float:
+def detectable(tol: float, d: int) -> float:
+    """The single-entry error above which FAST_DIRECTIONS random directions over ``d``
+    entries all miss it with probability < FAST_REPORT_MISS."""
     # e.v for a unit direction uniform on the sphere of dimension d is about N(0, |e|^2/d):
     # P(|e.v| < tol) <= sqrt(2/pi) tol sqrt(d)/|e| per direction, independent directions multiply.
     return math.sqrt(2.0 / math.pi) * tol * math.sqrt(d) / FAST_REPORT_MISS ** (1.0 / FAST_DIRECTIONS)
 
 
-_MISS_RULE = ("a single entry off by e is missed by one unit random direction over d entries with probability "
+MISS_RULE = ("a single entry off by e is missed by one unit random direction over d entries with probability "
               "<= sqrt(2/pi) * tolerance * sqrt(d) / e")
 
 
-def fast_check(U, problem: Problem, params, rng, name: str):
-    net = problem.network
-    X, Y, lam = problem.X, problem.Y, problem.lam
+def cost_box(problem: Problem, params) -> BlackBox:
+    """gradlab's cost as a black box of one scalar function."""
+    net, X, Y, lam = problem.network, problem.X, problem.Y, problem.lam
 
     def scalars(theta):
         J = float(_cost.cost(np, net, theta, X, Y, lam))
         return np.array([J]), np.array([abs(J)])
 
-    dd = Directional(BlackBox(scalars, params, 1))
+    return BlackBox(scalars, params, 1)
+
+
+def fast_check(U, problem: Problem, params, rng, name: str):
+    """The network's fast mode without an exact witness: random directions, then bisection,
+    within the cost evaluations of a full central-difference check (2P)."""
+    net = problem.network
+    budget = 2 * net.n_params
+    dd = Directional(cost_box(problem, params), budget)
+    stopped = False
     U = np.asarray(U)[None, :]
     findings: list[Finding] = []
     layers_info = []
@@ -226,7 +247,7 @@ def fast_check(U, problem: Problem, params, rng, name: str):
         if layer == 1:  # the first probe calibrates the truncation part of every tolerance
             flags = [dd.calibrate(U, f) for f in flags]
         tol = float(max(np.max(f.tol) for f in flags))
-        detect = _detectable(tol, idx.size)
+        detect = detectable(tol, idx.size)
         layers_info.append({"layer": layer, "tolerance": tol, "detectable_error": detect,
                             "flagged": any(f.flagged for f in flags)})
         if not any(f.flagged for f in flags):
@@ -252,12 +273,20 @@ def fast_check(U, problem: Problem, params, rng, name: str):
         blocks = [b for b in (bias, weights) if b is not None and b.flagged]
         if not blocks:
             blocks = [top]  # the layer was flagged but neither part alone: search it all
+        # What this layer may spend: the budget less what the layers after it need for their probes.
+        dd.budget = budget - _LAYER_PROBES * (len(net.shapes) - layer)
         leaves, open_blocks = bisect(dd, U, blocks, rng)
+        stopped = stopped or (bool(open_blocks) and dd.exhausted)
         confirmed = []
-        for i in leaves:
+        for n_leaf, i in enumerate(leaves):
+            if dd.exhausted:  # the rest stay unconfirmed: reported as a block
+                stopped = True
+                open_blocks = open_blocks + [np.array(leaves[n_leaf:])]
+                break
             d, err = dd.partial(int(i))
             if abs(U[0, i] - d[0]) > NUMERIC_SAFETY * err[0]:
                 confirmed.append((int(i), float(d[0]), float(err[0])))
+        dd.budget = budget
         if not confirmed and not open_blocks:
             continue
         idx_bad = np.array([c[0] for c in confirmed] + [int(j) for b in open_blocks for j in b], dtype=int)
@@ -275,8 +304,11 @@ def fast_check(U, problem: Problem, params, rng, name: str):
                         + ". The bias gradient of a unit is the sum of its delta over the examples, divided by m.")
         elif open_blocks:
             kind, cause = ("one_layer" if sum(i["flagged"] for i in layers_info) == 1 else "entries"), "many entries"
-            sentence = (f"many entries of Theta{layer} are wrong (more than {FAST_MAX_LEAVES} blocks); rows "
-                        f"{ranges(rows)}. Run mode='full' on a smaller network for a diagnosis.")
+            why = (f"bisection stopped at {dd.used} cost evaluations, within the {budget} a full check needs"
+                   if stopped else f"more than {FAST_MAX_LEAVES} wrong blocks")
+            sentence = (f"many entries of Theta{layer} are wrong ({why}); the wrong ones lie among rows "
+                        f"{ranges(rows)}. Without an exact witness (jax) fast mode cannot diagnose them: run with "
+                        "jax, or mode='full' on a smaller network.")
         else:
             kind, cause = "entries", "individual entries"
             where = ", ".join(f"Theta{layer}[{net.locate(i)[1]}, {net.locate(i)[2]}]" for i, _, _ in confirmed[:MAX_LISTED])
@@ -286,9 +318,9 @@ def fast_check(U, problem: Problem, params, rng, name: str):
         err = [abs(U[0, i] - d) for i, d, _ in confirmed]
         findings.append(Finding(kind, layer, sentence, exp, rows, cols, vals, max(err) if err else None,
                                 None, "user", cause, {"blame_basis": "numeric (fast mode does not run jax)"}))
-    stats = {"directions_per_layer": FAST_DIRECTIONS, "miss_probability": FAST_REPORT_MISS, "cost_evaluations": dd.used,
-             "full_check_evaluations": 2 * net.n_params, "step": dd.h, "layers": layers_info,
-             "miss_probability_rule": _MISS_RULE}
+    stats = {"witness": None, "directions_per_layer": FAST_DIRECTIONS, "miss_probability": FAST_REPORT_MISS,
+             "cost_evaluations": dd.bb.count, "full_check_evaluations": budget, "stopped_bisecting": stopped,
+             "step": dd.h, "layers": layers_info, "miss_probability_rule": MISS_RULE}
     return findings, stats
 
 
@@ -308,7 +340,7 @@ def fast_inputs(inputs, U, bb: BlackBox, rng, N_batch):
             flags = [dd.calibrate(U, f) for f in flags]
             calibrated = True
         tol = float(max(np.max(f.tol) for f in flags))
-        detect = _detectable(tol, idx.size)
+        detect = detectable(tol, idx.size)
         flagged = any(f.flagged for f in flags)
         stats_inputs.append({"input": s.name, "position": s.position, "tolerance": tol,
                              "detectable_error": detect, "flagged": flagged})
@@ -367,5 +399,5 @@ def fast_inputs(inputs, U, bb: BlackBox, rng, N_batch):
             extra={"n_entries": len(local), **basis}))
     stats = {"evaluations": dd.used, "full_evaluations": full, "directions_per_input": FAST_DIRECTIONS,
              "step": dd.h, "miss_probability": FAST_REPORT_MISS, "inputs": stats_inputs,
-             "miss_probability_rule": _MISS_RULE}
+             "miss_probability_rule": MISS_RULE}
     return findings, stats

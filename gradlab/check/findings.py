@@ -21,6 +21,7 @@ MAX_LISTED = 5
 #: The kinds of finding, with what each means.
 KINDS = {
     "bad_output": "the function returned something that is not a finite gradient of the right shape",
+    "convention": "the function is right in another convention (labels 1..K, column-major unrolling): pass the option",
     "input_mutation": "the function wrote into its arguments (params, X or y)",
     "non_determinism": "two calls on identical arguments returned different gradients",
     "forward_without_bias": "the gradient is the true one at weights with the bias column zeroed",
@@ -30,10 +31,14 @@ KINDS = {
     "sign_flip": "a block is minus the true gradient",
     "transposed": "a block holds the true numbers transposed",
     "one_layer": "the error enters at one layer (the layers below at most inherit it)",
+    "examples": "right on the first examples, wrong once later ones are included",
     "entries": "individual entries are wrong, no simpler pattern fits",
     "numeric_problem": "finite differences disagree with two exact gradients that agree",
     "cost_mismatch": "the user's cost differs from gradlab's cost",
     "cost_suspect": "the exact and numeric references disagree with each other",
+    "missing_term": "a Hessian-vector product is the R-operator without one of its product-rule terms",
+    "hessian_block": "a Hessian-vector product is wrong in some blocks H[Theta_a, Theta_b] of the Hessian",
+    "asymmetric": "u . Hv differs from v . Hu: the product is not a symmetric matrix's",
 }
 
 
@@ -44,7 +49,8 @@ class Finding:
     ``layer`` is 1 for Theta1, 2 for Theta2 ... (None for findings about X, y, the cost
     or the whole call); ``rows`` are units and ``columns`` inputs of that layer, column 0
     the bias. ``blame`` is ``"user"`` (your function), ``"numeric"`` (a finite-difference
-    problem, not your fault) or ``"cost"`` (the cost itself is suspect).
+    problem, not your fault), ``"cost"`` (the cost itself is suspect), ``"convention"``
+    (right in another convention, which the finding names) or ``"precision"``.
     """
 
     kind: str

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import textwrap
 
-from gradlab._report import Report, fmt
+from gradlab._report import Report, counted, fmt, printable
 from gradlab.check.findings import INPUT_FAILING
 
-__all__ = ["CheckReport", "GradientReport", "wrap", "ranges"]
+__all__ = ["CheckReport", "GradientReport", "FAILING_BLAMES", "output_block", "wrap", "ranges"]
+
+#: Findings with these blames fail the check: the user's function, the cost, or a function
+#: that is right only in another convention than the one asked for (the option is named).
+FAILING_BLAMES = ("user", "cost", "convention")
 
 
 class CheckReport(Report):
@@ -21,15 +25,19 @@ class CheckReport(Report):
     findings : list[Finding]
     info : dict
         The case (sizes, m, lam, seed, weight_scale, signature, mode) and the comparisons.
+    output : str or None
+        What the user's code printed (stdout and stderr) when it ran in a process of its
+        own; None when it ran in the caller's process (its prints went where the caller's go).
     """
 
-    def __init__(self, info, findings, comparisons, fast=None, reproducer=None):
+    def __init__(self, info, findings, comparisons, fast=None, reproducer=None, output=None):
+        self.output = output
         self.info = dict(info)
         self.findings = list(findings)
         self.comparisons = dict(comparisons)
         self.fast = fast
         self.reproducer = reproducer
-        self.ok = not any(f.blame in ("user", "cost") for f in self.findings)
+        self.ok = not any(f.blame in FAILING_BLAMES for f in self.findings)
 
     @property
     def kinds(self) -> list[str]:
@@ -43,36 +51,54 @@ class CheckReport(Report):
             d["fast"] = self.fast
         if self.reproducer is not None:
             d["reproducer"] = self.reproducer
+        if self.output is not None:
+            d["output"] = self.output
         return d
+
+    def _fast_lines(self) -> list[str]:
+        """What fast mode did, what it spent, and what it could miss, with the numbers."""
+        f = self.fast
+        spent = (f"{f['cost_evaluations']} cost evaluations (a full central-difference check needs "
+                 f"{f['full_check_evaluations']})")
+        w = f.get("witness")
+        if w is None:
+            lines = [f"  fast mode: {counted(f['directions_per_layer'], 'random direction')} per layer, {spent}"
+                     + ("; bisection stopped there, at the budget of a full check" if f.get("stopped_bisecting") else "")]
+            lines += [f"    could miss in Theta{lay['layer']}: a single wrong entry off by less than "
+                      f"{fmt(lay['detectable_error'])} (one off by more is missed with probability < "
+                      f"{f['miss_probability']:g})" for lay in f["layers"]]
+            return lines
+        lines = [f"  fast mode: all {f['exact_entries']} entries compared with {w} (exact); {w} confirmed by "
+                 f"finite differences along {counted(f['directions_per_layer'], 'random direction')} per layer; {spent}"]
+        if not f["layers"]:
+            lines.append(f"    could miss: nothing {w} sees; {w} itself was not confirmed (no 'numeric' in against)")
+        lines += [f"    could miss in Theta{lay['layer']}: nothing {w} sees; an error of {w}'s own (a cost it does "
+                  f"not differentiate as written) smaller than {fmt(lay['detectable_error'])} in one entry (one "
+                  f"larger is missed with probability < {f['miss_probability']:g})" for lay in f["layers"]]
+        return lines
 
     def _text(self) -> str:
         i = self.info
+        conv = "".join(f", {k}={i[k]}" for k, default in (("labels", 0), ("unroll", "C")) if i.get(k, default) != default)
+        point = ", ".join(f"{k} {i[k]}" for k in ("data", "weights") if i.get(k, "random") != "random")
+        subject = (f"{i['call']} (a call template{conv})" if "call" in i else
+                   f"{i['function']} (signature {i['signature']}{conv})")
         lines = [
-            f"gradlab check: {i['function']} (signature {i['signature']}), sizes "
+            f"gradlab check: {subject}, sizes "
             f"{','.join(map(str, i['sizes']))}, {i['n_params']} parameters, m={i['examples']}, "
-            f"lambda={i['lam']:g}, seed={i['seed']}, mode={i['mode']}"
+            f"lambda={i['lam']:g}, seed={i['seed']}, mode={i['mode']}" + (f"; at your point: {point}" if point else "")
         ]
         for name, c in self.comparisons.items():
             verdict = "agree" if c["ok"] else "DIFFER"
             measure = "" if c["value"] is None else f"{c['measure']} {fmt(c['value'])}; "
             lines.append(f"  {name:<18} {verdict:<7} ({measure}criterion {c['criterion']})")
         if self.fast is not None:
-            f = self.fast
-            lines.append(
-                f"  fast mode: {f['directions_per_layer']} random direction(s) per layer, "
-                f"{f['cost_evaluations']} cost evaluations (a full central-difference check needs "
-                f"{f['full_check_evaluations']})"
-            )
-            for lay in f["layers"]:
-                lines.append(
-                    f"    Theta{lay['layer']}: a single wrong entry off by more than "
-                    f"{fmt(lay['detectable_error'])} is missed with probability < {f['miss_probability']:g}"
-                )
+            lines += self._fast_lines()
         if "blame" in i:
             lines.append(f"  blame for the values: {i['blame']}")
         lines.append("")
         if not self.findings:
-            lines.append("no problems found: the gradient agrees with every witness")
+            lines.append(f"no problems found: the {i.get('what', 'gradient')} agrees with every witness")
         for n, f in enumerate(self.findings, start=1):
             where = "" if f.layer is None else f" Theta{f.layer}"
             lines.append(f"{n}. [{f.kind}]{where}" + (f" ({f.cause})" if f.cause else "")
@@ -92,11 +118,22 @@ class CheckReport(Report):
                       f"weight_scale={r['weight_scale']!r}",
                       f"  command: {r['command']}", "  pytest:"]
             lines += ["    " + line for line in r["pytest"].splitlines()]
+        lines += output_block(self.output, self.info["function"])
         lines.append("")
         lines.append("verdict: " + ("PASS" if self.ok else "FAIL") + (
-            "" if self.ok else f" ({sum(f.blame in ('user', 'cost') for f in self.findings)} finding(s))"))
+            "" if self.ok else f" ({counted(sum(f.blame in FAILING_BLAMES for f in self.findings), 'finding')})"))
         return "\n".join(lines)
 
+
+
+def output_block(output: str | None, function: str) -> list[str]:
+    """The lines that show what the user's code printed: a heading, then each line behind
+    a bar, so that nothing it printed can pass for a line of gradlab's report."""
+    if not output:
+        return []
+    lines = output.rstrip("\n").split("\n")
+    return ["", f"output of {printable(function)}'s code ({len(lines)} line{'s' if len(lines) != 1 else ''}, "
+            "stdout and stderr):"] + ["  | " + printable(line.expandtabs()) for line in lines]
 
 
 def wrap(text: str, indent: str, width: int = 96) -> str:
@@ -141,9 +178,12 @@ class GradientReport(Report):
         Entries whose stencil crossed a kink, with the one-sided quotients.
     fast : dict or None
         Fast mode's statistics.
+    output : str or None
+        What the user's code printed when it ran in a process of its own (else None).
     """
 
-    def __init__(self, info, findings, comparisons, notes=(), kinks=(), fast=None):
+    def __init__(self, info, findings, comparisons, notes=(), kinks=(), fast=None, output=None):
+        self.output = output
         self.info = dict(info)
         self.findings = list(findings)
         self.comparisons = dict(comparisons)
@@ -166,13 +206,15 @@ class GradientReport(Report):
              "kinks": self.kinks, "findings": [f.to_dict() for f in self.findings]}
         if self.fast is not None:
             d["fast"] = self.fast
+        if self.output is not None:
+            d["output"] = self.output
         return d
 
     def _text(self) -> str:
         i = self.info
         lines = [f"gradlab {i['check']}: {i['function']} -- {i['inputs_text']}"]
         if i.get("douts"):
-            lines.append(f"  {i['douts']} upstream gradient(s) dout of shape {i['out_shape']}"
+            lines.append(f"  {counted(i['douts'], 'upstream gradient')} dout of shape {i['out_shape']}"
                          + (" (seeded random, seed {})".format(i["seed"]) if i.get("douts_random") else " (given)"))
         for w in i.get("witnesses", []):
             lines.append(f"  witness: {w}")
@@ -227,9 +269,10 @@ class GradientReport(Report):
                                  if isinstance(x, float) and k not in ("error", "numeric_error_estimate"))
                 lines.append(f"     {loc}: {nums}")
             lines.append(wrap("experiment: " + f.experiment, "   "))
+        lines += output_block(self.output, str(i.get("function", "the function")))
         lines.append("")
         failing = sum(f.blame in INPUT_FAILING for f in self.findings)
-        lines.append("verdict: " + ("PASS" if self.ok else f"FAIL ({failing} finding(s))"))
+        lines.append("verdict: " + ("PASS" if self.ok else f"FAIL ({counted(failing, 'finding')})"))
         return "\n".join(lines)
 
 

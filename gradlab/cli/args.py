@@ -34,6 +34,12 @@ _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 INT_MAX = 2**63 - 1
 
 
+def label_column(text: str):
+    """An argparse type: a column number (``3``, ``-1``) or, otherwise, a header name."""
+    stripped = text.strip()
+    return int(stripped) if _INTEGER.fullmatch(stripped) else text
+
+
 def integer(text: str) -> int:
     """An argparse type: an integer in ASCII digits within 64 bits (ranges are the library's job)."""
     stripped = text.strip()
@@ -96,6 +102,15 @@ def output_file(text: str) -> str:
     except GradlabError as exc:
         # argparse would replace a ValueError's message with "invalid value"; keep ours.
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--out: ")) from None
+
+
+def add_progress(p) -> None:
+    """``--progress`` and ``--quiet``: the progress line on stderr, forced on or off."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--progress", action="store_true",
+                       help="show progress on stderr even when it is not a terminal (logs, CI); "
+                       "by default it is shown on a terminal, for work that lasts over two seconds")
+    group.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
 def add_force(p, what: str) -> None:

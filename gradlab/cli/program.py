@@ -9,11 +9,14 @@ Exit statuses and their meanings are in :mod:`gradlab.cli.status`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import traceback
 
-from gradlab import __version__
+from gradlab import __version__, _progress
 from gradlab._errors import GradlabError
 from gradlab.cli.args import short
 from gradlab.cli.check import add_check
@@ -24,26 +27,87 @@ from gradlab.cli.status import (
     EXIT_INTERRUPTED,
     EXIT_IO,
     EXIT_SOFTWARE,
+    EXIT_TERMINATED,
     EXIT_USAGE,
+    Terminated,
     caused_by_interrupt,
     epilog,
 )
 from gradlab.cli.train import add_plot, add_predict, add_train
 
 
+#: Options whose value is a comma-separated list, and what the list holds (for the hint
+#: when the values were separated by spaces: ``--sizes 3 5 3``).
+LIST_OPTIONS = {"--sizes": "layer sizes", "--hidden": "hidden layer sizes", "--sources": "sources"}
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit status 2."""
+    """argparse, but a usage error is one line on stderr and exit status 2.
+
+    ``main`` prints ``gradlab: error:`` before the message, so the message does not repeat
+    the program's name; it ends by naming the help of the command that was run.
+    """
 
     def error(self, message):  # noqa: D401 - argparse's hook
-        raise GradlabError(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise GradlabError(f"{message} (see {self.prog} --help)")
 
     def parse_args(self, args=None, namespace=None):
-        # argparse joins unrecognised arguments with spaces, so '' or ' ' vanish from the
-        # message; their reprs show exactly what was not understood.
-        args, extras = self.parse_known_args(args, namespace)
+        argv = list(sys.argv[1:] if args is None else args)
+        args, extras = self.parse_known_args(argv, namespace)
         if extras:
-            self.error("unrecognized arguments: " + " ".join(short(e) for e in extras))
+            # argparse joins unrecognised arguments with spaces, so '' or ' ' vanish from the
+            # message; their reprs show exactly what was not understood.
+            command = getattr(args, "command", None)
+            where = f"{self.prog} {command}" if command else self.prog
+            raise GradlabError("unrecognized arguments: " + " ".join(short(e) for e in extras)
+                               + _list_hint(argv, extras) + f" (see {where} --help)")
         return args
+
+
+def _list_hint(argv: list, extras: list) -> str:
+    """``; layer sizes are comma-separated, without spaces: --sizes 3,5,3`` when the first
+    extras follow such an option's value (``--sizes 3 5 3``), else nothing."""
+    for i in range(2, len(argv)):
+        if argv[i] == extras[0] and argv[i - 2] in LIST_OPTIONS and not argv[i - 1].startswith("-"):
+            run = [argv[i - 1]]
+            for token in argv[i:]:
+                if token.startswith("-") and not token.lstrip("-").isdigit():
+                    break
+                run.append(token)
+            option = argv[i - 2]
+            return f"; {LIST_OPTIONS[option]} are comma-separated, without spaces: {option} {','.join(run)}"
+    return ""
+
+
+def _options(parser, command) -> dict:
+    """The options of ``command``'s parser by their destination: ``{"lam": "--lambda", ...}``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return {a.dest: max(a.option_strings, key=len)
+                    for a in action.choices[command]._actions if a.option_strings}
+    return {}
+
+
+def _typed(argv: list, option: str) -> str | None:
+    """The value the user typed for ``option`` (its last occurrence), or None."""
+    found = None
+    for i, token in enumerate(argv):
+        if token == option and i + 1 < len(argv):
+            found = argv[i + 1]
+        elif token.startswith(option + "="):
+            found = token[len(option) + 1:]
+    return found
+
+
+def as_typed(exc: GradlabError, parser, command, argv: list) -> str:
+    """The library's message about an argument, said again with the option the user typed:
+    ``--lambda must be a finite real number >= 0; got --lambda -1`` for ``lam ... lam=-1.0``."""
+    option = _options(parser, command).get(getattr(exc, "argument", None))
+    if option is None or not hasattr(exc, "accepted"):
+        return str(exc)
+    typed = _typed(argv, option)
+    got = f"{option} {typed}" if typed is not None else exc.shown
+    return f"{option} must be {exc.accepted}; got {got}"
 
 
 #: One line per command: the CLI's subcommands in the order --help lists them.
@@ -98,20 +162,25 @@ def main(argv=None) -> int:
     """
     _safe_output()
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = None
     try:
         args = parser.parse_args(argv)
         if args.command is None:
             raise GradlabError(
                 f"a command is required, one of {', '.join(_command_names(parser))} (see gradlab --help)"
             )
-        return args.run(args)
+        mode = True if getattr(args, "progress", False) else False if getattr(args, "quiet", False) else None
+        with _sigterm_interrupts(), _progress.shown(mode):
+            return args.run(args)
     except GradlabError as exc:
         if caused_by_interrupt(exc):
-            return _interrupted()
-        print(f"gradlab: error: {_one_line(exc)}", file=sys.stderr)
+            return _interrupted(exc)
+        message = as_typed(exc, parser, getattr(args, "command", None), argv)
+        print(f"gradlab: error: {_one_line(message)}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        return _interrupted()
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     except BrokenPipeError:
         # The reader went away (`gradlab compare | head`): stop quietly. Point stdout at
         # devnull so that the interpreter's final flush does not raise again.
@@ -137,7 +206,7 @@ def main(argv=None) -> int:
         return EXIT_IO
     except Exception as exc:  # the last line of defence: a bug in gradlab, never a bare traceback
         if caused_by_interrupt(exc):
-            return _interrupted()
+            return _interrupted(exc)
         if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
             traceback.print_exc()
         else:
@@ -146,9 +215,40 @@ def main(argv=None) -> int:
         return EXIT_SOFTWARE
 
 
-def _interrupted() -> int:
-    print("gradlab: interrupted", file=sys.stderr)
-    return EXIT_INTERRUPTED
+def _interrupted(exc: BaseException) -> int:
+    """One line: which signal, and what the long work had done and had not when it came."""
+    cause, seen = exc, set()
+    while cause is not None and not isinstance(cause, KeyboardInterrupt) and id(cause) not in seen:
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    terminated = isinstance(cause, Terminated)
+    name = "SIGTERM" if terminated else "Ctrl-C"
+    open_tasks = _progress.stopped(exc)
+    if open_tasks:
+        during = ", in it ".join(f"{what}: {done}" for what, done in open_tasks)
+        print(f"gradlab: interrupted by {name} during {during}; no result printed", file=sys.stderr)
+    else:
+        print(f"gradlab: interrupted by {name}", file=sys.stderr)
+    return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM raises :class:`Terminated` inside the block (as Ctrl-C raises KeyboardInterrupt);
+    a SIGTERM that was being ignored when gradlab started stays ignored."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _safe_output() -> None:

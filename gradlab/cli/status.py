@@ -3,8 +3,7 @@
 0 success / all gradients agree; 1 a disagreement (a result, not an error); 2 a usage error,
 reported as one line on stderr; 70 an internal error (a bug in gradlab, one line on stderr;
 ``GRADLAB_DEBUG=1`` prints the traceback); 74 a read or write no option names failed;
-130 interrupted (Ctrl-C); 141 the reader of the output went away; 143 ``gradlab train``
-stopped by SIGTERM.
+130 interrupted (Ctrl-C); 141 the reader of the output went away; 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -25,8 +24,13 @@ EXIT_IO = 74
 EXIT_INTERRUPTED = 130
 #: 128 + SIGPIPE, as a shell reports a process killed by writing into a closed pipe.
 EXIT_BROKEN_PIPE = 141
-#: 128 + SIGTERM: ``gradlab train`` stopped by ``kill PID`` (it still writes --out).
+#: 128 + SIGTERM: stopped by ``kill PID`` (``gradlab train`` still writes --out).
 EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is (as Ctrl-C raises KeyboardInterrupt), so that
+    the same code stops the work, keeps what it keeps, and says what was done."""
 
 #: Set (to anything but empty or 0) to see the traceback of an internal error.
 DEBUG_ENV = "GRADLAB_DEBUG"
@@ -40,7 +44,7 @@ MEANINGS = {
     EXIT_IO: "the system refused a read or write no option names (e.g. stdout on a full disk)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); gradlab train still writes --out",
     EXIT_BROKEN_PIPE: "the reader of the output went away (gradlab ... | head)",
-    EXIT_TERMINATED: "gradlab train stopped by SIGTERM (kill PID); it still writes --out",
+    EXIT_TERMINATED: "stopped by SIGTERM (kill PID); gradlab train still writes --out",
 }
 
 #: The exit statuses main() can return, in the order --help lists them (written out, not

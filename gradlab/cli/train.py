@@ -14,28 +14,34 @@ import threading
 from gradlab._errors import GradlabError
 from gradlab._files import check_not_input
 from gradlab._report import printable
-from gradlab.cli.args import hidden, integer, number, output_file
+from gradlab.cli.args import add_progress, hidden, integer, label_column, number, output_file
 from gradlab.cli.status import EXIT_INTERRUPTED, EXIT_TERMINATED, caused_by_interrupt
 
-_DATA_HELP = "digits (the shipped 8x8 UCI digits), FILE.mat (keys X, y) or IDX images (.idx or .idx.gz, with --labels)"
+_DATA_HELP = ("digits (the shipped 8x8 UCI digits), FILE.mat (keys X, y), FILE.csv (one example per row, "
+              "the label last or in --label-column) or IDX images (.idx or .idx.gz, with --labels)")
 
 
 def _add_data_args(p, *, default="digits") -> None:
     p.add_argument("--data", default=default, help=f"{_DATA_HELP} (default {default})")
     p.add_argument("--labels", help="IDX labels file (.idx or .idx.gz) for IDX images")
+    p.add_argument("--label-column", type=label_column, metavar="N|NAME",
+                   help="the labels' column of a .csv file: its number counted from 1 (-1 the last, "
+                   "the default) or its header name")
 
 
 def add_train(sub) -> None:
     """The ``train`` command and its options."""
     from gradlab.sources import SOURCES
+    from gradlab.sources.second_order import HVP_SOURCES
     from gradlab.trainer import OPTIMISERS
 
     p = sub.add_parser(
         "train",
         help="train a network on digits (or your .mat / IDX data) with any gradient source",
         description=(
-            "Train a sigmoid network with scipy's CG (the seed's method) or L-BFGS, taking the "
-            "gradient from the source you name. The data are split into training and test parts "
+            "Train a sigmoid network with scipy's CG (the seed's method), L-BFGS, or a second-order "
+            "method (newton-cg, trust-ncg, trust-krylov) that also takes Hessian-vector products "
+            "(--hvp-source), taking the gradient from the source you name. The data are split into training and test parts "
             "(stratified, deterministic); --scale standardises the inputs with statistics of the "
             "training part only. Progress goes to stderr. Ctrl-C stops training, keeps the best "
             "parameters so far and still writes --out. Exit status: 0 done, 1 the optimiser "
@@ -47,6 +53,9 @@ def add_train(sub) -> None:
     p.add_argument("--grad-source", default="backprop", choices=tuple(SOURCES), help="gradient source (default backprop)")
     p.add_argument("--method", default="cg", choices=tuple(OPTIMISERS),
                    help="; ".join(f"{k}: {o.description}" for k, o in OPTIMISERS.items()) + " (default cg)")
+    p.add_argument("--hvp-source", dest="hvp_source", default=None, choices=tuple(HVP_SOURCES),
+                   help="Hessian-vector products for " + ", ".join(k for k, o in OPTIMISERS.items() if o.hessp)
+                   + " (default backprop, Pearlmutter's R-operator)")
     p.add_argument("--maxiter", type=integer, default=100, help="iterations (default 100)")
     p.add_argument("--lambda", dest="lam", type=number, default=1.0, help="regularisation strength (default 1)")
     p.add_argument("--seed", type=integer, default=0, help="seed of the initial weights and the split (default 0)")
@@ -58,7 +67,7 @@ def add_train(sub) -> None:
     p.add_argument("--force", action="store_true", help="let --grad-source numeric train a large network")
     p.add_argument("--out", type=output_file, help="write the trained model to this .npz file")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_progress(p)
     p.set_defaults(run=run_train)
 
 
@@ -221,7 +230,7 @@ def train_as_asked(args):
         from gradlab.sources import jax_source
 
         grad_source = jax_source(args.dtype)
-    dataset = gd.load(args.data, args.labels)
+    dataset = gd.load(args.data, args.labels, label_column=args.label_column)
     split = gd.train_test_split(dataset.X, dataset.y, test_fraction=args.test_fraction, seed=args.seed)
     part = gd.Dataset(split.X_train, split.y_train, dataset.name, dataset.notes, dataset.image_shape, dataset.pixel_order)
     test = (split.X_test, split.y_test) if len(split.y_test) else None
@@ -232,8 +241,8 @@ def train_as_asked(args):
         _say(f"split: {len(split.y_train)} training / {len(split.y_test)} test examples "
              f"(stratified, seed {args.seed})")
     return train(
-        part, hidden=args.hidden, grad_source=grad_source, method=args.method, lam=args.lam,
-        maxiter=args.maxiter, seed=args.seed, scale=args.scale, progress=not (args.quiet or args.json),
+        part, hidden=args.hidden, grad_source=grad_source, method=args.method, hvp_source=args.hvp_source,
+        lam=args.lam, maxiter=args.maxiter, seed=args.seed, scale=args.scale,
         test=test, force=args.force,
         info={"test_fraction": args.test_fraction, "split_seed": args.seed, "data_spec": str(args.data)},
     )
@@ -266,7 +275,7 @@ def run_predict(args) -> int:
     from gradlab.model import load
 
     model = load(args.model)
-    dataset = gd.load(args.data, args.labels)
+    dataset = gd.load(args.data, args.labels, label_column=args.label_column)
     if dataset.X.shape[1] != model.network.n_inputs:
         raise GradlabError(
             f"data must have {model.network.n_inputs} features for the model {args.model} "
@@ -304,7 +313,7 @@ def run_plot(args) -> int:
             raise GradlabError(f"plot digits takes no model file (it draws --data); got {args.model!r}")
         from gradlab import data as gd
 
-        dataset = gd.load(args.data, args.labels)
+        dataset = gd.load(args.data, args.labels, label_column=args.label_column)
         # plot_digits' default: the seed's 10 x 10 grid, or every example when there are fewer.
         path = plots.plot_digits(dataset, args.out, seed=args.seed)
     else:

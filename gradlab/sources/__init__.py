@@ -122,9 +122,13 @@ def _user_source(fn, name: str) -> Source:
     return Source(label, call, None, True, "user-supplied gradient function")
 
 
-def checked_output(src: Source, grad, n_params: int) -> np.ndarray:
-    """A source's gradient as a fresh float64 array of shape (n_params,), or a GradlabError
-    naming the source (complex, strings, the wrong shape, NaN or inf)."""
+def checked_output(src: Source, grad, n_params: int, what: str = "gradient") -> np.ndarray:
+    """A source's gradient (or other ``what`` of that shape, e.g. a Hessian-vector product) as
+    a fresh float64 array of shape (n_params,), or a GradlabError naming the source (None,
+    complex, strings, the wrong shape, NaN or inf)."""
+    if grad is None:
+        raise GradlabError(f"source {src.name!r} returned None (is its return statement missing?); it must "
+                           f"return the {what}, a float array of length {n_params}")
     if np.iscomplexobj(grad) or (isinstance(grad, np.ndarray) and grad.dtype.kind not in "biuf"
                                  and grad.dtype != object):
         # A cast would drop the imaginary part (with a warning) or parse strings as numbers.
@@ -141,11 +145,11 @@ def checked_output(src: Source, grad, n_params: int) -> np.ndarray:
         ) from None
     if arr.shape != (n_params,):
         raise GradlabError(
-            f"source {src.name!r} must return a gradient of shape ({n_params},); got shape {arr.shape}"
+            f"source {src.name!r} must return a {what} of shape ({n_params},); got shape {arr.shape}"
         )
     if not np.all(np.isfinite(arr)):
         i = int(np.argwhere(~np.isfinite(arr))[0, 0])
-        raise GradlabError(f"source {src.name!r} returned a non-finite gradient: entry {i} is {arr[i]!r}")
+        raise GradlabError(f"source {src.name!r} returned a non-finite {what}: entry {i} is {float(arr[i])!r}")
     return np.array(arr, dtype=np.float64, copy=True)
 
 

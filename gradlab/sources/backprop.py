@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gradlab import _cost, _judge
+from gradlab import _cost, _judge, _threads
 from gradlab.network import Problem
 
 __all__ = ["gradient", "value_and_gradient", "backward", "Backward", "output_delta"]
@@ -92,7 +92,8 @@ def output_delta(z: np.ndarray, Y: np.ndarray, one_minus_Y: np.ndarray) -> np.nd
 
 
 def backward(problem: Problem, params: np.ndarray, keep: bool = False):
-    """One forward and one backward pass (inputs already validated).
+    """One forward and one backward pass (inputs already validated), with the BLAS threads
+    chosen for the problem's products (:mod:`gradlab._threads`).
 
     With ``keep=False`` returns ``(J, grad)``, consuming the intermediates as it goes.
     With ``keep=True`` returns a :class:`Backward`: ``zs[i]`` is z_{i+2} (shape
@@ -103,6 +104,12 @@ def backward(problem: Problem, params: np.ndarray, keep: bool = False):
     *that example's* loss with respect to z_l, so it is m times dJ/dz_l (J is the mean
     over the examples); :mod:`gradlab.explain` shows the deltas next to jax's dJ/dz.
     """
+    with _threads.for_problem(problem):
+        return _backward_pass(problem, params, keep)
+
+
+def _backward_pass(problem: Problem, params: np.ndarray, keep: bool):
+    """The pass of :func:`backward`."""
     network, lam, m = problem.network, problem.lam, problem.m
     _judge.check_magnitudes(problem, params)
     thetas = _cost.unpack(network, params)

@@ -67,7 +67,7 @@ import dataclasses
 
 import numpy as np
 
-from gradlab import _cost, _judge, _resources
+from gradlab import _cost, _judge, _progress, _resources, _threads
 from gradlab import _validate as v
 from gradlab._judge import CENTRAL_STEP, EPS, ROUNDOFF_EVALS
 from gradlab.network import Problem, check_problem
@@ -128,6 +128,13 @@ _EVALS_PER_PARAM = {
 def evaluations(n_params: int, method: str = "central", error: bool = True) -> int:
     """Real-cost-equivalent evaluations of one numeric gradient of ``n_params`` entries."""
     return _EVALS_PER_PARAM[(method, bool(error))] * int(n_params) + 1
+
+
+def stacked_evaluations(n_params: int, method: str = "central", error: bool = True) -> int:
+    """Cost evaluations one numeric gradient makes, a complex one counting once (what its
+    progress counts): :func:`evaluations` but for the complex step, one per entry."""
+    per = 1 if method == "complex" else _EVALS_PER_PARAM[(method, bool(error))]
+    return per * int(n_params) + 1
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -196,6 +203,7 @@ class Evaluator:
         zs, _ = _cost.forward(np, self.network, thetas, self.X)
         J = _cost.cost_from_forward(np, self.network, thetas, zs[-1], self.Y, self.lam)
         self.count += thetas.shape[0]
+        _progress.evaluated(thetas.shape[0])
         pattern = [np.real(z) > 0 for z in zs[:-1]] if self.kinked else None
         return J, pattern
 
@@ -429,7 +437,16 @@ def numeric_gradient(problem: Problem, params, *, method: str = "central", step=
 
 def _estimate(problem: Problem, theta: np.ndarray, method: str, h: np.ndarray, error: bool = True) -> NumericGradient:
     """The work of :func:`numeric_gradient` (inputs validated). ``error=False``: only
-    the gradient, for central and forward differences at half the evaluations."""
+    the gradient, for central and forward differences at half the evaluations. The BLAS
+    threads are chosen once for all its evaluations (:mod:`gradlab._threads`)."""
+    what = f"finite differences ({method})"
+    total = stacked_evaluations(theta.size, method, error)
+    with _threads.for_problem(problem), _progress.task(what, total, "cost evaluations"):
+        return _estimate_limited(problem, theta, method, h, error)
+
+
+def _estimate_limited(problem: Problem, theta: np.ndarray, method: str, h: np.ndarray, error: bool) -> NumericGradient:
+    """The body of :func:`_estimate`."""
     ev = Evaluator(problem, theta)
     index = np.arange(theta.size)
     if not error and method in ("central", "forward"):
