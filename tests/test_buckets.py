@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import gradlab
 from gradlab import _cost
-from gradlab._judge import EXACT_NORM_RATIO, roundoff_floor
+from gradlab._judge import EXACT_NORM_RATIO, hvp_roundoff_floor, roundoff_floor
 from gradlab.sources import autodiff
 from gradlab.testing import networks, parameters, problems, problems_with_parameters
 
@@ -164,3 +164,42 @@ def test_a_new_depth_is_a_new_compile(jax_compiles):
     before = len(seen)
     gradlab.gradient(p, gradlab.debug_init(p.network), "jax")
     assert len(seen) == before + 1
+
+
+# ------------------------------------------------------------- second order, complex step
+
+
+@st.composite
+def _edge_cases_with_direction(draw):
+    problem, params = draw(_edge_cases())
+    direction = draw(parameters(problem.network, max_weight=1.0))
+    return problem, params, direction
+
+
+@given(_edge_cases_with_direction())
+def test_property_bucketed_hvp_equals_unbucketed_hvp(case):
+    problem, params, direction = case
+    hb = autodiff.hvp(problem, params, direction)
+    hu = autodiff.hvp(problem, params, direction, bucketed=False)
+    assert _same_sums(hb, hu, hvp_roundoff_floor(problem, params, direction)), (problem, np.abs(hb - hu).max())
+
+
+@pytest.mark.parametrize("sizes, activation, m", EDGE_CASES)
+def test_bucketed_complex_gradient_equals_unbucketed(sizes, activation, m):
+    p = gradlab.debug_problem(gradlab.Network(sizes, activation), m, lam=0.5)
+    params = gradlab.random_init(p.network, seed=2) + 1e-20j * gradlab.random_init(p.network, seed=3)
+    gb = autodiff.complex_gradient(p, params)
+    gu = autodiff.complex_gradient(p, params, bucketed=False)
+    assert gb.dtype == np.complex128
+    floor = roundoff_floor(p, params.real)
+    assert _same_sums(gb.real, gu.real, floor)
+    np.testing.assert_allclose(gb.imag, gu.imag, rtol=SAME_SUMS_RTOL, atol=1e-300 + 1e-20 * float(floor.max()))
+
+
+def test_hvp_and_complex_gradient_take_bucketed_as_a_flag():
+    p = gradlab.debug_problem()
+    params = gradlab.debug_init(p.network)
+    with pytest.raises(gradlab.GradlabError, match="bucketed"):
+        autodiff.hvp(p, params, params, bucketed=1)
+    with pytest.raises(gradlab.GradlabError, match="bucketed"):
+        autodiff.complex_gradient(p, params.astype(complex), bucketed="yes")

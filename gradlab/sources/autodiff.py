@@ -61,8 +61,9 @@ from gradlab._errors import could_not_start
 from gradlab.network import Network, Problem
 from gradlab.sources.numeric import NumericGradient
 
-__all__ = ["DTYPES", "CACHE_ENV", "cache_folder", "MIN_WIDTH", "MIN_EXAMPLES", "MAX_BUCKETED_WORK", "Bucket", "bucket", "ready", "x64",
-           "check_dtype", "device_data", "gradient", "value_and_gradient", "estimate"]
+__all__ = ["DTYPES", "CACHE_ENV", "cache_folder", "MIN_WIDTH", "MIN_EXAMPLES", "MAX_BUCKETED_WORK", "Bucket", "bucket",
+           "ready", "x64", "check_dtype", "device_data", "gradient", "value_and_gradient", "estimate", "hvp",
+           "complex_gradient"]
 
 # Compiled functions are kept per (padded) network; jit itself re-specialises per data
 # shape and dtype.
@@ -210,27 +211,38 @@ def _x64_scope():
 _BUCKET_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
-def _compiled(network: Network, small: bool = False):
-    """jit(value_and_grad(J)) for one network; arguments (params, X, Y, lam, mask, m).
+def _cost_of(network: Network):
+    """The shared cost of ``network`` traced with jax.numpy; arguments (params, X, Y, lam, mask, m).
 
-    ``mask`` and ``m`` are None for a problem at its own shape (jit specialises on that);
-    ``small`` compiles for a bucket (:data:`_BUCKET_COMPILER_OPTIONS`).
+    ``mask`` and ``m`` are None for a problem at its own shape (jit specialises on that).
     """
-    import jax
     import jax.numpy as jnp
 
     # Named so that jax's compile events and logs say whose function compiled.
     def gradlab_cost(params, X, Y, lam, mask, m):
         return _cost.cost(jnp, network, params, X, Y, lam, mask=mask, m=m)
 
-    fn = jax.value_and_grad(gradlab_cost)
+    return gradlab_cost
+
+
+def _jit(fn, small: bool):
+    """jax.jit, with :data:`_BUCKET_COMPILER_OPTIONS` for a bucket (``small``)."""
+    import jax
+
     if small:
         try:
             return jax.jit(fn, compiler_options=_BUCKET_COMPILER_OPTIONS)
         except TypeError:  # pragma: no cover - a jax without per-function compiler options
             pass
     return jax.jit(fn)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _compiled(network: Network, small: bool = False):
+    """jit(value_and_grad(J)) for one network; arguments (params, X, Y, lam, mask, m)."""
+    import jax
+
+    return _jit(jax.value_and_grad(_cost_of(network)), small)
 
 
 def _round_up(n: int, minimum: int) -> int:
@@ -262,9 +274,9 @@ class Bucket:
         full[self.index] = params
         return full
 
-    def unpad(self, grad) -> np.ndarray:
-        """The real entries of a padded gradient, as a new float64 array."""
-        return np.asarray(grad, dtype=np.float64)[self.index]
+    def unpad(self, grad, dtype=np.float64) -> np.ndarray:
+        """The real entries of a padded gradient (or H v), as a new array of ``dtype``."""
+        return np.asarray(grad, dtype=dtype)[self.index]
 
 
 @functools.lru_cache(maxsize=256)
@@ -354,6 +366,11 @@ def _padded_data(problem: Problem, where: Bucket, dtype: str):
     return problem.prepared(("jax", dtype, "bucket"), build)
 
 
+def _where(problem: Problem, bucketed) -> Bucket | None:
+    """The problem's bucket, or None to compute it at its own shape (``bucketed`` checked)."""
+    return bucket(problem.network, problem.m) if v.flag("bucketed", bucketed) else None
+
+
 def value_and_gradient(problem: Problem, params: np.ndarray, dtype: str = "float64", *,
                        bucketed: bool = True) -> tuple[float, np.ndarray]:
     """Cost and gradient from jax (problem and params already validated).
@@ -364,9 +381,8 @@ def value_and_gradient(problem: Problem, params: np.ndarray, dtype: str = "float
     :func:`bucket` (the same numbers up to round-off; one compile per shape).
     """
     dtype = check_dtype(dtype)
-    bucketed = v.flag("bucketed", bucketed)
+    where = _where(problem, bucketed)
     _judge.check_magnitudes(problem, params)
-    where = bucket(problem.network, problem.m) if bucketed else None
     # Inside the scoped x64 context float64 is available; float32 inputs keep every
     # operation in float32 (gradlab's constants are Python scalars, weakly typed).
     with x64():
@@ -412,52 +428,67 @@ def estimate(problem: Problem, params: np.ndarray, dtype: str = "float32"):
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _compiled_hvp(network: Network):
+def _compiled_hvp(network: Network, small: bool = False):
     """jit of forward-over-reverse ``jvp(grad(J))`` for one network; arguments
-    (params, v, X, Y, lam). jax differentiates the shared cost twice and never sees the
-    R-operator."""
+    (params, v, X, Y, lam, mask, m). jax differentiates the shared cost twice and never
+    sees the R-operator."""
     import jax
-    import jax.numpy as jnp
 
-    grad = jax.grad(functools.partial(_cost.cost, jnp, network))
+    grad = jax.grad(_cost_of(network))
 
-    def hvp(params, v, X, Y, lam):
-        return jax.jvp(lambda p: grad(p, X, Y, lam), (params,), (v,))[1]
+    def hvp(params, v, X, Y, lam, mask, m):
+        return jax.jvp(lambda p: grad(p, X, Y, lam, mask, m), (params,), (v,))[1]
 
-    return jax.jit(hvp)
+    return _jit(hvp, small)
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _compiled_holomorphic_grad(network: Network):
+def _compiled_holomorphic_grad(network: Network, small: bool = False):
     """jit of ``grad(J, holomorphic=True)``: the gradient at complex parameters, for the
     complex-step Hessian-vector product (the shared cost chooses every branch on the real
     part, so it is analytic along an imaginary step)."""
     import jax
-    import jax.numpy as jnp
 
-    return jax.jit(jax.grad(functools.partial(_cost.cost, jnp, network), holomorphic=True))
+    return _jit(jax.grad(_cost_of(network), holomorphic=True), small)
 
 
-def hvp(problem: Problem, params: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """jax's H v of the shared cost, forward-over-reverse, float64 (inputs validated)."""
-    import jax.numpy as jnp
+def hvp(problem: Problem, params: np.ndarray, v: np.ndarray, *, bucketed: bool = True) -> np.ndarray:
+    """jax's H v of the shared cost, forward-over-reverse, float64 (inputs validated).
 
+    Computed inside the problem's :func:`bucket` unless ``bucketed=False``: ``v`` padded
+    with zeros, so the real entries of the padded H v are H v itself (the padded cost
+    equals the real one for every value of the real parameters while the padding is
+    zero, so all its derivatives in them agree).
+    """
+    where = _where(problem, bucketed)
     _judge.check_magnitudes(problem, params)
-    fn = _compiled_hvp(problem.network)
     with x64():
-        X, Y = device_data(problem)
-        out = fn(jnp.asarray(params, dtype="float64"), jnp.asarray(v, dtype="float64"), X, Y, problem.lam)
-        return np.array(out, dtype=np.float64)
+        if where is None:
+            X, Y = device_data(problem)
+            out = _compiled_hvp(problem.network)(_on_device(np.asarray(params, dtype=np.float64)),
+                                                 _on_device(np.asarray(v, dtype=np.float64)), X, Y, problem.lam,
+                                                 None, None)
+            return np.array(out, dtype=np.float64)
+        X, Y, mask = _padded_data(problem, where, "float64")
+        out = _compiled_hvp(where.network, small=True)(_on_device(where.pad(params, np.float64)),
+                                                       _on_device(where.pad(v, np.float64)), X, Y, problem.lam,
+                                                       mask, float(problem.m))
+        return where.unpad(out)
 
 
-def complex_gradient(problem: Problem, params: np.ndarray) -> np.ndarray:
+def complex_gradient(problem: Problem, params: np.ndarray, *, bucketed: bool = True) -> np.ndarray:
     """jax's gradient of the shared cost at complex ``params`` (complex128; validated
-    inputs, real part checked for magnitude), as a new numpy array."""
-    import jax.numpy as jnp
-
+    inputs, real part checked for magnitude), as a new numpy array; inside the problem's
+    :func:`bucket` unless ``bucketed=False`` (the padding is zero, real and imaginary)."""
+    where = _where(problem, bucketed)
     _judge.check_magnitudes(problem, np.real(params))
-    fn = _compiled_holomorphic_grad(problem.network)
     with x64():
-        X, Y = device_data(problem)
-        out = fn(jnp.asarray(params, dtype="complex128"), X, Y, problem.lam)
-        return np.array(out, dtype=np.complex128)
+        if where is None:
+            X, Y = device_data(problem)
+            out = _compiled_holomorphic_grad(problem.network)(_on_device(np.asarray(params, dtype=np.complex128)),
+                                                              X, Y, problem.lam, None, None)
+            return np.array(out, dtype=np.complex128)
+        X, Y, mask = _padded_data(problem, where, "float64")
+        out = _compiled_holomorphic_grad(where.network, small=True)(
+            _on_device(where.pad(params, np.complex128)), X, Y, problem.lam, mask, float(problem.m))
+        return where.unpad(out, np.complex128)
