@@ -17,6 +17,9 @@ import pytest
 
 from gradlab.cli import EXIT_USAGE, main
 
+# slow: batches of targets, each in its own process, through the command line.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 #: --timeout of these tests: the infinite loop is stopped after it.
 TIMEOUT = "2"

@@ -21,6 +21,9 @@ from gradlab._isolation import OUTPUT_KEPT, Worker
 from gradlab.check import UserCodeError, UserCodeStopped, load_function
 from gradlab.check.calls import Caller
 
+# slow: every test runs the user's code in a child process.
+pytestmark = pytest.mark.slow
+
 TESTS = Path(__file__).resolve().parent
 #: Hangs in these tests are stopped after this many seconds of the user's code.
 HANG = 0.5

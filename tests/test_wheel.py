@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+# slow: builds the wheel, installs it into a fresh venv and runs it there.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 #: What a wheel is built from (the rest of the checkout is not part of the package).
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "gradlab")
