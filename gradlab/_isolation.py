@@ -732,6 +732,8 @@ class RemoteFunction:
         self.__module__ = info.get("module") or __name__
         self.function_kind = info["kind"]
         self.user_file = info["file"]
+        #: Whether it stands in for a class (check then asks for a call template).
+        self.stands_in_for_class = bool(info.get("is_class"))
         sig = _signature(info["parameters"])
         if sig is not None:
             self.__signature__ = sig
@@ -771,7 +773,8 @@ def _describe(fn) -> dict:
     except (TypeError, ValueError):
         parameters = None
     return {"name": label, "qualname": _usercode.fn_name(fn), "kind": _usercode.function_kind(fn),
-            "file": _usercode.code_file(fn), "parameters": parameters, "module": getattr(fn, "__module__", None)}
+            "file": _usercode.code_file(fn), "parameters": parameters, "module": getattr(fn, "__module__", None),
+            "is_class": inspect.isclass(fn)}
 
 
 def _in_worker(value, name):

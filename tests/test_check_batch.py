@@ -244,3 +244,26 @@ def test_a_call_template_that_is_not_python_is_a_usage_error_before_any_target(t
     assert main(["check", "cls.py", "cls.py", "--call", "NeuralNet(sizes X)"]) == EXIT_USAGE
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("gradlab: error: --call: syntax error at column ") and err.count("\n") == 1
+
+
+def test_a_class_target_without_call_is_that_rows_error_asking_for_call_and_the_others_run(tmp_path, capsys,
+                                                                                          monkeypatch):
+    # Loaded in the worker, the class arrives as a stand-in; it must still be seen as a class
+    # (not called as grad_fn(problem, params), which ran its __init__ with the wrong arguments).
+    (tmp_path / "cls.py").write_text(CLASS_PORT.replace("class NeuralNet", "class nnGradientNet"))
+    (tmp_path / "plain.py").write_text(GOOD)
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "cls.py:nnGradientNet", "plain.py:nnGradient", "--signature", "seed", "--json"]) == 1
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["target"], r["status"]) for r in rows] == [("cls.py:nnGradientNet", "error"),
+                                                          ("plain.py:nnGradient", "pass")]
+    assert rows[0]["error"].startswith("grad_fn is a class; say how to call it with call=") and rows[0]["output"] == ""
+
+
+def test_one_class_target_without_call_is_one_line_asking_for_call(tmp_path, capsys, monkeypatch):
+    (tmp_path / "cls.py").write_text(CLASS_PORT)
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "cls.py:NeuralNet"]) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith("gradlab: error: grad_fn is a class; say how to call it with call=") and "--call" in err

@@ -6,7 +6,7 @@ import numpy as np
 
 from gradlab import _resources
 from gradlab import _validate as v
-from gradlab._errors import GradlabError
+from gradlab._errors import GradlabError, UserCodeError
 from gradlab._judge import MAX_LAM, MAX_WEIGHT_SCALE
 from gradlab._usercode import check_signature
 from gradlab.check.calls import Caller
@@ -35,7 +35,8 @@ def _template(call, target, name):
 def callers(grad_fn, signature, call, cost_fn, cost_call, network: Network, convention: Convention,
             has_labels: bool):
     """``(caller, cost_caller or None)`` for the user's gradient and cost, every argument checked."""
-    kind = target_kind(grad_fn)
+    # A class loaded in a worker process (isolated) arrives as a stand-in that is not a class.
+    kind = "class" if getattr(grad_fn, "stands_in_for_class", False) is True else target_kind(grad_fn)
     if kind == "function" and not callable(grad_fn):
         raise v.fail("grad_fn", grad_fn, "a callable, a class or a module (with call=)")
     if cost_fn is not None and not callable(cost_fn):
@@ -51,8 +52,8 @@ def callers(grad_fn, signature, call, cost_fn, cost_call, network: Network, conv
         check_names(template.names, network, has_labels, template.what)
         if cost_fn is not None:
             raise GradlabError("with call=, give the cost as cost_call= (a template too), not cost_fn")
-    elif kind != "function":
-        raise GradlabError(f"grad_fn is a {kind}; say how to call it with call=, e.g. "
+    elif kind != "function":  # the target's own shape (a batch reports it as that target's error)
+        raise UserCodeError(f"grad_fn is a {kind}; say how to call it with call=, e.g. "
                            "call='NeuralNet(sizes, X, y, lam).gradient(params)' (--call on the command line)")
     else:
         if signature == "seed" and network.n_layers != 3:
