@@ -62,10 +62,22 @@ def test_a_correct_gradient_passes_fast_mode(course_sized):
     _evaluations_within_a_full_check(report)
 
 
-def test_a_widespread_bug_gets_full_modes_diagnosis_within_a_full_checks_evaluations(course_sized):
-    report = gradlab.check(backprop(reg_bias=True), problem=course_sized)
+def _no_regularisation(problem, params):
+    return backprop()(problem.with_lam(0.0), params)
+
+
+@pytest.mark.parametrize("grad, cause", [
+    # 35 entries wrong: the bias columns.
+    (backprop(reg_bias=True), "bias regularised"),
+    # Every one of the 10,250 non-bias entries wrong: the case, once 61,016 evaluations
+    # (a full check: 20,570) and "9,879 wrong entries" without the regularisation diagnosis.
+    (_no_regularisation, "regularisation factor 0 x lam/m: no regularisation at all"),
+], ids=["bias-columns", "every-entry"])
+def test_a_widespread_bug_gets_full_modes_diagnosis_within_a_full_checks_evaluations(course_sized, grad, cause):
+    report = gradlab.check(grad, problem=course_sized)
+    assert report.info["mode"] == "fast"
     assert {(f.kind, f.layer, f.cause) for f in report.findings} == {
-        ("regularisation", 1, "bias regularised"), ("regularisation", 2, "bias regularised")}, str(report)
+        ("regularisation", 1, cause), ("regularisation", 2, cause)}, str(report)
     _evaluations_within_a_full_check(report)
 
 
