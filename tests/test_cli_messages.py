@@ -146,3 +146,63 @@ def test_steps_says_wrote_as_plot_does(capsys, tmp_path):
     out = tmp_path / "x.png"
     assert main(["steps", "--out", str(out)]) == 0
     assert capsys.readouterr().out.rstrip().endswith(f"wrote {out}")
+
+
+# ------------------------------------------------------------------ data, splits and models
+
+
+@pytest.fixture
+def small_data(tmp_path, monkeypatch):
+    """A folder with a small CSV data set (2 features, labels 0..2 in 'label') and a model
+    trained on it from Python, which records no train/test split."""
+    monkeypatch.chdir(tmp_path)
+    rows = "\n".join(f"{i % 7},{(3 * i) % 5},{i % 3}" for i in range(30))
+    (tmp_path / "small.csv").write_text(f"a,b,label\n{rows}\n")
+    rng = np.random.default_rng(0)
+    gradlab.train(rng.normal(size=(30, 2)), np.arange(30) % 3, hidden=3, maxiter=2,
+                  progress=False).save(tmp_path / "python.npz")
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--label-column", "2"],
+     "--label-column is for a .csv file, not the shipped dataset 'digits'; got --label-column 2"),
+    (["train", "--data", "small.csv", "--label-column", "z"],
+     "small.csv: --label-column 'z' is not a column of the header; its columns are 'a', 'b', 'label'"),
+    (["predict", "python.npz", "--data", "small.csv", "--label-column", "z"],
+     "small.csv: --label-column 'z' is not a column of the header; its columns are 'a', 'b', 'label'"),
+])
+def test_options_spelled_only_in_python_are_said_as_typed(small_data, capsys, argv, message):
+    # label_column is a name no one types on the command line.
+    err = _error(argv, capsys)
+    assert err == f"gradlab: error: {message}"
+    assert "label_column" not in err
+
+
+def test_a_split_a_model_does_not_record_names_the_option(small_data, capsys):
+    err = _error(["predict", "python.npz", "--data", "small.csv", "--split", "test"], capsys)
+    assert err == ("gradlab: error: --split must be all for this model: it does not record the split it was "
+                   "trained with; got --split test")
+
+
+def test_an_empty_test_split_names_the_options(small_data, capsys):
+    assert main(["train", "--data", "small.csv", "--hidden", "3", "--maxiter", "2", "--test-fraction", "0",
+                 "--quiet", "--out", "all.npz"]) == 0
+    capsys.readouterr()
+    err = _error(["predict", "all.npz", "--data", "small.csv", "--split", "test"], capsys)
+    assert err == "gradlab: error: --split test is empty: the model was trained with --test-fraction 0"
+
+
+def test_data_with_the_wrong_number_of_features_for_the_model_names_the_option(small_data, capsys):
+    err = _error(["predict", "python.npz"], capsys)
+    assert err == ("gradlab: error: --data must have 2 features for the model python.npz (sizes 2,3,3); "
+                   "got 64 from digits")
+
+
+def test_a_cost_given_twice_names_both_options(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "g.py").write_text("import gradlab\ndef f(problem, params):\n    return gradlab.gradient(problem, params)\n"
+                                   "def c(problem, params):\n    return gradlab.cost(problem, params)\n")
+    err = _error(["check", "g.py:f", "--cost", "c", "--cost-call", "c(problem, params)"], capsys)
+    assert err == ("gradlab: error: --cost and --cost-call both name the cost (a function, or a call template); "
+                   "give one")

@@ -194,8 +194,8 @@ def test_train_and_predict_on_a_csv_with_a_named_label_column(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["train", "--data", "mydata.txt"], "is not a known format: .mat, IDX (.idx/.idx.gz with --labels) or .csv"),
     (["train", "--data", "bad.csv"], "bad.csv, line 2, column 2 ('b'): 'oops' is not a number"),
-    (["train", "--data", "bad.csv", "--label-column", "z"], "label_column='z' is not a column of the header"),
-    (["train", "--label-column", "2"], "label_column is for a .csv file, not the shipped dataset 'digits'"),
+    (["train", "--data", "bad.csv", "--label-column", "z"], "--label-column 'z' is not a column of the header"),
+    (["train", "--label-column", "2"], "--label-column is for a .csv file, not the shipped dataset 'digits'"),
 ])
 def test_csv_usage_errors_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)

@@ -14,6 +14,7 @@ Read from the source with ``ast`` (nothing is imported):
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,49 @@ def test_no_module_is_too_long(limit, where):
     long = [f"{n}: {len(p.read_text().splitlines())} lines" for n, p in MODULES.items()
             if n.startswith(where) and len(p.read_text().splitlines()) > limit]
     assert not long, f"modules over {limit} lines:\n" + "\n".join(long)
+
+
+# ------------------------------------------------------------------ the documented layout
+
+ARCHITECTURE = ROOT.parent / "docs" / "architecture.md"
+
+
+def _documented_layers() -> list[list[str]]:
+    """The module groups docs/architecture.md's tree names at the start of its lines, in the
+    order it lists them (``_validate.py _files.py`` is one group; ``check/`` the package and
+    all its modules). The package's ``__init__`` and ``__main__`` sit on top of everything
+    and are left out."""
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    tree = text[text.index("```\ngradlab/\n") + 4:]
+    tree = tree[:tree.index("```")]
+    layers = []
+    for line in tree.splitlines()[1:]:
+        if not line.startswith("  ") or line.startswith("   "):
+            continue  # a continuation line of a description
+        names = []
+        for word in re.split(r"\s{2,}", line.strip())[0].split():
+            if word.endswith(".py") and word not in ("__init__.py", "__main__.py"):
+                names.append("gradlab." + word[:-3])
+            elif word.endswith("/") and "gradlab." + word[:-1] in MODULES:
+                package = "gradlab." + word[:-1]
+                names += [m for m in MODULES if m == package or m.startswith(package + ".")]
+        if names:
+            layers.append(names)
+    return layers
+
+
+def test_the_documented_tree_names_every_module_once():
+    listed = [m for layer in _documented_layers() for m in layer]
+    assert len(listed) == len(set(listed)), sorted(m for m in listed if listed.count(m) > 1)
+    missing = sorted(set(MODULES) - set(listed) - {"gradlab", "gradlab.__main__"})
+    assert not missing, f"docs/architecture.md's tree does not name: {missing}"
+
+
+def test_the_documented_tree_lists_the_layers_bottom_up():
+    # Each module imports only from modules listed above it (or beside it, on its line).
+    graph, position = _graph(), {}
+    for i, layer in enumerate(_documented_layers()):
+        position.update(dict.fromkeys(layer, i))
+    upward = [f"{m} (listed {position[m]}) imports {t} (listed {position[t]})"
+              for m in position for t in sorted(graph[m]) if t in position and position[t] > position[m]]
+    assert not upward, "docs/architecture.md lists a module below one it imports:\n" + "\n".join(upward)

@@ -180,6 +180,8 @@ def run_check(args) -> int:
                                         ("--against", args.against)) if given is not None]
     if generic_only:
         raise GradlabError(f"{generic_only[0]} goes with --function or --layer, not with a network gradient")
+    if args.cost is not None and args.cost_call is not None:
+        raise GradlabError("--cost and --cost-call both name the cost (a function, or a call template); give one")
     if args.own_cost and args.cost is None:
         raise GradlabError("--own-cost judges the gradient against --cost's function; give --cost")
     if args.shrink and args.own_cost:

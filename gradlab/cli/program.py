@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -99,12 +100,28 @@ def _typed(argv: list, option: str) -> str | None:
     return found
 
 
+def _python_names_as_typed(message: str, options: dict) -> str:
+    """``message`` with the command's parameter names that only Python spells (those with an
+    underscore: ``label_column='z'``) said as options (``--label-column 'z'``).
+
+    Names without an underscore are left alone: ``labels`` or ``data`` are also plain words
+    of a message ("labels must be whole numbers"), and some messages name the Python
+    spelling beside the option on purpose (``pass labels=1, --labels 1``).
+    """
+    for dest, option in options.items():
+        if "_" in dest:
+            message = re.sub(rf"(?<![\w.'\"/-]){re.escape(dest)}(?:=|\b)",
+                             lambda m, option=option: option + (" " if m.group().endswith("=") else ""), message)
+    return message
+
+
 def as_typed(exc: GradlabError, parser, command, argv: list) -> str:
     """The library's message about an argument, said again with the option the user typed:
     ``--lambda must be a finite real number >= 0; got --lambda -1`` for ``lam ... lam=-1.0``."""
-    option = _options(parser, command).get(getattr(exc, "argument", None))
+    options = _options(parser, command)
+    option = options.get(getattr(exc, "argument", None))
     if option is None or not hasattr(exc, "accepted"):
-        return str(exc)
+        return _python_names_as_typed(str(exc), options)
     typed = _typed(argv, option)
     got = f"{option} {typed}" if typed is not None else exc.shown
     return f"{option} must be {exc.accepted}; got {got}"

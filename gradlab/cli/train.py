@@ -257,13 +257,13 @@ def _part(model, dataset, which: str):
     meta = model.meta
     if "test_fraction" not in meta or "split_seed" not in meta:
         raise GradlabError(
-            f"split must be 'all' for this model: it does not record the split it was trained with; "
-            f"got split={which!r}"
+            f"--split must be all for this model: it does not record the split it was trained with; "
+            f"got --split {which}"
         )
     s = gd.train_test_split(dataset.X, dataset.y, test_fraction=meta["test_fraction"], seed=meta["split_seed"])
     X, y = (s.X_train, s.y_train) if which == "train" else (s.X_test, s.y_test)
     if len(y) == 0:
-        raise GradlabError(f"split={which!r} is empty (the model was trained with test_fraction={meta['test_fraction']})")
+        raise GradlabError(f"--split {which} is empty: the model was trained with --test-fraction {meta['test_fraction']:g}")
     return X, y
 
 
@@ -278,7 +278,7 @@ def run_predict(args) -> int:
     dataset = gd.load(args.data, args.labels, label_column=args.label_column)
     if dataset.X.shape[1] != model.network.n_inputs:
         raise GradlabError(
-            f"data must have {model.network.n_inputs} features for the model {args.model} "
+            f"--data must have {model.network.n_inputs} features for the model {args.model} "
             f"(sizes {','.join(map(str, model.network.sizes))}); got {dataset.X.shape[1]} from {dataset.name}"
         )
     X, y = _part(model, dataset, args.split)
