@@ -20,8 +20,10 @@ Each call is one round trip over a pipe. The child's standard output and error (
 and C's: the file descriptors) go into one pipe that gradlab reads while it waits, and
 keeps (:attr:`Worker.output`). The time the user's code runs -- its import and every call,
 not the child's start nor gradlab's own work between calls -- is summed against one limit;
-past it, or when the child dies (a segfault, an abort, the out-of-memory killer), the
-stand-in raises :class:`~gradlab._errors.UserCodeStopped`, and so does every later call.
+past it, when the child's resident memory passes the memory gradlab allows it (read from
+``/proc`` while gradlab waits; the child is then killed before the system runs out), or when
+the child dies (a segfault, an abort, the out-of-memory killer), the stand-in raises
+:class:`~gradlab._errors.UserCodeStopped`, and so does every later call.
 
 Not a sandbox: the child runs as the same user as gradlab, with the same files and rights,
 and its replies (pickles) are trusted as the user's code is. Code that is hostile, not just
@@ -54,7 +56,7 @@ try:
 except ImportError:  # not a POSIX system (where a worker cannot start: see Worker._start)
     fcntl = None
 
-from gradlab import _usercode
+from gradlab import _resources, _usercode
 from gradlab import _validate as v
 from gradlab._errors import GradlabError, UserCodeError, UserCodeStopped
 
@@ -83,6 +85,12 @@ _DRAIN_GRACE = 1.0
 _CLOSE_GRACE = 2.0
 #: How often the child looks whether gradlab is still there (it ends itself if not).
 _WATCH_PERIOD = 0.5
+#: Seconds between two readings of the child's resident memory while gradlab waits on it.
+#: numpy fills fresh memory at several GB/s, so a period of 50 ms lets a runaway allocation
+#: pass the limit by a few hundred MB at most -- inside the 20 % that MEMORY_FRACTION keeps
+#: back; one reading (a small file in /proc) costs some 20 microseconds.
+MEMORY_PERIOD = 0.05
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _CHUNK = 1 << 20
 #: A message: the pickle's length and how many out-of-band buffers follow it, their lengths,
 #: the pickle, the buffers. Arrays travel as buffers (pickle protocol 5): written to the pipe
@@ -104,6 +112,10 @@ class _Late(Exception):
 
 class _Gone(Exception):
     """The child's end of a pipe closed: it has died."""
+
+
+class _Heavy(Exception):
+    """The child's resident memory passed the limit."""
 
 
 class WorkerTraceback(Exception):
@@ -376,6 +388,11 @@ class Worker:
     ----------
     timeout : float, default :data:`DEFAULT_TIMEOUT`
         Seconds the user's code may run in all (import and calls) in this worker.
+    memory : int, optional
+        Bytes of resident memory the child may hold; past them it is killed and the call
+        is reported as crashed. Default: the memory gradlab allows itself when the child
+        starts (``GRADLAB_MEMORY_LIMIT``, or 80 % of what the machine has available; see
+        :func:`gradlab._resources.available_memory`). Read where ``/proc`` exists (Linux).
 
     Use it as a context manager (the child is ended on leaving) or call :meth:`close`. The
     child starts on the first :meth:`load`.
@@ -388,8 +405,11 @@ class Worker:
     ...     print(w.output)                               # what the code printed
     """
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, memory: int | None = None):
         self.limit = check_timeout(timeout)
+        self.memory = None if memory is None else v.integer("memory", memory, minimum=1)
+        self._memory_why = "the limit given"
+        self._statm = None
         self.used = 0.0
         self.calls = 0
         self.stopped: UserCodeStopped | None = None
@@ -434,6 +454,11 @@ class Worker:
         for fd in (req_w, rep_r):
             _widen(fd)
         self._proc, self._fds = proc, [req_w, rep_r, out_r]
+        if self.memory is None:
+            self.memory, self._memory_why = _resources.available_memory()
+        statm = f"/proc/{proc.pid}/statm"
+        # Where there is no /proc (macOS) the out-of-memory killer stays the only limit.
+        self._statm = statm if os.path.exists(statm) else None
         self._req, self._rep, self._out = req_w, rep_r, out_r
         self._selector = selectors.DefaultSelector()
         self._selector.register(out_r, selectors.EVENT_READ)
@@ -467,7 +492,21 @@ class Worker:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
+        self._statm = None
         self._drain(time.monotonic() + _DRAIN_GRACE)
+
+    def _resident(self) -> int | None:
+        """The child's resident memory in bytes, or None where it cannot be read."""
+        if self._statm is None:
+            return None
+        try:
+            fd = os.open(self._statm, os.O_RDONLY)
+            try:
+                return int(os.read(fd, 256).split()[1]) * _PAGE
+            finally:
+                os.close(fd)
+        except (OSError, ValueError, IndexError):  # the child has just ended
+            return None
         self._selector.close()
         self._finalizer()
 
@@ -560,6 +599,11 @@ class Worker:
         start = time.monotonic()
         try:
             return self._exchange(message, self.limit - self.used, what)
+        except _Heavy:
+            self._stop("crashed", f"{what} was stopped: its process grew past the "
+                                  f"{_resources.format_bytes(self.memory)} of memory gradlab lets the user's code "
+                                  f"have ({self._memory_why}) -- an array far larger than meant, or one that grows "
+                                  "without end")
         except _Late:
             self.used = self.limit
             self._stop("timeout", f"{what} was stopped: the user's code ran past its time limit of "
@@ -610,11 +654,14 @@ class Worker:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise _Late
-                for ready, _ in self._selector.select(left):
+                for ready, _ in self._selector.select(min(left, MEMORY_PERIOD)):
                     if ready.fd == self._out:
                         self._drain(None)
                     elif ready.fd == fd:
                         return
+                held = self._resident()
+                if held is not None and self.memory is not None and held > self.memory:
+                    raise _Heavy
         finally:
             self._selector.unregister(key.fd)
 

@@ -56,12 +56,20 @@ SUBMISSIONS = {
     "raises": "def nnGradient(*args):\n    return helper(args)\n\ndef helper(args):\n    return args[99]\n",
     "prints": GOOD + "\n_quiet = nnGradient\n\ndef nnGradient(*args):\n    print('J =', 0.25)\n"
                      "    return _quiet(*args)\n",
+    # Keeps 128 MiB more on every pass, 4 GiB at most: stopped at MEMORY_LIMIT, before the system
+    # runs short (and long before its 4 GiB, were the limit not kept).
+    "hoards": "import numpy as np\n\ndef nnGradient(*args):\n    kept = [np.ones(2**24) for _ in range(32)]\n"
+              "    return kept[0]\n",
 }
+#: GRADLAB_MEMORY_LIMIT of these tests' command lines: the resident memory a target's process may hold.
+MEMORY_LIMIT = "200M"
 
 #: What each submission's row must say: status, and pieces of its detail or error.
 EXPECTED = {
     "buggy": ("fail", ["input_mutation Theta1 (bias column zeroed in place)"]),
     "correct": ("pass", []),
+    "hoards": ("crashed", ["nnGradient was stopped: its process grew past the 200 MiB of memory gradlab lets the "
+                           "user's code have (the limit is 200 MiB (GRADLAB_MEMORY_LIMIT=200M))"]),
     "loops": ("timeout", [f"ran past its time limit of {TIMEOUT} s"]),
     "prints": ("pass", []),
     "raises": ("error", ["grad_fn nnGradient raised IndexError: tuple index out of range (",
@@ -80,7 +88,8 @@ def subs(tmp_path):
 
 
 def _gradlab(*args, cwd):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "GRADLAB_MEMORY_LIMIT": MEMORY_LIMIT}
     env.pop("GRADLAB_DEBUG", None)
     return subprocess.run([sys.executable, "-m", "gradlab", *args], capture_output=True, text=True, env=env,
                           cwd=cwd, timeout=120)
@@ -144,7 +153,7 @@ def test_batch_forces_one_line_for_one_target(subs, capsys, monkeypatch):
     (["a.py:nnGradient", "b.py:nnGradient", "--signature", "seed", "--sizes", "4,6,6,2"],
      r"sizes must be three layer sizes"),
     (["subs/nothing*.py:f"], r"the pattern 'subs/nothing\*.py' matches no file"),
-    (["subs/*.py:nnGradient", "--shrink"], r"--shrink searches one target's failing case; got 8 targets"),
+    (["subs/*.py:nnGradient", "--shrink"], r"--shrink searches one target's failing case; got 9 targets"),
     (["subs/*.py:nnGradient", "--csv", "subs/correct.py"], r"--csv must not be the same file as target"),
     (["subs/correct.py", "subs/raises.py:nnGradient"], r"target must be PATH.py:FUNC or module:FUNC"),
     (["subs/correct.py:nnGradient", "--timeout", "0"], r"timeout must be a number of seconds > 0"),

@@ -334,6 +334,41 @@ def test_memory_past_a_limit_set_in_the_child_is_an_error_of_the_code_and_the_ch
         assert fn(10) == 10.0
 
 
+def test_memory_past_the_workers_limit_stops_the_child_as_crashed_and_gradlab_carries_on(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "alone.py").write_text(textwrap.dedent("""
+        import numpy as np
+
+        def hoard():
+            kept = [np.ones(2**24) for _ in range(32)]  # 128 MiB a pass, 4 GiB at most
+            return len(kept)
+
+        def small():
+            return float(np.ones(1000).sum())
+    """))
+    limit = 200 * 2**20
+    start = time.monotonic()
+    with Worker(timeout=30, memory=limit) as w:
+        assert w.load("alone.py:small")() == 1000.0  # well under the limit: runs
+        hoard = w.load("alone.py:hoard")
+        with pytest.raises(UserCodeStopped) as info:
+            hoard()
+        assert info.value.status == "crashed"
+        assert str(info.value).startswith("hoard was stopped: its process grew past the 200 MiB of memory gradlab "
+                                          "lets the user's code have (the limit given) -- ")
+        assert w._proc.returncode == -signal.SIGKILL  # killed by gradlab, long before its 4 GiB
+        with pytest.raises(UserCodeStopped):  # and every later call says so
+            w.load("alone.py:small")
+    assert time.monotonic() - start < 20
+
+
+def test_a_workers_default_memory_limit_is_gradlabs_own(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADLAB_MEMORY_LIMIT", "3G")
+    w, fn = _alone(tmp_path, "def f():\n    return 1\n", timeout=30)
+    with w:
+        assert fn() == 1 and w.memory == 3 * 2**30
+
+
 def test_os_exit_and_sys_exit_in_isolated_code_are_reported_as_in_process(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     w, fn = _alone(tmp_path, "import os, sys\ndef f(how):\n    os._exit(0) if how else sys.exit(3)\n", timeout=30)
