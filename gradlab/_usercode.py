@@ -159,7 +159,7 @@ def code_file(fn) -> str | None:
 # --------------------------------------------------------------------------------------
 
 
-def load_function(target: str, name: str = "target"):
+def load_function(target: str, name: str = "target", *, shown: str | None = None):
     """Load ``PATH.py:FUNC`` or ``module:FUNC`` and return the function.
 
     Parameters
@@ -169,6 +169,9 @@ def load_function(target: str, name: str = "target"):
         module and a function name (``mypackage.grads:my_gradient``).
     name : str
         How error messages name the argument (the CLI's ``target`` or ``--cost``).
+    shown : str, optional
+        The argument as the user gave it, when ``target`` was made from it (the CLI's
+        ``--layer FILE.py:FORWARD:BACKWARD``): "no such function" messages show it.
 
     Returns
     -------
@@ -199,7 +202,8 @@ def load_function(target: str, name: str = "target"):
         raise
     fn = getattr(module, func, None)
     if fn is None:
-        raise GradlabError(f"{name} names no function {func!r} in {where}; got {name}={target!r}")
+        raise GradlabError(f"{name} names no function {func!r} in {where}; "
+                           f"got {name}={(target if shown is None else shown)!r}")
     if not callable(fn):
         raise GradlabError(f"{name} must name a function; {func!r} in {where} is a {type(fn).__name__}")
     return fn

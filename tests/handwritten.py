@@ -438,6 +438,34 @@ ARRAY_API = {"linear_regression", "logistic_regression", "affine", "relu", "sigm
 WRT = {"linear_regression": "theta", "logistic_regression": "theta", "softmax_loss": "x", "svm_loss": "x"}
 
 
+def planted_wrong_entries(name, inputs, index, *, seed=99, n_douts=3):
+    """The entries of the ``index``-th gradient (in the order the implementation returns its
+    gradients) where the planted bug's differs from the correct implementation's -- for a
+    layer, with any of ``n_douts`` random upstream gradients. An oracle for the wrong entries
+    independent of gradlab: the two hand-written implementations side by side."""
+    kind, make, bug = CASES[name][:3]
+    (f_good, g_good), (f_bad, g_bad) = make(None), make(bug)
+
+    def grads(f, g, *args):
+        out = f(*inputs)[1] if g is None else g(*args)
+        return out if isinstance(out, tuple) else (out,)
+
+    if kind == "function":
+        pairs = [(grads(f_good, g_good, *inputs)[index], grads(f_bad, g_bad, *inputs)[index])]
+    else:
+        rng = np.random.default_rng(seed)
+        out, _ = f_good(*inputs)
+        pairs = []
+        for _ in range(n_douts):
+            dout = rng.normal(size=np.shape(out))
+            pairs.append((grads(lambda *a: None, g_good, dout, f_good(*inputs)[1])[index],
+                          grads(lambda *a: None, g_bad, dout, f_bad(*inputs)[1])[index]))
+    wrong = np.zeros(np.shape(pairs[0][0]), dtype=bool)
+    for good, bad in pairs:
+        wrong |= ~np.isclose(good, bad, rtol=1e-9, atol=1e-12)
+    return {tuple(int(i) for i in e) for e in np.argwhere(wrong)}
+
+
 def _svm_wrong(x, y):
     """Entries the missing correct-class term leaves wrong: (i, y_i) of every example with a
     positive margin."""

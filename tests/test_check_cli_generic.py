@@ -133,13 +133,20 @@ def test_own_cost_form(student, capsys):
      r"--cost, --own-cost and --shrink go with a network gradient"),
     (["--function", "{s}:cost", "--inputs", "make_inputs", "--wrt", "zeta"], r"wrt must be an input position"),
     (["--function", "{s}:cost", "--inputs", "make_inputs", "--against", "backprop"], r"against must be distinct"),
+    (["--layer", "{s}:affine_forward:affine_backward", "--inputs", "make_affine", "--douts", "0"],
+     r"--douts must be an integer >= 1; got --douts 0$"),
+    (["--function", "{s}:cost", "--inputs", "make_inputs", "--douts", "2"], r"--douts goes with --layer"),
+    (["{s}:mse_grad", "--douts", "2"], r"--douts goes with --layer, not with a network gradient"),
+    (["--layer", "{s}:affine_forward:nope", "--inputs", "make_affine"],
+     r"--layer names no function 'nope' in .*student.py; got --layer='.*student.py:affine_forward:nope'$"),
+    (["--layer", "{s}:affine_forward:2nd", "--inputs", "make_affine"], r"--layer must be FILE.py:FORWARD:BACKWARD"),
 ])
 def test_usage_errors_are_one_line_exit_2(student, capsys, argv, pattern):
     import re
 
     assert main(["check"] + [a.format(s=student) for a in argv]) == 2
     err = capsys.readouterr().err
-    assert re.search(pattern, err) and err.count("\n") == 1, err
+    assert re.search(pattern, err.rstrip("\n")) and err.count("\n") == 1, err
 
 
 def test_help_documents_the_three_forms(capsys):

@@ -10,7 +10,7 @@ from array_api_compat import array_namespace
 import gradlab
 from gradlab._errors import UserCodeError
 
-from handwritten import CASES, WRT, inputs_for
+from handwritten import CASES, WRT, inputs_for, planted_wrong_entries
 
 FUNCTIONS = [name for name, case in CASES.items() if case[0] == "function"]
 MADE = {name: {None: CASES[name][1](None), "bug": CASES[name][1](CASES[name][2])} for name in FUNCTIONS}
@@ -48,10 +48,11 @@ def test_planted_bug_is_caught_and_names_the_input_and_entries(name):
         f = _only(report, finding_kind)
         assert (f.input, f.kind) == (input_name, finding_kind), str(report)
         assert f.position == report.info["inputs"][0]["position"] or f.input != report.info["inputs"][0]["name"]
+        named = {tuple(e) for e in f.entries}
+        assert f.extra["n_entries"] == len(named) and f.values, str(report)
+        assert named == planted_wrong_entries(name, inputs, 0), str(report)
         if wrong is not None:
-            assert {tuple(e) for e in f.entries} == wrong(inputs), str(report)
-        else:
-            assert f.extra["n_entries"] >= 1 and f.values, str(report)
+            assert named == wrong(inputs), str(report)
 
 
 def test_linear_regression_bias_regularised_is_entry_zero_only():

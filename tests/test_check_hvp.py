@@ -98,6 +98,45 @@ def test_a_regularised_bias_is_found_by_switching_lambda_off():
     assert all(f.columns == [0] for f in r.findings)
 
 
+def no_regularisation_in_theta2(problem, params, v):
+    out = gradlab.hvp(problem, params, v)
+    out_2, v_2 = problem.network.unpack(out)[1], problem.network.unpack(v)[1]
+    out_2[:, 1:] -= problem.lam / problem.m * v_2[:, 1:]
+    return out
+
+
+def forgot_curvature_and_bias_regularised(problem, params, v):
+    out = forgot_curvature(problem, params, v)
+    for block, vb in zip(problem.network.unpack(out), problem.network.unpack(v)):
+        block[:, 0] += problem.lam / problem.m * vb[:, 0]
+    return out
+
+
+def test_a_layer_without_its_regularisation_term_is_said_so():
+    r = gradlab.check(no_regularisation_in_theta2, order=2)
+    assert not r.ok and [(f.kind, f.layer, f.cause) for f in r.findings] == [
+        ("regularisation", 2, "regularisation factor 0 x lam/m: no regularisation at all")]
+    assert "right at lambda = 0 and wrong at lambda = 1" in r.findings[0].sentence
+
+
+def test_a_scaled_block_with_lambda_on_is_not_blamed_on_the_regularisation():
+    # 2 x (data term + penalty): the penalty's part is doubled too, but the slip is the factor,
+    # found at lambda = 0; the layer is not "right at lambda = 0".
+    r = gradlab.check(theta2_doubled, order=2)
+    assert not r.ok and "regularisation" not in r.kinds, str(r)
+    assert [f.layer for f in r.findings if f.kind == "constant_factor"] == [2]
+
+
+def test_a_second_slip_in_the_penalty_of_a_wrong_layer_says_lambda_0_is_wrong_too():
+    r = gradlab.check(forgot_curvature_and_bias_regularised, order=2)
+    assert "missing_term" in r.kinds
+    reg = {f.layer: f for f in r.findings if f.kind == "regularisation"}
+    assert set(reg) == {1, 2} and all(f.cause == "bias regularised" for f in reg.values())
+    assert reg[1].sentence.startswith("besides the error at lambda = 0, Theta1's regularisation term in H v")
+    assert "right at lambda = 0" not in reg[1].sentence
+    assert "right at lambda = 0 and wrong at lambda = 1" in reg[2].sentence
+
+
 def test_one_wrong_entry_is_localised_to_its_row_and_column():
     r = gradlab.check(one_entry_off, order=2, lam=0.0)
     assert not r.ok

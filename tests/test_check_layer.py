@@ -10,7 +10,7 @@ from hypothesis import given, settings
 import gradlab
 from gradlab.testing import shaped_inputs
 
-from handwritten import ARRAY_API, CASES, WRT, inputs_for, make_affine, make_relu
+from handwritten import ARRAY_API, CASES, WRT, inputs_for, make_affine, make_relu, planted_wrong_entries
 
 LAYERS = [name for name, case in CASES.items() if case[0] == "layer"]
 MADE = {name: {None: CASES[name][1](None), "bug": CASES[name][1](CASES[name][2])} for name in LAYERS}
@@ -47,8 +47,11 @@ def test_planted_bug_is_caught_and_names_the_input_and_entries(name):
         f = blamed[0]
         assert f.position == next(i["position"] for i in report.info["inputs"] if i["name"] == input_name)
         assert f.values and all("yours" in val and "expected" in val for val in f.values), str(report)
+        index = [i["name"] for i in report.info["inputs"]].index(input_name)
+        named = {tuple(e) for e in f.entries}
+        assert named == planted_wrong_entries(name, inputs, index), str(report)
         if wrong is not None:
-            assert {tuple(e) for e in f.entries} == wrong(inputs), str(report)
+            assert named == wrong(inputs), str(report)
 
 
 @pytest.mark.parametrize("name", LAYERS)
@@ -59,6 +62,9 @@ def test_witnesses_array_api_layers_get_jax_numpy_loops_get_a_reason(name):
         assert not lines and "yours vs jax" in report.comparisons
     elif name in ("conv", "max_pool"):
         assert len(lines) == 1 and "numpy" in lines[0] and "yours vs central" in report.comparisons
+    # Every layer either gets the jax witness or one line saying why not (dropout's forward, plain
+    # numpy operators on its inputs, happens to trace).
+    assert ("yours vs jax" in report.comparisons) != (len(lines) == 1), str(report)
 
 
 def test_affine_db_from_the_first_example_only_is_part_of_the_batch():

@@ -7,7 +7,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import gradlab
 from gradlab import _threads
-from gradlab.sources import backprop, numeric
+from gradlab.sources import backprop, numeric, rop
 
 
 def _blas_threads() -> list[int]:
@@ -88,6 +88,28 @@ def test_backprop_runs_a_digits_sized_problem_on_one_thread(monkeypatch):
         assert _blas_threads() == outside
     assert seen == [{1}]
     assert g.shape == (problem.network.n_params,)
+
+
+@needs_blas
+def test_the_r_operator_runs_a_digits_sized_problem_on_one_thread(monkeypatch):
+    # The backprop H v makes the gradient's small products and more: on two threads of a busy
+    # machine it measured 10-20 times slower than on one (benchmarks/hvp.py, 20 gradients).
+    seen = []
+    real = rop.r_pass
+
+    def spy(*args, **kwargs):
+        seen.append(set(_blas_threads()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rop, "r_pass", spy)
+    problem, params = _digits_sized()
+    v = np.random.default_rng(2).standard_normal(problem.network.n_params)
+    with threadpool_limits(limits=2, user_api="blas"):
+        outside = _blas_threads()
+        hv = gradlab.hvp(problem, params, v, "backprop")
+        assert _blas_threads() == outside
+    assert seen == [{1}]
+    assert hv.shape == (problem.network.n_params,)
 
 
 @needs_blas

@@ -315,10 +315,10 @@ class _Diagnoser:
         if not hvp_agree(U0, R0, floor):
             out += self._data_term(p0, U0, R0, floor)
         if lam > 0:
-            out += self._regularisation(U - U0, R - R0, floor)
+            out += self._regularisation(U - U0, R - R0, floor, U0, R0)
         return out
 
-    def _regularisation(self, user_reg, ref_reg, floor) -> list[Finding]:
+    def _regularisation(self, user_reg, ref_reg, floor, U0, R0) -> list[Finding]:
         net, p, vec = self.network, self.problem, self.direction
         lam, m = p.lam, p.m
         out = []
@@ -328,26 +328,38 @@ class _Diagnoser:
             u, r = user_reg[sl], ref_reg[sl]
             if hvp_agree(u, r, 2 * floor[sl]):
                 continue
+            # Wrong at lambda = 0 too, at these entries and by the same entrywise ratio (your H v
+            # is the right one times a factor, penalty included): the finding at lambda = 0
+            # already says it, and blaming the regularisation term would mislead.
+            wrong_reg = np.abs(u - r) > 2 * floor[sl]
+            wrong_data = np.abs(U0[sl] - R0[sl]) > floor[sl]
+            if wrong_data.any() and not (wrong_reg & ~wrong_data).any() and fits(
+                    u[wrong_reg] * R0[sl][wrong_reg], r[wrong_reg] * U0[sl][wrong_reg]):
+                continue
+            where = (f"besides the error at lambda = 0, Theta{layer}'s regularisation term in H v (the change from "
+                     f"lambda = 0 to lambda = {lam:g}) is wrong" if wrong_data.any() else
+                     f"H v in Theta{layer}'s rows is right at lambda = 0 and wrong at lambda = {lam:g}")
             idx = sl.start + differing(u, r, 2 * floor[sl])
             rows_, cols_ = net.shapes[layer - 1]
             weights = np.arange(rows_ * cols_).reshape(rows_, cols_)[:, 1:].ravel()
-            c = factor(u[weights], r[weights])
+            # Within round-off of zero on every weight: the term left out (a factor 0 that
+            # factor() cannot fit to round-off).
+            c = 0.0 if np.all(np.abs(u[weights]) <= 2 * floor[sl][weights]) else factor(u[weights], r[weights])
             if fits(u, (lam / m) * vec[sl]):
                 cause = "bias regularised"
-                sentence = (f"H v in Theta{layer}'s rows is right at lambda = 0 and wrong at lambda = {lam:g}: you "
-                            "regularise the bias. The penalty lam/(2m) sum(Theta^2) leaves column 0 out, so its "
-                            "Hessian is lam/m on every weight and 0 on the bias.")
+                sentence = (f"{where}: you regularise the bias. The penalty lam/(2m) sum(Theta^2) leaves column 0 "
+                            "out, so its Hessian is lam/m on every weight and 0 on the bias.")
             elif c is not None and np.allclose(u.reshape(rows_, cols_)[:, 0], 0.0):
                 said = {m: "lam where lam/m belongs", 0: "no regularisation at all", 0.5: "lam/(2m), the cost's "
                         "factor, where the Hessian needs lam/m", 2: "2 lam/m: the square's 2 is already cancelled"}
                 label = next((t for k, t in said.items() if is_ratio(c, float(k))), None)
                 cause = f"regularisation factor {c:.6g} x lam/m" + (f": {label}" if label else "")
-                sentence = (f"H v in Theta{layer}'s rows is right at lambda = 0 and wrong at lambda = {lam:g}: your "
-                            f"regularisation term is {c:.6g} times lam/m * v" + (f" -- {label}." if label else "."))
+                sentence = (f"{where}: your regularisation term is {c:.6g} times lam/m * v"
+                            + (f" -- {label}." if label else "."))
             else:
                 cause = "regularisation term wrong"
-                sentence = (f"H v in Theta{layer}'s rows is right at lambda = 0 and wrong at lambda = {lam:g}: the "
-                            "error is in your regularisation term, which should add lam/m * v with column 0 zero.")
+                sentence = (f"{where}: the error is in your regularisation term, which should add lam/m * v with "
+                            "column 0 zero.")
             out.append(entry_finding(net, "regularisation", layer, idx, user_reg, ref_reg, sentence, exp, cause=cause))
         return out
 

@@ -62,7 +62,8 @@ def add_check(sub) -> None:
     p.add_argument("--wrt", default=None, metavar="NAMES",
                    help="with --function or --layer: the inputs to differentiate, comma-separated names or "
                         "positions (default every float array)")
-    p.add_argument("--douts", type=integer, default=3,
+    # dest n_douts: check_layer's argument, so that its messages are said again as --douts.
+    p.add_argument("--douts", dest="n_douts", type=integer, default=None,
                    help="with --layer: random upstream gradients to check with (default 3)")
     p.add_argument("--against", default=None, metavar="WITNESSES",
                    help="with --function or --layer: jax,numeric (default), or one of them")
@@ -177,9 +178,10 @@ def run_check(args) -> int:
                                "or --layer")
         return _run_generic(args)
     generic_only = [o for o, given in (("--grad", args.grad), ("--inputs", args.inputs), ("--wrt", args.wrt),
-                                        ("--against", args.against)) if given is not None]
+                                        ("--against", args.against), ("--douts", args.n_douts)) if given is not None]
     if generic_only:
-        raise GradlabError(f"{generic_only[0]} goes with --function or --layer, not with a network gradient")
+        forms = "--layer" if generic_only[0] == "--douts" else "--function or --layer"
+        raise GradlabError(f"{generic_only[0]} goes with {forms}, not with a network gradient")
     if args.cost is not None and args.cost_call is not None:
         raise GradlabError("--cost and --cost-call both name the cost (a function, or a call template); give one")
     if args.own_cost and args.cost is None:
@@ -402,6 +404,8 @@ def _run_generic(args) -> int:
         raise GradlabError(f"{'--function' if args.function else '--layer'} needs --inputs MAKE, the function "
                            "returning the inputs to check at")
     if args.function is not None:
+        if args.n_douts is not None:
+            raise GradlabError("--douts goes with --layer: a scalar function has no upstream gradient")
         where = args.function.rpartition(":")[0]
         fns = (load_function(args.function, "--function"),
                None if args.grad is None else _in_file(args.grad, where, "--grad"))
@@ -410,9 +414,9 @@ def _run_generic(args) -> int:
             raise GradlabError("--grad goes with --function; a layer's gradient is its BACKWARD")
         head, _, backward = args.layer.rpartition(":")
         where, _, forward = head.rpartition(":")
-        if not where or not forward or not backward:
+        if not where or not forward.isidentifier() or not backward.isidentifier():
             raise GradlabError(f"--layer must be FILE.py:FORWARD:BACKWARD; got --layer={args.layer!r}")
-        fns = (load_function(f"{where}:{forward}", "--layer"), load_function(f"{where}:{backward}", "--layer"))
+        fns = tuple(load_function(f"{where}:{fn}", "--layer", shown=args.layer) for fn in (forward, backward))
     make = _in_file(args.inputs, where, "--inputs")
     inputs = _make_inputs(make, args.seed, guarded, np)
     wrt = None if args.wrt is None else [int(w) if w.strip().lstrip("-").isdigit() else w.strip()
@@ -422,7 +426,8 @@ def _run_generic(args) -> int:
     if args.function is not None:
         report = check_function(fns[0], fns[1], *inputs, **common)
     else:
-        report = check_layer(fns[0], fns[1], *inputs, n_douts=args.douts, **common)
+        douts = {} if args.n_douts is None else {"n_douts": args.n_douts}
+        report = check_layer(fns[0], fns[1], *inputs, **douts, **common)
     print(report.to_json() if args.json else report)
     return 0 if report.ok else 1
 

@@ -42,7 +42,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gradlab import _cost, _judge
+from gradlab import _cost, _judge, _threads
 from gradlab.network import Problem
 from gradlab.sources.backprop import output_delta
 
@@ -192,5 +192,8 @@ def r_pass(problem: Problem, params: np.ndarray, v: np.ndarray, keep: bool = Fal
 
 
 def hvp(problem: Problem, params: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Pearlmutter's R-operator (the ``"backprop"`` Hessian-vector product source)."""
-    return r_pass(problem, params, v)
+    """Pearlmutter's R-operator (the ``"backprop"`` Hessian-vector product source), with the
+    BLAS threads chosen for the problem's products, as back-propagation's gradient has them
+    (:mod:`gradlab._threads`): its products are the same small ones."""
+    with _threads.for_problem(problem):
+        return r_pass(problem, params, v)
