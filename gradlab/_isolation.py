@@ -41,7 +41,6 @@ import re
 import select
 import selectors
 import signal
-import struct
 import subprocess
 import sys
 import threading
@@ -49,16 +48,16 @@ import time
 import traceback
 import weakref
 
-import numpy as np
 
 try:
     import fcntl
 except ImportError:  # not a POSIX system (where a worker cannot start: see Worker._start)
     fcntl = None
 
-from gradlab import _resources, _usercode
+from gradlab import _resources, _usercode, _wire
 from gradlab import _validate as v
 from gradlab._errors import GradlabError, UserCodeError, UserCodeStopped
+from gradlab._wire import StandIn
 
 __all__ = ["Worker", "RemoteFunction", "InWorker", "StandIn", "check_timeout", "DEFAULT_TIMEOUT", "START_LIMIT", "OUTPUT_KEPT",
            "serve"]
@@ -91,11 +90,6 @@ _WATCH_PERIOD = 0.5
 #: back; one reading (a small file in /proc) costs some 20 microseconds.
 MEMORY_PERIOD = 0.05
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-_CHUNK = 1 << 20
-#: A message: the pickle's length and how many out-of-band buffers follow it, their lengths,
-#: the pickle, the buffers. Arrays travel as buffers (pickle protocol 5): written to the pipe
-#: from their own memory and read into the memory they will live in, never copied on the way.
-_HEADER = struct.Struct("<QQ")
 #: Run by the child. -P: the working folder is not put on sys.path, so a student's file
 #: named numpy.py or gradlab.py cannot replace the libraries the child starts with.
 _BOOT = "import sys; from gradlab._isolation import serve; serve(int(sys.argv[1]), int(sys.argv[2]))"
@@ -120,225 +114,6 @@ class _Heavy(Exception):
 
 class WorkerTraceback(Exception):
     """The traceback of the user's exception, formatted in the child (chained as the cause)."""
-
-
-class StandIn:
-    """In place of a value the user's code returned that cannot be sent between processes (a
-    generator, an open file): its type's name is the original's, so a report says what came."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} (not sent from the user's process: {self.text})>"
-
-
-def _stand_in(type_name: str, text: str) -> StandIn:
-    return type(type_name, (StandIn,), {})(text)
-
-
-class _Unsendable:
-    """Pickles as a :class:`StandIn` named after ``obj``'s type."""
-
-    def __init__(self, obj, exc: BaseException):
-        self.type_name, self.text = type(obj).__name__, _usercode.one_line(exc)
-
-    def __reduce__(self):
-        return _stand_in, (self.type_name, self.text)
-
-
-# --------------------------------------------------------------------------------------
-# Arrays across the boundary
-# --------------------------------------------------------------------------------------
-
-
-class _FindArrays(pickle.Pickler):
-    """Pickles everything but plain arrays, which it lists (their place in the list is the id)."""
-
-    def __init__(self, file):
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self.found: list[np.ndarray] = []
-        self._index: dict[int, int] = {}
-
-    def persistent_id(self, obj):
-        if type(obj) is not np.ndarray or obj.dtype.hasobject:
-            return None
-        k = self._index.get(id(obj))
-        if k is None:
-            k = self._index[id(obj)] = len(self.found)
-            self.found.append(obj)
-        return k
-
-
-class _PutArrays(pickle.Unpickler):
-    def __init__(self, file, arrays):
-        super().__init__(file)
-        self.arrays = arrays
-
-    def persistent_load(self, pid):
-        return self.arrays[pid]
-
-
-class _KnownArrays(pickle.Pickler):
-    """Pickles the user's result; an array the child received is sent as its id."""
-
-    def __init__(self, file, arrays):
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._ids = {id(a): k for k, a in enumerate(arrays)}
-        self._arrays = arrays
-
-    def persistent_id(self, obj):
-        k = self._ids.get(id(obj))
-        return k if k is not None and self._arrays[k] is obj else None
-
-
-def _plain(a: np.ndarray) -> bool:
-    return type(a) is np.ndarray and not a.dtype.hasobject and (a.flags.c_contiguous or a.flags.f_contiguous)
-
-
-def _address(a: np.ndarray) -> int:
-    return a.__array_interface__["data"][0]
-
-
-def _transport(found: list[np.ndarray]):
-    """How each found array travels: ``("a", i)``, root ``i`` itself, or ``("v", i, ...)``,
-    a view into root ``i`` -- when an array passed is a view of another array passed, only
-    the outer one is sent, and the view rebuilt on it, so that a write through either is
-    seen through both, as in the caller's process."""
-    passed = {id(a) for a in found}
-    roots: list[np.ndarray] = []
-    where: dict[int, int] = {}
-    refs = []
-
-    def root(a):
-        if id(a) not in where:
-            where[id(a)] = len(roots)
-            roots.append(a)
-        return where[id(a)]
-
-    for a in found:
-        outer, b = None, a.base
-        while isinstance(b, np.ndarray):
-            if id(b) in passed and _plain(b):
-                outer = b
-            b = b.base
-        if outer is None:
-            refs.append(("a", root(a)))
-        else:
-            refs.append(("v", root(outer), _address(a) - _address(outer), a.shape, a.strides, a.dtype,
-                         bool(a.flags.writeable)))
-    return refs, roots, [bool(r.flags.writeable) for r in roots]
-
-
-def _rebuild(refs, roots, writeable):
-    """The child's side of :func:`_transport`: the arrays, their views, their flags."""
-    out_roots = []
-    for r, w in zip(roots, writeable):
-        if w and not r.flags.writeable:
-            r = r.copy()
-        elif not w:
-            r.flags.writeable = False
-        out_roots.append(r)
-    arrays = []
-    for ref in refs:
-        if ref[0] == "a":
-            arrays.append(out_roots[ref[1]])
-            continue
-        _, i, offset, shape, strides, dtype, w = ref
-        memory = out_roots[i].ravel(order="K").view(np.uint8)
-        view = np.ndarray(shape, dtype, buffer=memory, offset=offset, strides=strides)
-        if not w:
-            view.flags.writeable = False
-        arrays.append(view)
-    return arrays, out_roots
-
-
-def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
-    """Bit for bit (a NaN is its own value, -0.0 differs from 0.0): what was written is seen."""
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    try:  # the memory itself, without a copy (the roots are contiguous, their copies alike)
-        return bool(np.array_equal(a.ravel(order="K").view(np.uint8), b.ravel(order="K").view(np.uint8)))
-    except ValueError:  # a dtype numpy cannot view as bytes (zero-sized items)
-        return a.tobytes(order="A") == b.tobytes(order="A")
-
-
-def _changed(roots, before) -> dict:
-    return {i: r for i, (r, b) in enumerate(zip(roots, before)) if not _same_bytes(r, b)}
-
-
-def _copy_back(roots, changed: dict) -> None:
-    """Write what the user's code changed in the child into the caller's arrays."""
-    for i, new in changed.items():
-        target = roots[i]
-        if target.shape != new.shape or target.dtype != new.dtype:
-            continue  # resized in place in the child: an array's shape cannot change here
-        if target.flags.writeable:
-            np.copyto(target, new)
-            continue
-        try:  # the user's code made a read-only array writeable to write into it
-            target.flags.writeable = True
-        except ValueError:
-            continue
-        np.copyto(target, new)
-        target.flags.writeable = False
-
-
-def _sendable(result):
-    """``result`` with every part that cannot be pickled replaced by a stand-in."""
-    try:
-        pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-        return result
-    except Exception as exc:  # noqa: BLE001 - whatever pickling raises, the value cannot travel
-        if type(result) in (tuple, list):
-            return type(result)(_sendable(x) for x in result)
-        if type(result) is dict:
-            return {k: _sendable(x) for k, x in result.items()}
-        return _Unsendable(result, exc)
-
-
-# --------------------------------------------------------------------------------------
-# Messages: a length and a pickle
-# --------------------------------------------------------------------------------------
-
-
-def _encode(message) -> list:
-    """The pieces of a message to write, in order (see :data:`_HEADER`)."""
-    buffers: list = []
-    data = pickle.dumps(message, protocol=5, buffer_callback=buffers.append)
-    raws = [b.raw() for b in buffers]
-    head = _HEADER.pack(len(data), len(raws)) + struct.pack(f"<{len(raws)}Q", *(r.nbytes for r in raws))
-    return [head, data, *raws]
-
-
-def _decode(read) -> object:
-    """A message, from ``read(n) -> bytearray`` of exactly n bytes."""
-    n_data, n_buffers = _HEADER.unpack(read(_HEADER.size))
-    sizes = struct.unpack(f"<{n_buffers}Q", read(8 * n_buffers)) if n_buffers else ()
-    data = read(n_data)
-    return pickle.loads(data, buffers=[read(n) for n in sizes])
-
-
-def _blocking_reader(fd: int):
-    """``read(n)`` for the child's side: blocks; EOFError when the parent is gone."""
-
-    def read(n: int) -> bytearray:
-        buf = bytearray(n)
-        view, got = memoryview(buf), 0
-        while got < n:
-            k = os.readv(fd, [view[got:]])
-            if k == 0:
-                raise EOFError
-            got += k
-        return buf
-
-    return read
-
-
-def _write_all(fd: int, data) -> None:
-    view = memoryview(data).cast("B")
-    while view:
-        view = view[os.write(fd, view[:_CHUNK]):]
 
 
 # --------------------------------------------------------------------------------------
@@ -576,20 +351,20 @@ class Worker:
     def call(self, handle: int, label: str, args: tuple, kwargs: dict):
         """Call function ``handle`` in the child: the stand-ins' ``__call__``."""
         buffer = io.BytesIO()
-        pickler = _FindArrays(buffer)
+        pickler = _wire.FindArrays(buffer)
         try:
             pickler.dump((args, kwargs))
         except Exception as exc:  # noqa: BLE001
             raise GradlabError(f"the arguments for {label} cannot be sent to the process that runs it "
                                f"({_usercode.one_line(exc)})") from None
-        refs, roots, writeable = _transport(pickler.found)
+        refs, roots, writeable = _wire.transport(pickler.found)
         self.calls += 1
         reply = self._request(("call", handle, refs, roots, writeable, buffer.getvalue()), label)
-        _copy_back(roots, reply[-1])
+        _wire.copy_back(roots, reply[-1])
         if reply[0] == "raised":
             _, summary, where, text, _ = reply
             raise _usercode.RaisedInWorker(label, summary, where, text) from WorkerTraceback(text)
-        return _PutArrays(io.BytesIO(reply[1]), pickler.found).load()
+        return _wire.PutArrays(io.BytesIO(reply[1]), pickler.found).load()
 
     def _request(self, message, what: str):
         if self.stopped is not None:
@@ -642,9 +417,9 @@ class Worker:
     # -- the pipes ------------------------------------------------------------------
     def _exchange(self, message, seconds: float, what):
         deadline = time.monotonic() + max(seconds, 0.0)
-        for piece in _encode(message):
+        for piece in _wire.encode(message):
             self._send(piece, deadline)
-        return _decode(lambda n: self._receive(n, deadline))
+        return _wire.decode(lambda n: self._receive(n, deadline))
 
     def _wait(self, fd: int, event, deadline) -> None:
         """Until ``fd`` is ready (reading the child's output meanwhile) or the deadline."""
@@ -669,7 +444,7 @@ class Worker:
         view = memoryview(data).cast("B")
         while view:
             try:
-                view = view[os.write(self._req, view[:_CHUNK]):]
+                view = view[os.write(self._req, view[:_wire.CHUNK]):]
             except BlockingIOError:
                 self._wait(self._req, selectors.EVENT_WRITE, deadline)
             except BrokenPipeError:
@@ -680,7 +455,7 @@ class Worker:
         view, got = memoryview(buf), 0
         while got < n:
             try:
-                k = os.readv(self._rep, [view[got:got + _CHUNK]])
+                k = os.readv(self._rep, [view[got:got + _wire.CHUNK]])
             except BlockingIOError:
                 self._wait(self._rep, selectors.EVENT_READ, deadline)
                 continue
@@ -695,7 +470,7 @@ class Worker:
             return
         while True:
             try:
-                data = os.read(self._out, _CHUNK)
+                data = os.read(self._out, _wire.CHUNK)
             except BlockingIOError:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is None or left <= 0:
@@ -711,10 +486,10 @@ class Worker:
 
 
 def _widen(fd: int) -> None:
-    """A pipe of :data:`_CHUNK` bytes where the system allows (Linux): a 16 MB array then
+    """A pipe of :data:`_wire.CHUNK` bytes where the system allows (Linux): a 16 MB array then
     crosses in 16 writes, not 256 of the default 64 KiB, each a wake-up of the other side."""
     try:
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _CHUNK)
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _wire.CHUNK)
     except (AttributeError, OSError):  # not Linux (no F_SETPIPE_SZ), or above the system's pipe-max-size
         pass
 
@@ -872,8 +647,8 @@ def _handle(message, functions):
     if kind == "call":
         _, handle, refs, roots, writeable, payload = message
         fn = functions[handle]
-        arrays, roots = _rebuild(refs, roots, writeable)
-        args, kwargs = _PutArrays(io.BytesIO(payload), arrays).load()
+        arrays, roots = _wire.rebuild(refs, roots, writeable)
+        args, kwargs = _wire.PutArrays(io.BytesIO(payload), arrays).load()
         before = [r.copy(order="K") for r in roots]
         try:
             with _usercode.user_code():
@@ -881,14 +656,14 @@ def _handle(message, functions):
         except BaseException as exc:  # noqa: BLE001 - the user's code: reported, whatever it raised
             text = "".join(traceback.format_exception(exc))
             return ("raised", _usercode.one_line(exc), _usercode.raised_where(exc, _usercode.code_file(fn)), text,
-                    _changed(roots, before))
-        changed = _changed(roots, before)
+                    _wire.changed(roots, before))
+        changed = _wire.changed(roots, before)
         buffer = io.BytesIO()
         try:
-            _KnownArrays(buffer, arrays).dump(result)
+            _wire.KnownArrays(buffer, arrays).dump(result)
         except Exception:  # noqa: BLE001 - a part that cannot be pickled: sent as a stand-in
             buffer = io.BytesIO()
-            _KnownArrays(buffer, arrays).dump(_sendable(result))
+            _wire.KnownArrays(buffer, arrays).dump(_wire.sendable(result))
         return ("returned", buffer.getvalue(), changed)
     raise ValueError(f"unknown request {kind!r}")  # pragma: no cover - a protocol bug
 
@@ -913,11 +688,11 @@ def serve(rfd: int, wfd: int) -> None:
     faulthandler.enable(all_threads=False)  # a crash writes where it happened into the output
     _watch_parent()
     functions: list = []
-    read = _blocking_reader(rfd)
+    read = _wire.blocking_reader(rfd)
     while True:
         try:
-            message = _decode(read)
+            message = _wire.decode(read)
         except EOFError:
             _REAL_EXIT(0)  # at once: the user's atexit handlers would print to no one
-        for piece in _encode(_handle(message, functions)):
-            _write_all(wfd, piece)
+        for piece in _wire.encode(_handle(message, functions)):
+            _wire.write_all(wfd, piece)

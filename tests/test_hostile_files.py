@@ -346,11 +346,11 @@ def _npy(arr) -> bytes:
     return buf.getvalue()
 
 
-#: The one module that imports pickle: gradlab and the process that runs the user's code send
-#: each other calls and results through pipes between them -- never a file. A reply is as
+#: The two modules that import pickle: gradlab and the process that runs the user's code send
+#: each other calls and results (pickled by _wire.py) through pipes between them -- never a file. A reply is as
 #: trusted as the user's code, which gradlab was asked to run (as the same user) anyway; a
 #: file the user believes is data never reaches pickle.
-PICKLES_OVER_PIPES = {"_isolation.py"}
+PICKLES_OVER_PIPES = {"_isolation.py", "_wire.py"}
 
 
 def test_gradlab_never_unpickles_or_evaluates_files():
@@ -369,8 +369,9 @@ def test_gradlab_never_unpickles_or_evaluates_files():
     assert offenders == []
 
 
-def test_the_pipes_to_the_users_process_are_the_only_pickles_and_open_no_file():
-    text = (Path(gradlab.__file__).parent / "_isolation.py").read_text()
+@pytest.mark.parametrize("module", sorted(PICKLES_OVER_PIPES))
+def test_the_pipes_to_the_users_process_are_the_only_pickles_and_open_no_file(module):
+    text = (Path(gradlab.__file__).parent / module).read_text()
     assert not re.search(r"\bopen\(|pickle\.load\(|np\.load\(", text)
 
 
