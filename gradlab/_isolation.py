@@ -89,7 +89,6 @@ _WATCH_PERIOD = 0.5
 #: pass the limit by a few hundred MB at most -- inside the 20 % that MEMORY_FRACTION keeps
 #: back; one reading (a small file in /proc) costs some 20 microseconds.
 MEMORY_PERIOD = 0.05
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 #: Run by the child. -P: the working folder is not put on sys.path, so a student's file
 #: named numpy.py or gradlab.py cannot replace the libraries the child starts with.
 _BOOT = "import sys; from gradlab._isolation import serve; serve(int(sys.argv[1]), int(sys.argv[2]))"
@@ -184,7 +183,6 @@ class Worker:
         self.limit = check_timeout(timeout)
         self.memory = None if memory is None else v.integer("memory", memory, minimum=1)
         self._memory_why = "the limit given"
-        self._statm = None
         self.used = 0.0
         self.calls = 0
         self.stopped: UserCodeStopped | None = None
@@ -231,9 +229,6 @@ class Worker:
         self._proc, self._fds = proc, [req_w, rep_r, out_r]
         if self.memory is None:
             self.memory, self._memory_why = _resources.available_memory()
-        statm = f"/proc/{proc.pid}/statm"
-        # Where there is no /proc (macOS) the out-of-memory killer stays the only limit.
-        self._statm = statm if os.path.exists(statm) else None
         self._req, self._rep, self._out = req_w, rep_r, out_r
         self._selector = selectors.DefaultSelector()
         self._selector.register(out_r, selectors.EVENT_READ)
@@ -267,21 +262,7 @@ class Worker:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
-        self._statm = None
         self._drain(time.monotonic() + _DRAIN_GRACE)
-
-    def _resident(self) -> int | None:
-        """The child's resident memory in bytes, or None where it cannot be read."""
-        if self._statm is None:
-            return None
-        try:
-            fd = os.open(self._statm, os.O_RDONLY)
-            try:
-                return int(os.read(fd, 256).split()[1]) * _PAGE
-            finally:
-                os.close(fd)
-        except (OSError, ValueError, IndexError):  # the child has just ended
-            return None
         self._selector.close()
         self._finalizer()
 
@@ -434,9 +415,8 @@ class Worker:
                         self._drain(None)
                     elif ready.fd == fd:
                         return
-                held = self._resident()
-                if held is not None and self.memory is not None and held > self.memory:
-                    raise _Heavy
+                if self.memory is not None and (_resources.resident_memory(self._proc.pid) or 0) > self.memory:
+                    raise _Heavy  # where there is no /proc (macOS), the out-of-memory killer is the limit
         finally:
             self._selector.unregister(key.fd)
 

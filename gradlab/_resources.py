@@ -240,6 +240,16 @@ def meminfo_available() -> int | None:
     return None
 
 
+def resident_memory(pid: int) -> int | None:
+    """The resident memory of process ``pid`` in bytes, from ``/proc/PID/statm``; None where it
+    cannot be read (no /proc, as on macOS, or the process has ended)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
 def physical_memory() -> int | None:
     try:
         return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))

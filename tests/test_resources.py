@@ -5,6 +5,7 @@ the memory limit is set small with GRADLAB_MEMORY_LIMIT (or the timing is replac
 that modest problems trip the guards.
 """
 
+import os
 import time
 
 import numpy as np
@@ -261,3 +262,13 @@ def test_huge_work_is_refused_by_the_optimistic_model_without_timing(monkeypatch
     p = gradlab.Problem((1000, 1000, 10), X, y)
     with pytest.raises(gradlab.GradlabError, match=r"at least .* even at 1e\+13 flop/s"):
         gradlab.numeric_gradient(p, gradlab.debug_init(p.network))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="no /proc here")
+def test_resident_memory_reads_a_process_and_grows_with_what_it_holds():
+    before = _resources.resident_memory(os.getpid())
+    held = np.ones(2**22)  # 32 MiB, every page written
+    after = _resources.resident_memory(os.getpid())
+    assert before > 0 and after - before > 24 * 2**20
+    del held
+    assert _resources.resident_memory(2**22 + 12345) is None  # beyond Linux's largest pid
