@@ -33,6 +33,11 @@ class UserCodeStopped(GradlabError):
         self.status = status
 
 
+class NotSendable(GradlabError):
+    """Arguments that cannot be sent to the process that runs the user's code (a jax tracer,
+    an open file): code named by its file runs there, so jax cannot trace it."""
+
+
 def could_not_start(library: str, exc: BaseException, env: str, advice: str) -> GradlabError:
     """The error for a library that failed to import or start (jax, matplotlib).
 

@@ -56,7 +56,7 @@ except ImportError:  # not a POSIX system (where a worker cannot start: see Work
 
 from gradlab import _resources, _usercode, _wire
 from gradlab import _validate as v
-from gradlab._errors import GradlabError, UserCodeError, UserCodeStopped
+from gradlab._errors import GradlabError, NotSendable, UserCodeError, UserCodeStopped
 from gradlab._wire import StandIn
 
 __all__ = ["Worker", "RemoteFunction", "InWorker", "StandIn", "check_timeout", "DEFAULT_TIMEOUT", "START_LIMIT", "OUTPUT_KEPT",
@@ -336,7 +336,7 @@ class Worker:
         try:
             pickler.dump((args, kwargs))
         except Exception as exc:  # noqa: BLE001
-            raise GradlabError(f"the arguments for {label} cannot be sent to the process that runs it "
+            raise NotSendable(f"the arguments for {label} cannot be sent to the process that runs it "
                                f"({_usercode.one_line(exc)})") from None
         refs, roots, writeable = _wire.transport(pickler.found)
         self.calls += 1

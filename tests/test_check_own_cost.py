@@ -109,3 +109,17 @@ def test_own_cost_needs_a_cost_and_a_bool():
         gradlab.check(mse_gradient, (3, 5, 3), own_cost=True)
     with pytest.raises(gradlab.GradlabError, match="own_cost must be True or False"):
         gradlab.check(mse_gradient, (3, 5, 3), cost_fn=mse_cost, own_cost="yes")
+
+
+@pytest.mark.slow  # the functions run in a process of their own
+def test_an_isolated_cost_says_why_jax_cannot_trace_it_and_labels_each_point():
+    report = gradlab.check(f"{__file__}:mse_gradient", (3, 5, 3), cost_fn=f"{__file__}:mse_cost", own_cost=True)
+    assert report.ok, str(report)
+    assert any("'mse_cost' runs in a process of its own (gradlab isolates code named by its file), where jax's "
+               "tracers cannot be sent; in Python, pass the function itself (isolate=False)" in n
+               for n in report.notes), report.notes
+    differs = next(f for f in report.findings if f.kind == "cost_differs")
+    assert [v["entry"] for v in differs.values][:3] == ["check point, lam=1", "check point, lam=0",
+                                                       "nearby point 1, lam=1"]
+    assert "without own_cost (--own-cost on the command line) it is judged against the course's cost" \
+        in differs.sentence

@@ -54,19 +54,20 @@ def check_cost(cost_caller: Caller, problem, params, U, rng, *, R=None, gradient
     J = lambda prob, theta: float(_cost.cost(np, net, theta, prob.X, prob.Y, prob.lam))  # noqa: E731
     points = [params] + [params + 0.1 * rng.standard_normal(params.size) for _ in range(2)]
     bad = []
-    for theta in points:
+    for k, theta in enumerate(points):
+        where = "check point" if k == 0 else f"nearby point {k}"
         for prob in ([problem, problem.with_lam(0.0)] if problem.lam > 0 else [problem]):
             mine, ours = user_cost(prob, theta), J(prob, theta)
             # A float32 cost is judged at its own precision: a few of its eps per operation.
             eps = _eps(dtypes[-1])
             rtol = COST_RTOL if eps == EPS else NUMERIC_SAFETY * ROUNDOFF_EVALS * eps
             if not math.isfinite(mine) or abs(mine - ours) > rtol * max(1.0, abs(ours)):
-                bad.append((prob.lam, mine, ours))
+                bad.append((prob.lam, mine, ours, where))
     if not bad:
         return findings
     lams = {b[0] for b in bad}
     only_reg = 0.0 not in lams
-    vals = [{"entry": f"lam={b[0]:g}", "yours": b[1], "expected": b[2]} for b in bad[:MAX_LISTED]]
+    vals = [{"entry": f"{b[3]}, lam={b[0]:g}", "yours": b[1], "expected": b[2]} for b in bad[:MAX_LISTED]]
     nonfinite = any(not math.isfinite(b[1]) for b in bad)
     consistent = None
     if not nonfinite and not gradient_right:
@@ -205,8 +206,8 @@ def _cost_differs(f: Finding, name: str) -> InputFinding:
     return InputFinding(
         "cost_differs", None, None,
         f"cost_fn {name} differs from the course's regularised cross-entropy {where}. The verdict above judges "
-        "your gradient against your own cost, so this is a note, not a failure; check with own_cost=False to be "
-        "judged against the course's cost.", f.experiment, values=values, blame="note", cause=f.cause)
+        "your gradient against your own cost, so this is a note, not a failure; without own_cost (--own-cost on the "
+        "command line) it is judged against the course's cost.", f.experiment, values=values, blame="note", cause=f.cause)
 
 
 def _as_input_finding(f: Finding) -> InputFinding:

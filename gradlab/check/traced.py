@@ -14,7 +14,7 @@ import collections
 
 import numpy as np
 
-from gradlab._errors import GradlabError, UserCodeError
+from gradlab._errors import GradlabError, NotSendable, UserCodeError
 from gradlab.sources import autodiff
 
 __all__ = ["JaxUnavailable", "reason", "ready", "compiled", "numeric_array", "COMPILED_CACHE_SIZE"]
@@ -30,6 +30,9 @@ class JaxUnavailable(Exception):
 
 def reason(exc: BaseException, what: str) -> str:
     """Why jax could not trace ``what``, in the words of the fix."""
+    if isinstance(exc, NotSendable):
+        return (f"{what} runs in a process of its own (gradlab isolates code named by its file), where jax's "
+                "tracers cannot be sent; in Python, pass the function itself (isolate=False) for the jax witness")
     cause = exc.__cause__ if isinstance(exc, UserCodeError) and exc.__cause__ is not None else exc
     name = type(cause).__name__
     text = " ".join(str(cause).split())
