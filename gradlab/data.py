@@ -28,9 +28,10 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from gradlab import _csv, _files
+from gradlab import _csv, _files, _usercode
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
+from gradlab._report import counted
 
 __all__ = [
     "Dataset",
@@ -369,7 +370,7 @@ def load_mat(path, *, x_key: str = "X", y_key: str = "y") -> Dataset:
     except NotImplementedError:
         raise v73() from None
     except Exception as exc:  # scipy raises many types for a damaged or foreign file
-        raise GradlabError(f"{path} is not a readable MATLAB .mat file (damaged, truncated or another format): {_one_line(exc)}") from None
+        raise GradlabError(f"{path} is not a readable MATLAB .mat file (damaged, truncated or another format): {_usercode.one_line(exc)}") from None
     declared = {name: (shape, cls) for name, shape, cls in listing}
     found = ", ".join(f"{n} ({'x'.join(map(str, s))} {c})" for n, (s, c) in sorted(declared.items()))
     for key in (x_key, y_key):
@@ -393,7 +394,7 @@ def load_mat(path, *, x_key: str = "X", y_key: str = "y") -> Dataset:
     except NotImplementedError:
         raise v73() from None
     except Exception as exc:
-        raise GradlabError(f"{path} is not a readable MATLAB .mat file (damaged, truncated or another format): {_one_line(exc)}") from None
+        raise GradlabError(f"{path} is not a readable MATLAB .mat file (damaged, truncated or another format): {_usercode.one_line(exc)}") from None
     for key in (x_key, y_key):
         if key not in contents:  # pragma: no cover - listed by whosmat but not read
             raise GradlabError(f"{path}: variable {key!r} could not be read")
@@ -426,7 +427,7 @@ def _unreadable_mat(path: str, raw: bytes, declared: dict) -> None:
         scipy.io.loadmat(io.BytesIO(raw))
     except Exception as exc:  # scipy raises many types for a damaged file
         raise GradlabError(f"{path} is not a readable MATLAB .mat file (damaged or truncated): "
-                           f"{_one_line(exc)}") from None
+                           f"{_usercode.one_line(exc)}") from None
 
 
 #: MATLAB v7.3 files are HDF5 files with a 512-byte MATLAB preamble; the HDF5 signature
@@ -443,11 +444,6 @@ MATLAB_REFUSED_CLASSES = {
     "function_handle": "a function handle; store a numeric matrix",
     "opaque": "an opaque MATLAB value; store a numeric matrix",
 }
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _describe(value) -> str:
@@ -495,7 +491,7 @@ class _Stream:
         try:
             return self.f.read(n)
         except (OSError, EOFError, zlib.error) as exc:
-            raise GradlabError(f"{self.path} is a damaged gzip file: {_one_line(exc)}") from None
+            raise GradlabError(f"{self.path} is a damaged gzip file: {_usercode.one_line(exc)}") from None
 
     def size_hint(self) -> str:
         return "after gzip decompression" if self.zipped else "in the file"
@@ -820,8 +816,10 @@ def train_test_split(X, y, *, test_fraction: float = 0.2, seed=0) -> Split:
         raise v.fail("test_fraction", test_fraction, "a number in [0, 1)")
     rng = v.rng(seed)
     train_index, test_index = _stratified_indices(data.y, f, rng)
-    if train_index.size == 0:
-        raise GradlabError(f"test_fraction={f} leaves no training examples out of {data.m}")
+    lost = np.setdiff1d(data.y, data.y[train_index])  # every label needs a training example
+    if lost.size:
+        raise GradlabError(f"test_fraction={f} leaves {counted(train_index.size, 'training example')} out of {data.m}, none of "
+                           f"label {', '.join(map(str, lost[:5]))}{' ...' if lost.size > 5 else ''}: take less")
     return Split(
         data.X[train_index].copy(), data.y[train_index].copy(),
         data.X[test_index].copy(), data.y[test_index].copy(),

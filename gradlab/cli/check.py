@@ -84,8 +84,9 @@ def add_check(sub) -> None:
     p.add_argument("--weight-scale", dest="weight_scale", type=number, default=None,
                    help="multiply the random weights (large values saturate the sigmoids; default 1)")
     p.add_argument("--mode", choices=("auto", "full", "fast"), default="auto",
-                   help="full: every entry; fast: random directions and bisection; auto: full for small "
-                        "networks (default auto)")
+                   help="full: every entry against jax and central differences; fast: every entry against "
+                        "jax, confirmed along random directions (without jax: random directions and bisection); "
+                        "auto: full for small networks (default auto)")
     p.add_argument("--shrink", action="store_true",
                    help="search (hypothesis) for the smallest failing case and print a reproducer")
     p.add_argument("--max-examples", dest="max_examples", type=integer, default=200,
@@ -272,8 +273,10 @@ def checked_targets(args) -> tuple[list[str], bool]:
         if not colon and whole_module:
             where, func = target, ""
         elif not where or not func.isidentifier():
-            raise v.fail("target", target, "PATH.py:FUNC or module:FUNC" + (", PATH.py or a module" if whole_module
-                                                                             else ""))
+            raise v.fail("target", target, "PATH.py:FUNC or module:FUNC" + (
+                ", PATH.py or a module" if whole_module else
+                " (a file or module alone, or a class, goes with --call EXPR, which says how to call it)"
+                if not colon else ""))
         if glob.has_magic(where) and not os.path.lexists(where):
             files = sorted(glob.glob(where))
             if not files:

@@ -218,7 +218,7 @@ def run_train(args) -> int:
 def train_as_asked(args):
     """Load the data, split it and train as the options say; the :class:`~gradlab.TrainResult`."""
     from gradlab import data as gd
-    from gradlab.trainer import train
+    from gradlab.trainer import OPTIMISERS, train
 
     grad_source = args.grad_source
     if args.dtype != "float64":
@@ -230,6 +230,9 @@ def train_as_asked(args):
         from gradlab.sources import jax_source
 
         grad_source = jax_source(args.dtype)
+    if args.hvp_source is not None and not OPTIMISERS[args.method].hessp:
+        second = ", ".join(k for k, o in OPTIMISERS.items() if o.hessp)
+        raise GradlabError(f"--hvp-source goes with a second-order --method ({second}); got --method {args.method}")
     dataset = gd.load(args.data, args.labels, label_column=args.label_column)
     split = gd.train_test_split(dataset.X, dataset.y, test_fraction=args.test_fraction, seed=args.seed)
     part = gd.Dataset(split.X_train, split.y_train, dataset.name, dataset.notes, dataset.image_shape, dataset.pixel_order)
