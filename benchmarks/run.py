@@ -25,7 +25,12 @@ round, so a load spike on this shared machine hits all of them alike):
   whether ``--help`` imports jax or matplotlib.
 
 A row whose code is not on this branch yet prints "not available" with the reason.
-Nothing here changes OPENBLAS_* or thread settings: the numbers are what a user gets.
+Nothing here changes OPENBLAS_* settings: the numbers are what a user gets. The numpy rows
+written here (the floors, the per-example loops, the one-at-a-time numeric gradient) run on
+the BLAS threads gradlab chooses for the same problem (gradlab._threads: one thread up to
+2e9 flops in the largest product, so 400-25-10 at m = 5,000 on one thread and
+784-256-128-10 at m = 10,000 on the library's default), so that every ratio compares the
+same thread setting.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 import gradlab  # noqa: E402
+from gradlab import _resources, _threads  # noqa: E402
 from gradlab._cost import cost as _cost  # noqa: E402
 
 #: The two gradient problems the speed goals are set on.
@@ -240,6 +246,14 @@ def _transcendentals(network, m):
     return run, {"exponentials": n_exp, "logarithms": m * sizes[-1]}
 
 
+def _as_gradlab_threads(problem, fn):
+    """``fn`` run on the BLAS threads gradlab chooses for ``problem`` (as its backprop is)."""
+    def run():
+        with _threads.for_problem(problem):
+            return fn()
+    return run
+
+
 def _fair(products, transcendental):
     """Matrix products and then the transcendental work, in one timed call."""
     def run():
@@ -281,7 +295,8 @@ def bench_gradients(sizes, m, repeats, loop_repeats) -> dict:
     jax_first = _now() - t0
     J_bp, g_bp = gradlab.value_and_gradient(problem, params, "backprop")
     t0 = _now()
-    g_loop = _seed_loop_gradient(net, params, problem.X, problem.Y, problem.lam)
+    with _threads.for_problem(problem):
+        g_loop = _seed_loop_gradient(net, params, problem.X, problem.Y, problem.lam)
     loop_first = _now() - t0
     g_lean = _seed_style_gradient(net, params, problem.X, problem.Y, problem.lam)
     sanity = {"backprop_vs_jax": _norm_ratio(g_bp, g_jax), "loop_vs_backprop": _norm_ratio(g_loop, g_bp),
@@ -308,6 +323,8 @@ def bench_gradients(sizes, m, repeats, loop_repeats) -> dict:
         "per-example loop, forward too": lambda: _seed_style_gradient(net, params, problem.X, problem.Y, problem.lam),
     }
     loops = ("per-example loop", "per-example loop, forward too")
+    numpy_rows = ("floor rows", "floor cols", "exp/log alone", "fair floor rows", "fair floor cols", *loops)
+    fns.update({name: _as_gradlab_threads(problem, fns[name]) for name in numpy_rows})
     for name, fn in fns.items():  # warm-up (BLAS buffers, jit dispatch caches)
         if name not in loops:
             fn()
@@ -358,7 +375,13 @@ def bench_gradients(sizes, m, repeats, loop_repeats) -> dict:
 
 
 def _numeric_one_at_a_time(problem, params, entries):
-    """Central differences, each of the 2 x len(entries) cost evaluations on its own."""
+    """Central differences, each of the 2 x len(entries) cost evaluations on its own (on
+    the BLAS threads gradlab's numeric source uses for the problem)."""
+    with _threads.for_problem(problem):
+        return _numeric_loop(problem, params, entries)
+
+
+def _numeric_loop(problem, params, entries):
     net, X, Y, lam = problem.network, problem.X, problem.Y, problem.lam
     h = np.cbrt(np.finfo(np.float64).eps) * np.maximum(1.0, np.abs(params))
     work = params.copy()
@@ -399,10 +422,13 @@ def bench_numeric(quick: bool) -> dict:
         result["batched"] = {"status": "not available: gradlab's numeric source is not batched"}
     else:
         t0 = _now()
-        # force: the time guard refuses a numeric gradient estimated above a minute.
-        gradlab.numeric_gradient(problem, params, force=True)
+        # The same 2P evaluations (the "numeric" source: central differences without the
+        # error estimate, which would double them); forced past the time guard, which
+        # refuses a numeric gradient estimated above a minute.
+        with _resources.forced():
+            gradlab.gradient(problem, params, "numeric")
         elapsed = _now() - t0
-        result["batched"] = {"median_s": elapsed, "repeats": 1, "via": "gradlab.numeric_gradient(force=True)",
+        result["batched"] = {"median_s": elapsed, "repeats": 1, "via": "gradlab.gradient(source='numeric'), forced",
                              "detected": batched}
         result["speedup"] = result["one_at_a_time"]["median_s"] / elapsed
     return result
