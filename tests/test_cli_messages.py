@@ -208,13 +208,6 @@ def test_a_cost_given_twice_names_both_options(tmp_path, monkeypatch, capsys):
                    "give one")
 
 
-def test_train_hvp_source_with_a_first_order_method_names_the_options(capsys):
-    assert main(["train", "--hvp-source", "jax", "--quiet"]) == 2
-    err = capsys.readouterr().err
-    assert err == ("gradlab: error: --hvp-source goes with a second-order --method (newton-cg, trust-ncg, "
-                   "trust-krylov); got --method cg\n")
-
-
 def test_train_test_fraction_that_leaves_a_label_without_training_examples_says_so(capsys):
     assert main(["train", "--test-fraction", "0.9995", "--quiet"]) == 2
     err = capsys.readouterr().err
