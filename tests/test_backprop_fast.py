@@ -83,6 +83,7 @@ def test_output_delta_keeps_the_tiny_gradient_of_saturated_units():
     assert got[0, 0] < 0.0  # not rounded to 0 as sigmoid(z) - y would be
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 def test_backprop_matches_jax_when_units_saturate():
     p = gradlab.debug_problem((5, 4, 3), 6, lam=0.5)
     params = 40.0 * gradlab.random_init(p.network, seed=1)

@@ -41,6 +41,7 @@ def _same_sums(a, b, floor):
     return np.linalg.norm(a - b) <= SAME_SUMS_RTOL * np.linalg.norm(b) or bool(np.all(diff <= floor))
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(_edge_cases())
 def test_property_bucketed_jax_equals_unbucketed_jax(case):
     problem, params = case
@@ -54,6 +55,7 @@ def test_property_bucketed_jax_equals_unbucketed_jax(case):
 # so at a relu kink a subnormal z (hypothesis draws them) is "off" for jax, bucketed or
 # not, and "on" for numpy -- a difference of the backends at the kink, not of the
 # buckets. relu's buckets are held against unbucketed jax above.
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(problems_with_parameters(networks(min_layers=2, max_layers=4, activations=("sigmoid", "tanh"))))
 def test_property_bucketed_jax_agrees_with_backprop(case):
     problem, params = case
@@ -176,6 +178,7 @@ def _edge_cases_with_direction(draw):
     return problem, params, direction
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(_edge_cases_with_direction())
 def test_property_bucketed_hvp_equals_unbucketed_hvp(case):
     problem, params, direction = case
@@ -184,6 +187,7 @@ def test_property_bucketed_hvp_equals_unbucketed_hvp(case):
     assert _same_sums(hb, hu, hvp_roundoff_floor(problem, params, direction)), (problem, np.abs(hb - hu).max())
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @pytest.mark.parametrize("sizes, activation, m", EDGE_CASES)
 def test_bucketed_complex_gradient_equals_unbucketed(sizes, activation, m):
     p = gradlab.debug_problem(gradlab.Network(sizes, activation), m, lam=0.5)

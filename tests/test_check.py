@@ -285,6 +285,7 @@ def _check(fn, case, **kw):
     return gradlab.check(fn, c.pop("sizes"), **c, **kw)
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @settings(max_examples=N_CORRECT)
 @given(_cases())
 def test_gradlab_backprop_is_never_flagged_by_finite_differences(case):
@@ -292,6 +293,7 @@ def test_gradlab_backprop_is_never_flagged_by_finite_differences(case):
     assert report.ok, str(report)
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @settings(max_examples=N_CORRECT)
 @given(_cases())
 def test_plain_backprop_written_in_the_test_is_never_flagged(case):
@@ -299,6 +301,7 @@ def test_plain_backprop_written_in_the_test_is_never_flagged(case):
     assert report.ok, str(report)
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @settings(max_examples=N_CORRECT)
 @given(_cases(layers=st.just(3)))
 def test_plain_seed_style_loop_is_never_flagged(case):
@@ -412,6 +415,7 @@ def student(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 def test_cli_exit_status_pass_and_fail(student, capsys):
     assert main(["check", f"{student}/student.py:good"]) == 0
     assert "verdict: PASS" in capsys.readouterr().out
@@ -423,6 +427,7 @@ def test_cli_exit_status_pass_and_fail(student, capsys):
     assert "[input_mutation] Theta1 (bias column zeroed in place)" in out
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 def test_cli_module_target_and_shrink(student, capsys):
     assert main(["check", "gradlab.sources.backprop:gradient", "--sizes", "4,6,6,2"]) == 0
     assert "verdict: PASS" in capsys.readouterr().out

@@ -261,6 +261,7 @@ def port_file(tmp_path):
     return path
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 def test_cli_conventions_and_templates(port_file, capsys):
     assert main(["check", f"{port_file}:nnCostFunction", "--signature", "seed", "--labels", "1", "--unroll", "F"]) == 0
     assert "verdict: PASS" in capsys.readouterr().out

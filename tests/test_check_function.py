@@ -38,6 +38,7 @@ def test_correct_function_passes_over_random_inputs(name):
         assert not [f for f in report.findings if f.blame in ("user", "function")]
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_planted_bug_is_caught_and_names_the_input_and_entries(name):
     kind, _, bug, input_name, finding_kind, wrong = CASES[name]

@@ -27,6 +27,7 @@ def _only(report, kind):
     return hits[0]
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @pytest.mark.parametrize("name", LAYERS)
 def test_correct_layer_passes_over_random_inputs(name):
     for seed in range(6 if name != "conv" else 3):
@@ -35,6 +36,7 @@ def test_correct_layer_passes_over_random_inputs(name):
         assert not [f for f in report.findings if f.blame in ("user", "function")], str(report)
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @pytest.mark.parametrize("name", LAYERS)
 def test_planted_bug_is_caught_and_names_the_input_and_entries(name):
     kind, _, bug, input_name, finding_kind, wrong = CASES[name]

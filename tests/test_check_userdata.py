@@ -187,6 +187,7 @@ def test_cli_checks_at_the_users_data_and_weights_with_the_files_own_labels(cour
     assert np.array_equal(seen, file_y)  # the function got the file's labels 1..3, 3 and all
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 def test_cli_a_bug_past_the_100th_example_is_caught_at_the_users_data(course, capsys):
     target = f"{course}/student.py:late"
     assert main(["check", target, "--call", CALL, "--sizes", "4,5,3"]) == 0

@@ -142,6 +142,7 @@ def test_a_wrong_users_source_disagrees_in_words(sources, verdict):
     assert str(report).rstrip().endswith(verdict)
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 def test_steps_says_wrote_as_plot_does(capsys, tmp_path):
     out = tmp_path / "x.png"
     assert main(["steps", "--out", str(out)]) == 0

@@ -4,6 +4,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 DOC = Path(__file__).resolve().parent.parent / "docs" / "check-any-gradient.md"
 #: The Python blocks, less the file the command-line examples use (``# student.py``, which
 #: tests/test_docs.py writes beside those commands and runs them on).
@@ -18,6 +20,7 @@ def test_the_library_examples_run_and_pass():
     assert namespace["report"].ok
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 def test_the_pasteable_property_test_runs_and_passes():
     namespace: dict = {}
     exec(compile(BLOCKS[2], str(DOC), "exec"), namespace)
@@ -27,6 +30,7 @@ def test_the_pasteable_property_test_runs_and_passes():
         namespace[name]()
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 def test_the_property_test_fails_for_a_planted_bug():
     namespace: dict = {}
     exec(compile(BLOCKS[2], str(DOC), "exec"), namespace)

@@ -592,6 +592,7 @@ def test_load_function_errors_name_the_file(user_files, case):
         load_function(str(user_files / target))
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @pytest.mark.parametrize("case", CHECK_CASES)
 def test_check_on_a_bad_target_is_one_line_exit_2(user_files, capsys, case):
     (user_files / "sub.py").mkdir(exist_ok=True)

@@ -64,6 +64,7 @@ def _disagreement(a, b, floor) -> str:
 # ------------------------------------------------------------------ exact agreement
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(jax_cases)
 def test_backprop_and_jax_hvp_agree_to_1e_10(case):
     problem, params, v = case
@@ -94,6 +95,7 @@ def _within_estimate(est, exact, floor):
     return not bad.any(), bad
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(free_cases)
 def test_numeric_central_hvp_is_within_its_error_estimate(case):
     problem, params, v = case
@@ -104,6 +106,7 @@ def test_numeric_central_hvp_is_within_its_error_estimate(case):
     assert ok, f"entry {i}: numeric {est.hvp[i]!r} +- {est.error[i]:.3e}, backprop {exact[i]!r}"
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(complex_cases)
 def test_numeric_complex_hvp_is_within_its_error_estimate(case):
     problem, params, v = case
@@ -172,6 +175,7 @@ def test_default_steps_follow_the_error_model():
 # ----------------------------------------------------------------------- symmetry
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(free_pairs)
 def test_backprop_hvp_is_symmetric_to_roundoff(case):
     problem, params, u, v = case
@@ -181,6 +185,7 @@ def test_backprop_hvp_is_symmetric_to_roundoff(case):
     assert abs(u @ Hv - v @ Hu) <= tol, (u @ Hv, v @ Hu, tol)
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(jax_cases.flatmap(lambda c: st.tuples(*map(st.just, c), parameters(c[0].network, max_weight=MAX_DIRECTION))))
 def test_jax_hvp_is_symmetric_to_roundoff(case):
     problem, params, u, v = case
@@ -231,6 +236,7 @@ def test_logistic_regression_hessian_from_the_textbook():
             assert np.linalg.norm(got - expected) <= 1e-12 * np.linalg.norm(expected), source
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_full_hessian_matches_jax_hessian(activation):
     # jax.hessian (forward-over-reverse on the full Jacobian) of the shared cost, times each

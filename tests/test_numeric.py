@@ -78,6 +78,7 @@ def _claim_applies(problem, params, jx):
     return np.linalg.norm(jx) >= CLAIM_FLOOR * max(1.0, gradlab.cost(problem, params))
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(_jax_friendly(("sigmoid",)))
 def test_property_complex_step_and_richardson_reach_their_accuracy_against_jax(case):
     problem, params = case
@@ -92,6 +93,7 @@ def test_property_complex_step_and_richardson_reach_their_accuracy_against_jax(c
         assert report.ok, str(report)
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(_jax_friendly(("sigmoid",), max_weight=CENTRAL_CLAIM_MAX_WEIGHT))
 def test_property_central_default_step_reaches_its_accuracy_against_jax(case):
     problem, params = case
@@ -103,6 +105,7 @@ def test_property_central_default_step_reaches_its_accuracy_against_jax(case):
         assert gradlab.compare(problem, params, ("jax", "numeric")).ok
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(_jax_friendly(("tanh", "relu")))
 def test_property_complex_step_matches_jax_for_tanh_and_relu(case):
     # The complex step never moves the real part, so it never crosses a relu kink.
@@ -130,6 +133,7 @@ def test_complex_inputs_propagate_analytically_through_the_one_cost():
 # ------------------------------------------------- no false failures (>= 1,000 problems)
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(problems_with_parameters(networks(min_layers=2, max_layers=4, activations=ALL_ACTIVATIONS)))
 def test_property_central_never_fails_a_correct_gradient(case):
     problem, params = case
@@ -137,6 +141,7 @@ def test_property_central_never_fails_a_correct_gradient(case):
     assert report.ok, str(report)
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(problems_with_parameters(networks(min_layers=2, max_layers=4, activations=ALL_ACTIVATIONS)))
 def test_property_richardson_never_fails_a_correct_gradient(case):
     problem, params = case
@@ -144,6 +149,7 @@ def test_property_richardson_never_fails_a_correct_gradient(case):
     assert report.ok, str(report)
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(problems_with_parameters(networks(min_layers=2, max_layers=4, activations=ALL_ACTIVATIONS)))
 def test_property_complex_and_forward_never_fail_a_correct_gradient(case):
     problem, params = case
@@ -151,6 +157,7 @@ def test_property_complex_and_forward_never_fail_a_correct_gradient(case):
     assert report.ok, str(report)
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(problems_with_parameters(networks(min_layers=2, max_layers=4, activations=("tanh",)), max_weight=3.0))
 def test_property_tanh_networks_pass_like_sigmoid_ones(case):
     problem, params = case
@@ -175,6 +182,7 @@ def _relu_at_a_kink(draw):
     return problem, params, unit
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(_relu_at_a_kink())
 def test_property_relu_stencils_crossing_a_kink_are_kinks_not_failures(case):
     problem, params, unit = case

@@ -72,6 +72,7 @@ def test_property_backprop_and_jax_agree(case):
     assert ratio <= EXACT_NORM_RATIO, (problem, ratio)
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(problems_with_parameters(ANY_DEPTH))
 def test_property_numeric_agrees_within_its_error_estimate(case):
     problem, params = case
@@ -79,6 +80,7 @@ def test_property_numeric_agrees_within_its_error_estimate(case):
     assert report.ok, str(report)
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(problems_with_parameters(ANY_DEPTH))
 def test_property_numpy_and_jax_costs_agree(case):
     problem, params = case
@@ -128,6 +130,7 @@ def test_jax_source_computes_in_float64_and_leaves_global_setting_alone():
         assert jnp.asarray([1.0]).dtype == jnp.float32
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @pytest.mark.parametrize("bucketed", [True, False])
 def test_jax_compiles_once_per_network_and_reuses_it(bucketed, jax_compiles):
     from gradlab.sources import autodiff

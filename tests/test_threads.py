@@ -112,6 +112,7 @@ def test_the_r_operator_runs_a_digits_sized_problem_on_one_thread(monkeypatch):
     assert hv.shape == (problem.network.n_params,)
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @needs_blas
 def test_finite_differences_choose_the_threads_once_for_all_their_evaluations(monkeypatch):
     seen = []

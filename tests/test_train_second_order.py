@@ -17,6 +17,7 @@ def digits_split():
     return train_test_split(X, y, test_fraction=0.2, seed=0)
 
 
+@pytest.mark.slow  # a second or more (the quick loop leaves it out)
 def test_newton_cg_reaches_at_least_cgs_test_accuracy_on_the_digits(digits_split):
     s = digits_split
     kw = dict(hidden=25, lam=1.0, maxiter=100, seed=0, test=(s.X_test, s.y_test), progress=False)
