@@ -245,20 +245,6 @@ def _print(results) -> None:
               + (f"   (jax unbucketed/numeric {w_['jax unbucketed/numeric']:.2f})" if UNBUCKETED in w_ else ""))
 
 
-def _write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=200, help="hypothesis examples per run (default 200)")
@@ -282,6 +268,8 @@ def main(argv=None) -> int:
     results["machine"] = _machine()
     _print(results)
     if args.json:
+        from run import _write_json  # the benchmarks' one atomic JSON writer (benchmarks/run.py)
+
         _write_json(args.json, results)
         print(f"\nwrote {args.json}")
     return 0
