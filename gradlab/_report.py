@@ -56,6 +56,12 @@ def counted(n: int, singular: str, plural: str | None = None) -> str:
     return f"{n} {singular if n == 1 else (plural or singular + 's')}"
 
 
+def with_article(noun: str) -> str:
+    """``an int64``, ``a float64``, ``a uint8``: the noun with its indefinite article (by its
+    first letter; a leading u is said "you" in the type names messages use)."""
+    return f"{'an' if noun[:1].lower() in 'aeio' and noun else 'a'} {noun}"
+
+
 def fmt(x: float) -> str:
     """Compact scientific notation for a table cell."""
     if x is None:

@@ -30,6 +30,7 @@ import traceback
 from gradlab import _files
 from gradlab import _validate as v
 from gradlab._errors import GradlabError, UserCodeError, UserCodeStopped
+from gradlab._report import with_article
 
 __all__ = ["ExitCalled", "RaisedInWorker", "user_code", "load_function", "load_target", "load_module",
            "check_signature", "guarded", "fn_name", "one_line", "raised_where", "short_path", "code_file",
@@ -205,7 +206,7 @@ def load_function(target: str, name: str = "target", *, shown: str | None = None
         raise GradlabError(f"{name} names no function {func!r} in {where}; "
                            f"got {name}={(target if shown is None else shown)!r}")
     if not callable(fn):
-        raise GradlabError(f"{name} must name a function; {func!r} in {where} is a {type(fn).__name__}")
+        raise GradlabError(f"{name} must name a function; {func!r} in {where} is {with_article(type(fn).__name__)}")
     return fn
 
 

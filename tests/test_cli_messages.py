@@ -214,3 +214,11 @@ def test_train_test_fraction_that_leaves_a_label_without_training_examples_says_
     err = capsys.readouterr().err
     assert err.startswith("gradlab: error: --test-fraction 0.9995 leaves 1 training example out of 1797, none of "
                           "label ") and err.endswith(": take less\n"), err
+
+
+@pytest.mark.parametrize("noun, said", [("int64", "an int64"), ("float64", "a float64"), ("uint8", "a uint8"),
+                                        ("object", "an object"), ("list", "a list"), ("", "a ")])
+def test_messages_put_the_right_article_before_a_type(noun, said):
+    from gradlab._report import with_article
+
+    assert with_article(noun) == said

@@ -577,7 +577,7 @@ CHECK_CASES = {
                          r"importing .*raises_on_import\.py raised ZeroDivisionError: division by zero \(.*raises_on_import\.py, line 3"),
     "exits-on-import": ("exits_on_import.py:f", UserCodeError, r"importing .*exits_on_import\.py raised SystemExit: 3"),
     "no-such-function": ("funcs.py:nothing", gradlab.GradlabError, r"no function 'nothing' in .*funcs\.py"),
-    "not-callable": ("funcs.py:NOT_A_FUNCTION", gradlab.GradlabError, r"'NOT_A_FUNCTION' in .*funcs\.py is a int"),
+    "not-callable": ("funcs.py:NOT_A_FUNCTION", gradlab.GradlabError, r"'NOT_A_FUNCTION' in .*funcs\.py is an int"),
     "no-colon": ("funcs.py", gradlab.GradlabError, r"target must be PATH\.py:FUNC or module:FUNC"),
     "empty-function-name": ("funcs.py:", gradlab.GradlabError, r"target must be PATH\.py:FUNC"),
     "bad-function-name": ("funcs.py:1x", gradlab.GradlabError, r"target must be PATH\.py:FUNC"),

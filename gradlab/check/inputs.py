@@ -21,6 +21,7 @@ import numpy as np
 
 from gradlab import _validate as v
 from gradlab._errors import GradlabError
+from gradlab._report import with_article
 
 #: Names of the axes of an input, by its number of dimensions, for grouping wrong entries:
 #: matrices have rows and columns; NCHW image batches (convolution, pooling) an example
@@ -82,7 +83,7 @@ def _is_float_scalar(value) -> bool:
 def _kind(value) -> str:
     """A value's kind in a message: ``an int64 array of shape (4,)``, ``a dict``."""
     if isinstance(value, np.ndarray):
-        return f"a {value.dtype} array of shape {value.shape}"
+        return f"{with_article(str(value.dtype))} array of shape {value.shape}"
     if isinstance(value, bool):
         return "a bool"
     if isinstance(value, numbers.Number):
