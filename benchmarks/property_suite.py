@@ -47,7 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-#: The issue's goal: the jax-witness run at most this many times the numeric-witness run.
+#: The goal: the jax-witness run at most this many times the numeric-witness run.
 GOAL_JAX_OVER_NUMERIC = 4.0
 STRATEGIES = ("default", "any depth")
 WITNESSES = ("jax", "numeric")

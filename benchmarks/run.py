@@ -66,7 +66,7 @@ SEED = 0
 #: Goals of the speed work. Each is checked against a ratio measured in the same run.
 GOAL_BACKPROP_OVER_JAX = 0.9
 GOAL_BACKPROP_OVER_FLOOR = 1.25
-#: (issue 17) against the fair floor: the products plus the exponentials and logarithms
+#: Against the fair floor: the products plus the exponentials and logarithms
 #: every implementation of this cost must evaluate.
 GOAL_BACKPROP_OVER_FAIR_FLOOR = 1.25
 GOAL_LOOP_OVER_BACKPROP = 30.0

@@ -23,7 +23,7 @@ Four measurements, printed as markdown tables:
    medians and minima of the training time measured inside the process. Each run also
    reports the BLAS threads seen inside training, checked against what the variant claims.
 
-Goals (issue: BLAS threads): beside two busy processes, ``gradlab`` <= 1.5x
+Goals (BLAS threads): beside two busy processes, ``gradlab`` <= 1.5x
 ``OPENBLAS_NUM_THREADS=1``; on a quiet machine, ``gradlab`` no slower than ``before``.
 """
 

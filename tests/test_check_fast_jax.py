@@ -69,7 +69,7 @@ def _no_regularisation(problem, params):
 @pytest.mark.parametrize("grad, cause", [
     # 35 entries wrong: the bias columns.
     (backprop(reg_bias=True), "bias regularised"),
-    # Every one of the 10,250 non-bias entries wrong: the case, once 61,016 evaluations
+    # Every one of the 10,250 non-bias entries wrong: the case that once took fast mode 61,016 evaluations
     # (a full check: 20,570) and "9,879 wrong entries" without the regularisation diagnosis.
     (_no_regularisation, "regularisation factor 0 x lam/m: no regularisation at all"),
 ], ids=["bias-columns", "every-entry"])

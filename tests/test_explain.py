@@ -16,7 +16,7 @@ from gradlab.network import Network
 # The module (the package attribute gradlab.explain is the function).
 explain_mod = importlib.import_module("gradlab.explain")
 
-#: The issue's requirement: for every layer, |delta_l - m dJ/dz_l| <= 1e-12.
+#: The requirement: for every layer, |delta_l - m dJ/dz_l| <= 1e-12.
 REQUIRED_AGREEMENT = 1e-12
 
 SIZES = [(3, 5, 3), (4, 6, 6, 5, 2)]

@@ -8,11 +8,11 @@ import gradlab
 from gradlab.data import load_digits, train_test_split
 from gradlab.trainer import Iteration
 
-#: The issue's bar for the shipped digits (hidden 25, lam 1, CG, 100 iterations, seed 0).
+#: The bar set for the shipped digits (hidden 25, lam 1, CG, 100 iterations, seed 0).
 DIGITS_TEST_ACCURACY = 0.95
 #: Same start, same data: backprop and jax differ by round-off in each gradient (~1e-16
 #: relative); CG amplifies that along the way, but over 20 iterations the costs must stay
-#: within 1e-8 relative (the issue's criterion; measured: below 1e-12).
+#: within 1e-8 relative (the criterion set; measured: below 1e-12).
 TRAJECTORY_RTOL = 1e-8
 TRAJECTORY_ITERATIONS = 20
 #: Two runs that both converge (scipy CG's gtol = 1e-5 on the largest gradient entry)
@@ -28,7 +28,7 @@ def digits_split():
 
 @pytest.fixture(scope="module")
 def digits_runs(digits_split):
-    """The issue's configuration, once per source, from the same initial weights."""
+    """The bar's configuration, once per source, from the same initial weights."""
     s = digits_split
     init = gradlab.random_init(gradlab.Network((64, 25, 10)), seed=0)
     return {
