@@ -174,9 +174,10 @@ def changed(roots, before) -> dict:
     return {i: r for i, (r, b) in enumerate(zip(roots, before)) if not same_bytes(r, b)}
 
 
-def copy_back(roots, changed: dict) -> None:
-    """Write what the user's code changed in the child into the caller's arrays."""
-    for i, new in changed.items():
+def copy_back(roots, written: dict) -> None:
+    """Write what the user's code changed in the child (``written``, from :func:`changed`)
+    into the caller's arrays."""
+    for i, new in written.items():
         target = roots[i]
         if target.shape != new.shape or target.dtype != new.dtype:
             continue  # resized in place in the child: an array's shape cannot change here
