@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -330,7 +331,11 @@ def _import_interrupted_by(sig):
 
     def fake_train(args):
         try:
-            os.kill(os.getpid(), sig)  # gradlab's handler raises KeyboardInterrupt here
+            # raise_signal, not os.kill(os.getpid()): a signal sent to the process may be taken by
+            # another thread (BLAS's, jax's), and Python would then run the handler only at a later
+            # bytecode, past this block. raise_signal delivers it to this thread and runs the handler
+            # before returning.
+            signal.raise_signal(sig)  # gradlab's handler raises KeyboardInterrupt here
         except KeyboardInterrupt as exc:
             raise ImportError("initialization failed") from exc
         raise AssertionError(f"{sig} did not interrupt")
@@ -341,8 +346,6 @@ def _import_interrupted_by(sig):
 @pytest.mark.parametrize("signame, status", [("SIGINT", 130), ("SIGTERM", 143)])
 def test_a_signal_during_an_import_in_train_is_an_interruption_not_an_internal_error(monkeypatch, capsys,
                                                                                    signame, status):
-    import signal
-
     import gradlab.cli.train as tc
 
     monkeypatch.setattr(tc, "train_as_asked", _import_interrupted_by(getattr(signal, signame)))
