@@ -252,6 +252,18 @@ def source_file(where: str, name: str = "target") -> str:
     return path
 
 
+@contextlib.contextmanager
+def _no_bytecode():
+    """Python's imports write no ``__pycache__`` while the user's module loads: checking a
+    folder of submissions leaves the folder as it was (compiled files still load)."""
+    before = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = before
+
+
 def load_module(where: str, name: str = "target"):
     """Import ``PATH.py`` or an importable module (the part of a target before the colon);
     errors as for :func:`load_function`. A file is imported once per process."""
@@ -267,7 +279,7 @@ def load_module(where: str, name: str = "target"):
         spec = importlib.util.spec_from_file_location(mod_name, path)
         module = importlib.util.module_from_spec(spec)
         try:
-            with user_code():
+            with user_code(), _no_bytecode():
                 spec.loader.exec_module(module)
         except KeyboardInterrupt:  # the user's Ctrl-C, not the code's failure
             raise
@@ -276,7 +288,7 @@ def load_module(where: str, name: str = "target"):
         _MODULE_CACHE[path] = module
         return module
     try:
-        with user_code():
+        with user_code(), _no_bytecode():
             return importlib.import_module(where)
     except ModuleNotFoundError as exc:
         if exc.name and where.startswith(exc.name):
