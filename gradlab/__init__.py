@@ -52,34 +52,70 @@ argument, the value and what is accepted. Precision is float64 throughout;
 ``gradlab.jax_source("float32")`` is jax in single precision, usable wherever a source is.
 """
 
+import importlib
+import sys
+import types
+
 from gradlab._errors import GradlabError
-from gradlab.check import CheckReport, GradientReport, check, check_function, check_layer, shrink
-from gradlab.compare import CompareReport, HvpCompareReport, compare
-from gradlab.explain import ExplainReport, explain
-from gradlab.network import (
-    ACTIVATIONS,
-    Network,
-    Problem,
-    accuracy,
-    cost,
-    debug_init,
-    debug_problem,
-    predict,
-    random_init,
-)
-from gradlab.sources import SOURCES, gradient, jax_source, value_and_gradient
-from gradlab.sources.numeric import METHODS as NUMERIC_METHODS
-from gradlab.sources.numeric import NumericGradient, numeric_gradient
-from gradlab.sources.second_order import HVP_SOURCES, hvp, numeric_hvp
-from gradlab.sources.hvp_numeric import NumericHvp
-
-from gradlab.steps import StepsReport, step_curve
-
-# plots is not imported here: it draws with matplotlib, which `import gradlab` should not load.
-from gradlab import data
 from gradlab._version import __version__  # noqa: F401 - the package version
-from gradlab.model import TrainResult, load
-from gradlab.trainer import train
+
+# The names below are imported on first use (PEP 562), not by `import gradlab`: a process that
+# needs only a part -- `gradlab --help`, a command that stops at a usage error, the process
+# gradlab starts for a user's code -- does not load the rest (0.1-0.2 s of CPU a process;
+# benchmarks/startup.py). `from gradlab import check` and `gradlab.check(...)` work as
+# before. plots is not among them: it draws with matplotlib, and is imported as
+# `gradlab.plots` on purpose.
+_EXPORTS = {
+    "gradlab.check": ("CheckReport", "GradientReport", "check", "check_function", "check_layer", "shrink"),
+    "gradlab.compare": ("CompareReport", "HvpCompareReport", "compare"),
+    "gradlab.explain": ("ExplainReport", "explain"),
+    "gradlab.network": ("ACTIVATIONS", "Network", "Problem", "accuracy", "cost", "debug_init", "debug_problem",
+                        "predict", "random_init"),
+    "gradlab.sources": ("SOURCES", "gradient", "jax_source", "value_and_gradient"),
+    "gradlab.sources.numeric": ("NumericGradient", "numeric_gradient"),
+    "gradlab.sources.second_order": ("HVP_SOURCES", "hvp", "numeric_hvp"),
+    "gradlab.sources.hvp_numeric": ("NumericHvp",),
+    "gradlab.steps": ("StepsReport", "step_curve"),
+    "gradlab.model": ("TrainResult", "load"),
+    "gradlab.trainer": ("train",),
+}
+#: name -> (module, its name there); a module itself where that name is None.
+_LAZY = {name: (module, name) for module, names in _EXPORTS.items() for name in names}
+_LAZY["NUMERIC_METHODS"] = ("gradlab.sources.numeric", "METHODS")
+_LAZY["data"] = ("gradlab.data", None)
+
+
+def __getattr__(name):
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'gradlab' has no attribute {name!r}") from None
+    value = importlib.import_module(module)
+    if attribute is not None:
+        value = getattr(value, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """gradlab's module type: check, compare and explain stay the functions of those names.
+
+    Importing a submodule binds it on its package (``gradlab.check`` the subpackage), which
+    would hide the function once ``gradlab.check.core`` or the like is first imported. The
+    submodules stay reachable as always, through ``import gradlab.check.core``.
+    """
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and name in ("check", "compare", "explain"):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "GradlabError",
