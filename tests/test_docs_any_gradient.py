@@ -1,5 +1,8 @@
 """The Python blocks of docs/check-any-gradient.md run as written: the library examples
-(in order, sharing names) and the pasteable property test, whose tests are then run."""
+(in order, sharing names), and the pasteable property test fails for a planted bug.
+
+(That it passes as written is tests/test_docs.py's: it runs every document's snippets and
+the tests they define.)"""
 
 import re
 from pathlib import Path
@@ -18,16 +21,6 @@ def test_the_library_examples_run_and_pass():
     for block in BLOCKS[:2]:
         exec(compile(block, str(DOC), "exec"), namespace)
     assert namespace["report"].ok
-
-
-@pytest.mark.slow  # a second or more (the quick loop leaves it out)
-def test_the_pasteable_property_test_runs_and_passes():
-    namespace: dict = {}
-    exec(compile(BLOCKS[2], str(DOC), "exec"), namespace)
-    tests = [name for name in namespace if name.startswith("test_")]
-    assert tests == ["test_affine_backward", "test_relu_backward"]
-    for name in tests:
-        namespace[name]()
 
 
 @pytest.mark.slow  # a second or more (the quick loop leaves it out)
