@@ -16,7 +16,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import gradlab
@@ -64,10 +64,43 @@ def _disagreement(a, b, floor) -> str:
 # ------------------------------------------------------------------ exact agreement
 
 
+def _subnormal_relu_input(problem, params) -> bool:
+    """Whether a relu unit's pre-activation is nonzero but below float64's smallest normal
+    number for some example.
+
+    XLA on a CPU flushes subnormal numbers to zero, so jax puts such a unit on relu's kink
+    (derivative 0) while numpy's IEEE arithmetic keeps it active (derivative 1): the
+    Hessian-vector products then differ by terms of the size of v, not of round-off. (The
+    gradients do not: their terms carry the subnormal weights.) Found by this property with
+    all weights -5e-324.
+    """
+    if problem.network.activation != "relu":
+        return False
+    a = problem.X
+    for theta in problem.network.unpack(params)[:-1]:  # the hidden layers; the output is a sigmoid
+        z = np.hstack([np.ones((a.shape[0], 1)), a]) @ theta.T
+        if np.any((z != 0) & (np.abs(z) < np.finfo(np.float64).tiny)):
+            return True
+        a = np.maximum(z, 0.0)
+    return False
+
+
+def test_xla_flushes_subnormal_relu_inputs_and_the_property_leaves_them_out():
+    # The case the property found: backprop keeps the subnormal pre-activations (units on),
+    # jax flushes them (units off). If a jax ever keeps subnormals, the exclusion can go.
+    net = gradlab.Network((3, 4, 3), "relu")
+    p = gradlab.Problem(net, -np.ones((4, 3)), np.zeros(4, dtype=int), 0.0)
+    w, v = np.full(net.n_params, -5e-324), np.ones(net.n_params)
+    assert _subnormal_relu_input(p, w)
+    assert np.abs(gradlab.hvp(p, w, v, "backprop") - gradlab.hvp(p, w, v, "jax")).max() > 0.1
+    assert not _subnormal_relu_input(p, np.zeros(net.n_params)) and not _subnormal_relu_input(p, w + 1.0)
+
+
 @pytest.mark.slow  # a second or more (the quick loop leaves it out)
 @given(jax_cases)
 def test_backprop_and_jax_hvp_agree_to_1e_10(case):
     problem, params, v = case
+    assume(not _subnormal_relu_input(problem, params))  # jax on a CPU flushes them: see above
     a = gradlab.hvp(problem, params, v, "backprop")
     b = gradlab.hvp(problem, params, v, "jax")
     floor = judge.hvp_roundoff_floor(problem, params, v)
