@@ -32,6 +32,20 @@ settings.load_profile(os.environ.get("GRADLAB_HYPOTHESIS_PROFILE", "ci"))
 
 import pytest  # noqa: E402
 
+# Hypothesis mixes literal constants from the project's own modules that are loaded (in
+# sys.modules) into its draws, so what a derandomised property draws depends on which of
+# gradlab's modules earlier tests happened to import -- under pytest-xdist, on how the tests
+# were shared out. Every module loaded up front keeps the draws the same whatever the order.
+# (Modules of user code that tests write and load still join as they load.)
+import importlib  # noqa: E402
+import pkgutil  # noqa: E402
+
+import gradlab  # noqa: E402
+
+for _module in pkgutil.walk_packages(gradlab.__path__, "gradlab."):
+    if not _module.name.endswith(".__main__"):  # that one runs the command line
+        importlib.import_module(_module.name)
+
 #: jax's event for one XLA compile (jax._src.dispatch.BACKEND_COMPILE_EVENT), and the
 #: name jax gives gradlab's compiled cost in it.
 _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
