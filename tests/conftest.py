@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, settings
 
 # Bytecode. An image or CI runner may set PYTHONDONTWRITEBYTECODE; then each of the suite's
 # ~250 Python processes (the isolated workers for user code, the command-line runs, the
-# examples) compiles gradlab's modules from source again, about 0.1 s of CPU each, and each
-# pytest worker re-runs the assertion rewriting of every test module. The suite writes
-# ordinary __pycache__ folders (ignored by git) so that one compile serves the rest.
+# examples) compiles gradlab's modules from source again, about 0.1 s of CPU each, and every
+# run re-does pytest's assertion rewriting of every test module. The suite writes ordinary
+# __pycache__ folders (ignored by git), so that one compile serves the rest.
 sys.dont_write_bytecode = False
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
