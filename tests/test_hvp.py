@@ -76,13 +76,8 @@ def _subnormal_relu_input(problem, params) -> bool:
     """
     if problem.network.activation != "relu":
         return False
-    a = problem.X
-    for theta in problem.network.unpack(params)[:-1]:  # the hidden layers; the output is a sigmoid
-        z = np.hstack([np.ones((a.shape[0], 1)), a]) @ theta.T
-        if np.any((z != 0) & (np.abs(z) < np.finfo(np.float64).tiny)):
-            return True
-        a = np.maximum(z, 0.0)
-    return False
+    zs, _ = _cost.forward(np, problem.network, params, problem.X)
+    return any(np.any((z != 0) & (np.abs(z) < np.finfo(np.float64).tiny)) for z in zs[:-1])  # hidden layers
 
 
 def test_xla_flushes_subnormal_relu_inputs_and_the_property_leaves_them_out():

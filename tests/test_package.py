@@ -1,6 +1,7 @@
 """`import gradlab` loads only what it must; every public name loads on first use.
 
-Each test runs in a fresh interpreter: in this process every module is long imported.
+What an import loads is seen in a fresh interpreter: in this process every module is long
+imported.
 """
 
 import json
