@@ -195,8 +195,20 @@ def read_int(path: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+#: ``(pid, cgroup_paths())`` of the process that last read them: every resource guard asks
+#: (thousands of times in a property run), and reading /proc/self/cgroup costs ~70 us,
+#: about the time of a small network's cost. A process's cgroup is set when it starts; the
+#: pid makes a forked child read its own.
+_cgroup_paths_seen: tuple[int, dict] | None = None
+
+
 def cgroup_paths() -> dict:
-    """This process's cgroup path per hierarchy ('' for v2), from /proc/self/cgroup."""
+    """This process's cgroup path per hierarchy ('' for v2), from /proc/self/cgroup (read once
+    per process)."""
+    global _cgroup_paths_seen
+    seen = _cgroup_paths_seen
+    if seen is not None and seen[0] == os.getpid():
+        return dict(seen[1])
     out = {}
     try:
         with open("/proc/self/cgroup") as f:
@@ -206,7 +218,8 @@ def cgroup_paths() -> dict:
                     out[c] = path
     except (OSError, ValueError):
         pass
-    return out
+    _cgroup_paths_seen = (os.getpid(), out)
+    return dict(out)
 
 
 def cgroup_available(root: str = "/sys/fs/cgroup") -> int | None:

@@ -152,6 +152,27 @@ def test_cgroup_v1_limit_is_read_minus_current_usage(tmp_path, monkeypatch):
     assert _resources.cgroup_available(str(tmp_path)) == 2**30
 
 
+def test_the_cgroup_paths_are_read_once_per_process(monkeypatch):
+    opened = []
+    real_open = open
+
+    def counting_open(path, *args, **kwargs):
+        opened.append(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(_resources, "open", counting_open, raising=False)  # shadows the builtin
+    monkeypatch.setattr(_resources, "_cgroup_paths_seen", None)
+    first = _resources.cgroup_paths()
+    first["memory"] = "changed by the caller"
+    second = _resources.cgroup_paths()
+    assert opened == ["/proc/self/cgroup"]
+    assert second.get("memory") != "changed by the caller"  # each caller gets its own copy
+    # A forked child (another pid) reads its own.
+    monkeypatch.setattr(_resources, "_cgroup_paths_seen", (os.getpid() + 1, {"": "/parent"}))
+    assert _resources.cgroup_paths() == second
+    assert opened == ["/proc/self/cgroup"] * 2
+
+
 def test_unlimited_cgroup_v2_is_no_limit(tmp_path):
     (tmp_path / "memory.max").write_text("max\n")
     assert _resources.read_int(str(tmp_path / "memory.max")) is None
