@@ -40,6 +40,9 @@ def _run(cmd, *, cwd, env=None):
 def installed(tmp_path_factory):
     """``(python, gradlab, env, site_packages)`` of a fresh venv holding only the wheel."""
     top = tmp_path_factory.mktemp("wheel")
+    # Every step runs without PYTHONPATH: with the checkout on it, pip would find the
+    # checkout's gradlab.egg-info (from the editable install) and call the wheel installed.
+    env = {k: val for k, val in os.environ.items() if k not in ("PYTHONPATH", "GRADLAB_DATA", "PYTHONHOME")}
     src = top / "src"
     src.mkdir()
     for name in SOURCES:
@@ -49,22 +52,21 @@ def installed(tmp_path_factory):
             shutil.copy2(ROOT / name, src / name)
     dist = top / "dist"
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-          "-q", "-w", str(dist), str(src)], cwd=top)
+          "-q", "-w", str(dist), str(src)], cwd=top, env=env)
     (wheel,) = dist.glob("gradlab-*.whl")
 
     env_dir = top / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
     new_site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                         cwd=top).stdout.strip())
+                         cwd=top, env=env).stdout.strip())
     # A plain path line: its folder joins sys.path, but the .pth files inside it (this
     # environment's editable gradlab among them) are not run.
     here = dict.fromkeys([*site.getsitepackages(), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
     (new_site / "borrowed-dependencies.pth").write_text("".join(f"{p}\n" for p in here if Path(p).is_dir()))
     _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q",
-          str(wheel)], cwd=top)
+          str(wheel)], cwd=top, env=env)
 
-    env = {k: val for k, val in os.environ.items() if k not in ("PYTHONPATH", "GRADLAB_DATA", "PYTHONHOME")}
     env["MPLBACKEND"] = "Agg"
     return python, env_dir / "bin" / "gradlab", env, new_site
 
