@@ -9,6 +9,7 @@
 """
 
 import os
+import signal
 import sys
 
 from hypothesis import HealthCheck, settings
@@ -20,6 +21,15 @@ from hypothesis import HealthCheck, settings
 # __pycache__ folders (ignored by git), so that one compile serves the rest.
 sys.dont_write_bytecode = False
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+# Ctrl-C. A shell that starts a command in the background (`python -m pytest ... &` in a
+# script without job control, some CI runners) starts it with SIGINT ignored, and every process it starts
+# inherits that -- gradlab rightly leaves an ignored signal ignored, so the tests that press
+# Ctrl-C on a training run (test_interrupt.py, test_progress.py, test_hostile_more.py) would
+# see it run to the end. The suite takes SIGINT back as a terminal would give it: a Python
+# handler here, which a started program gets as the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # jit compilation on first sight of a network shape makes single examples slow, so no
 # per-example deadline.

@@ -116,6 +116,17 @@ SLOW_TRAINING = ["train", "--maxiter", "10", "--hidden", "6", "--lambda", "0", "
                  "--progress"]
 
 
+def test_ctrl_c_reaches_the_processes_these_tests_start():
+    # A run started in the background by a shell without job control starts with SIGINT
+    # ignored, and the processes below would inherit that and train on through every
+    # Ctrl-C. tests/conftest.py takes SIGINT back; without it this test names the cause.
+    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN, (
+        "the test run ignores SIGINT (started in the background?) and tests/conftest.py did not take it back")
+    child = subprocess.run([sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"],
+                           capture_output=True, text=True, check=True)
+    assert child.stdout.strip() == "False"
+
+
 @pytest.mark.parametrize("sig, status, name", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])
 def test_a_signal_during_training_stops_it_and_writes_the_best_model(tmp_path, sig, status, name):
     out = tmp_path / "interrupted.npz"
