@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, settings
 sys.dont_write_bytecode = False
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
-# Ctrl-C. A shell that starts a command in the background (`python -m pytest ... &` in a
-# script without job control, some CI runners) starts it with SIGINT ignored, and every process it starts
+# Ctrl-C. A shell without job control (a script, some CI runners) starts a background
+# command (`python -m pytest ... &`) with SIGINT ignored, and every process it starts
 # inherits that -- gradlab rightly leaves an ignored signal ignored, so the tests that press
 # Ctrl-C on a training run (test_interrupt.py, test_progress.py, test_hostile_more.py) would
 # see it run to the end. The suite takes SIGINT back as a terminal would give it: a Python

@@ -122,8 +122,8 @@ def test_ctrl_c_reaches_the_processes_these_tests_start():
     # Ctrl-C. tests/conftest.py takes SIGINT back; without it this test names the cause.
     assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN, (
         "the test run ignores SIGINT (started in the background?) and tests/conftest.py did not take it back")
-    child = subprocess.run([sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"],
-                           capture_output=True, text=True, check=True)
+    ignored = "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
+    child = subprocess.run([sys.executable, "-c", ignored], capture_output=True, text=True, check=True)
     assert child.stdout.strip() == "False"
 
 
