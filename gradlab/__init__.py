@@ -102,7 +102,8 @@ def __dir__():
 
 
 class _Package(types.ModuleType):
-    """gradlab's module type: check, compare and explain stay the functions of those names.
+    """gradlab's module type: a name exported from a submodule of the same name (check,
+    compare, explain) stays the export.
 
     Importing a submodule binds it on its package (``gradlab.check`` the subpackage), which
     would hide the function once ``gradlab.check.core`` or the like is first imported. The
@@ -110,7 +111,7 @@ class _Package(types.ModuleType):
     """
 
     def __setattr__(self, name, value):
-        if isinstance(value, types.ModuleType) and name in ("check", "compare", "explain"):
+        if isinstance(value, types.ModuleType) and _LAZY.get(name, (None, None))[1] is not None:
             return
         super().__setattr__(name, value)
 
